@@ -1,0 +1,329 @@
+//! From stored trials to per-cell summaries, comparisons against the baseline, and the
+//! validity warnings a reader must see. Pure: takes [`RunData`], returns [`Analysis`].
+//!
+//! Only final, successful, measured trials enter the statistics; every other trial is
+//! counted and named in a warning instead.
+
+use crate::plan::{Cell, Phase};
+use crate::stats::{Summary, summarize};
+use crate::store::{RunData, TrialRow, TrialStatus};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricSummary {
+    pub unit: Option<String>,
+    pub better: Option<String>,
+    pub stats: Summary,
+    /// Per-trial values in run order (what the statistics were computed from).
+    pub values: Vec<f64>,
+    /// Successful trials that did not report this metric.
+    pub missing: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellSummary {
+    pub cell: Cell,
+    pub planned: u32,
+    pub ok: u32,
+    pub failed: u32,
+    pub metrics: BTreeMap<String, MetricSummary>,
+}
+
+/// A variant against the baseline on one metric of one workload sweep point.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub workload: String,
+    pub sweep: BTreeMap<String, crate::config::ParamValue>,
+    pub metric: String,
+    pub unit: Option<String>,
+    pub better: Option<String>,
+    pub variant: String,
+    pub baseline: String,
+    pub n_variant: usize,
+    pub n_baseline: usize,
+    pub mean_variant: f64,
+    pub mean_baseline: f64,
+    /// Ratio of means, variant / baseline; absent when the baseline mean is 0.
+    pub ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    pub kind: &'static str,
+    pub message: String,
+    /// What to do about it.
+    pub advice: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub experiment: String,
+    pub run_id: i64,
+    pub run_status: String,
+    pub baseline: String,
+    pub trials_per_cell: u32,
+    pub unit_of_replication: &'static str,
+    pub cells: Vec<CellSummary>,
+    pub comparisons: Vec<Comparison>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Trials that enter the statistics.
+pub fn included(t: &TrialRow) -> bool {
+    t.is_final && t.phase == Phase::Measure && t.status == TrialStatus::Ok
+}
+
+fn is_time_unit(unit: Option<&str>) -> bool {
+    matches!(unit, Some("s" | "ms" | "us" | "µs" | "ns" | "min" | "h"))
+}
+
+fn trial_label(t: &TrialRow) -> String {
+    format!("{} #{}", t.cell_key, t.index + 1)
+}
+
+fn list(items: &[String], max: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > max {
+        s.push_str(&format!("; and {} more", items.len() - max));
+    }
+    s
+}
+
+/// A metric's unit, direction and per-trial values, gathered across a cell's trials.
+type UnitBetterValues = (Option<String>, Option<String>, Vec<f64>);
+
+pub fn analyze(data: &RunData) -> Analysis {
+    let exp: serde_json::Value =
+        serde_json::from_str(&data.run.experiment_json).unwrap_or_default();
+    let baseline = exp["baseline"].as_str().unwrap_or_default().to_string();
+    let trials_per_cell = exp["trials"].as_u64().unwrap_or(0) as u32;
+
+    let mut warnings = Vec::new();
+    let mut cells = Vec::new();
+    for cell in &data.cells {
+        let trials: Vec<&TrialRow> = data
+            .trials
+            .iter()
+            .filter(|t| t.cell_key == cell.key && t.phase == Phase::Measure && t.is_final)
+            .collect();
+        let ok: Vec<&TrialRow> = trials.iter().copied().filter(|t| included(t)).collect();
+        let failed = trials.len() - ok.len();
+        let mut per_metric: BTreeMap<String, UnitBetterValues> = BTreeMap::new();
+        for t in &ok {
+            for m in &t.metrics {
+                let e = per_metric
+                    .entry(m.name.clone())
+                    .or_insert_with(|| (m.unit.clone(), m.better.clone(), Vec::new()));
+                e.2.push(m.value);
+            }
+        }
+        let metrics = per_metric
+            .into_iter()
+            .filter_map(|(name, (unit, better, values))| {
+                let stats = summarize(&values)?;
+                let missing = ok.len() - values.len();
+                Some((
+                    name,
+                    MetricSummary {
+                        unit,
+                        better,
+                        stats,
+                        values,
+                        missing,
+                    },
+                ))
+            })
+            .collect();
+        cells.push(CellSummary {
+            cell: cell.clone(),
+            planned: trials_per_cell,
+            ok: ok.len() as u32,
+            failed: failed as u32,
+            metrics,
+        });
+    }
+
+    // Failed trials: named, with their reasons.
+    let failed: Vec<String> = data
+        .trials
+        .iter()
+        .filter(|t| t.is_final && t.phase == Phase::Measure && t.status != TrialStatus::Ok)
+        .map(|t| {
+            format!(
+                "{} ({})",
+                trial_label(t),
+                t.reason.as_deref().unwrap_or(t.status.as_str())
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        warnings.push(Warning {
+            kind: "failed-trials",
+            message: format!("{} measured trial(s) failed and are excluded from the statistics: {}", failed.len(), list(&failed, 8)),
+            advice: "read the trials' logs (paths in the CSV/JSON), fix the cause, and rerun with --new-run; results with failures excluded can be biased if failures depend on the variant".into(),
+        });
+    }
+    let retried = data.trials.iter().filter(|t| !t.is_final).count();
+    if retried > 0 {
+        warnings.push(Warning {
+            kind: "retried-trials",
+            message: format!("{retried} attempt(s) failed and were retried; only each trial's last attempt counts"),
+            advice: "flaky trials can hide a real problem: check the failed attempts' reasons in the store".into(),
+        });
+    }
+    let short: Vec<String> = cells
+        .iter()
+        .filter(|c| c.ok < c.planned)
+        .map(|c| format!("{} ({} of {})", c.cell.key, c.ok, c.planned))
+        .collect();
+    if !short.is_empty() {
+        warnings.push(Warning {
+            kind: "incomplete-cells",
+            message: format!(
+                "{} cell(s) have fewer successful trials than planned: {}",
+                short.len(),
+                list(&short, 8)
+            ),
+            advice: if data.run.status == "complete" {
+                "failed trials reduce n; rerun with --new-run once the cause is fixed".into()
+            } else {
+                "the run did not finish: run the same `rigor run` command again to resume".into()
+            },
+        });
+    }
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in data.trials.iter().filter(|t| included(t)) {
+        for (name, reason) in &t.missing {
+            missing
+                .entry(format!("`{name}`: {reason}"))
+                .or_default()
+                .push(trial_label(t));
+        }
+    }
+    for (what, trials) in missing {
+        warnings.push(Warning {
+            kind: "missing-metric",
+            message: format!("metric {what}, in {} trial(s): {}", trials.len(), list(&trials, 5)),
+            advice: "a metric absent from some trials is summarised over the rest only; check the program's output".into(),
+        });
+    }
+    let mut implausible = Vec::new();
+    for t in data.trials.iter().filter(|t| included(t)) {
+        for m in &t.metrics {
+            let zero_time =
+                m.value <= 0.0 && (is_time_unit(m.unit.as_deref()) || m.name == "wall_time");
+            let zero_rate = m.value == 0.0 && m.better.as_deref() == Some("higher");
+            if zero_time || zero_rate {
+                implausible.push(format!("{}: {} = {}", trial_label(t), m.name, m.value));
+            }
+        }
+    }
+    if !implausible.is_empty() {
+        warnings.push(Warning {
+            kind: "implausible-values",
+            message: format!("{} implausible value(s) (zero or negative times, zero throughput): {}", implausible.len(), list(&implausible, 8)),
+            advice: "a trial that 'ran' in 0 ms or produced nothing usually did not do the work: check its logs before trusting any comparison".into(),
+        });
+    }
+    let mut constant = Vec::new();
+    for c in &cells {
+        for (name, m) in &c.metrics {
+            if m.stats.n >= 3
+                && m.stats.min == m.stats.max
+                && !crate::config::BUILTIN_METRICS.contains(&name.as_str())
+            {
+                constant.push(format!("{} {name} = {}", c.cell.key, m.stats.min));
+            }
+        }
+    }
+    if !constant.is_empty() {
+        warnings.push(Warning {
+            kind: "identical-values",
+            message: format!("metric identical in every trial (a stub or a cached result?): {}", list(&constant, 8)),
+            advice: "real measurements vary; check that the program measures rather than prints a fixed number".into(),
+        });
+    }
+    let stragglers: Vec<String> = data
+        .trials
+        .iter()
+        .filter(|t| t.notes.iter().any(|n| n.contains("left processes")))
+        .map(trial_label)
+        .collect();
+    if !stragglers.is_empty() {
+        warnings.push(Warning {
+            kind: "leftover-processes",
+            message: format!("{} trial(s) left processes running after they exited; rigor killed them: {}", stragglers.len(), list(&stragglers, 5)),
+            advice: "background processes of one trial can disturb the next; make the program wait for its children".into(),
+        });
+    }
+    let thin: Vec<String> = cells
+        .iter()
+        .filter(|c| c.ok == 1)
+        .map(|c| c.cell.key.clone())
+        .collect();
+    if !thin.is_empty() {
+        warnings.push(Warning {
+            kind: "too-few-trials",
+            message: format!(
+                "{} cell(s) have a single successful trial, so no spread can be estimated: {}",
+                thin.len(),
+                list(&thin, 5)
+            ),
+            advice: "run at least 2 trials per cell (5 or more for a comparison worth reporting)"
+                .into(),
+        });
+    }
+
+    let comparisons = compare_to_baseline(&cells, &baseline);
+    Analysis {
+        experiment: data.run.experiment.clone(),
+        run_id: data.run.id,
+        run_status: data.run.status.clone(),
+        baseline,
+        trials_per_cell,
+        unit_of_replication: "trial: each trial is one fresh process; samples inside a trial are reduced to one value per trial before any statistic",
+        cells,
+        comparisons,
+        warnings,
+    }
+}
+
+/// Each non-baseline cell against the baseline cell at the same workload sweep point.
+fn compare_to_baseline(cells: &[CellSummary], baseline: &str) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for c in cells.iter().filter(|c| c.cell.variant != baseline) {
+        let Some(b) = cells.iter().find(|b| {
+            b.cell.variant == baseline
+                && b.cell.workload == c.cell.workload
+                && b.cell.sweep == c.cell.sweep
+        }) else {
+            continue;
+        };
+        for (name, m) in &c.metrics {
+            let Some(bm) = b.metrics.get(name) else {
+                continue;
+            };
+            out.push(Comparison {
+                workload: c.cell.workload.clone(),
+                sweep: c.cell.sweep.clone(),
+                metric: name.clone(),
+                unit: m.unit.clone(),
+                better: m.better.clone(),
+                variant: c.cell.variant.clone(),
+                baseline: baseline.to_string(),
+                n_variant: m.stats.n,
+                n_baseline: bm.stats.n,
+                mean_variant: m.stats.mean,
+                mean_baseline: bm.stats.mean,
+                ratio: (bm.stats.mean != 0.0).then(|| m.stats.mean / bm.stats.mean),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,225 @@
+//! The experiment file: its validated, plain-data form, and the parser that produces it.
+//!
+//! Everything downstream (plan, runner, report) sees only these types; spans and raw TOML
+//! stay inside `parse`.
+
+mod error;
+mod parse;
+
+pub use error::{ConfigError, closest};
+pub use parse::{BUILTIN_METRICS, BUILTIN_PLACEHOLDERS, parse_experiment, read_experiment};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated experiment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Experiment {
+    pub name: String,
+    pub description: Option<String>,
+    pub seed: u64,
+    pub baseline: String,
+    /// Measured trials per cell.
+    pub trials: u32,
+    /// Trials per cell run before the measured ones and discarded.
+    pub warmup: u32,
+    pub order: Order,
+    #[serde(with = "humantime_serde_compat")]
+    pub cooldown: Duration,
+    #[serde(with = "humantime_serde_compat::option")]
+    pub timeout: Option<Duration>,
+    /// Extra attempts for a failed trial before it is recorded as failed for good.
+    pub retries: u32,
+    pub variants: Vec<Variant>,
+    pub workloads: Vec<Workload>,
+    /// Directory that relative working directories and commands resolve against: the one
+    /// holding the experiment file.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Experiment {
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+/// The order trials are run in; all are reproducible from the experiment's seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Every trial of a cell, then the next cell. Cheapest to reason about, most exposed to drift.
+    Sequential,
+    /// Round-robin: one trial of each cell per round, cells always in file order.
+    Interleaved,
+    /// Round-robin with each round in a fresh random order (randomized complete blocks):
+    /// balanced over time like `interleaved`, without a fixed position for any cell.
+    Randomized,
+    /// One uniform random permutation of all measured trials.
+    Shuffled,
+}
+
+impl fmt::Display for Order {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Order::Sequential => "sequential",
+            Order::Interleaved => "interleaved",
+            Order::Randomized => "randomized",
+            Order::Shuffled => "shuffled",
+        })
+    }
+}
+
+/// One of the things compared: an environment or a configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    pub name: String,
+    pub description: Option<String>,
+    /// Extra environment variables, `{param}` placeholders allowed in values.
+    pub env: BTreeMap<String, String>,
+    /// A wrapper the workload's command runs under, e.g. `["taskset", "-c", "0"]`.
+    pub prefix: Vec<String>,
+    pub workdir: Option<PathBuf>,
+    /// Fixed parameter values this variant sets (a toggle, a thread count...).
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// A parameter value as written in the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    pub name: String,
+    pub description: Option<String>,
+    /// Sweep axes: each parameter's values; cells are the full cross product.
+    pub params: BTreeMap<String, Vec<ParamValue>>,
+    pub kind: WorkloadKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    Command(CommandWorkload),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandWorkload {
+    pub command: CommandTemplate,
+    pub shell: ShellMode,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<PathBuf>,
+    /// Read `{"metric": .., "value": ..}` lines from stdout.
+    pub json_metrics: bool,
+    pub metrics: Vec<MetricSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CommandTemplate {
+    /// A command line; run directly when it has no shell syntax, else through `sh -c`.
+    Line(String),
+    /// An argv; never goes through a shell.
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShellMode {
+    /// `sh -c` only when the command line uses shell syntax (pipes, redirects, `$`...).
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+impl fmt::Display for Better {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Better::Lower => "lower",
+            Better::Higher => "higher",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a trial's samples of one metric become the trial's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduce {
+    Mean,
+    Median,
+    Min,
+    Max,
+    Sum,
+    First,
+    Last,
+}
+
+/// A metric the user declared: extracted by regex, or a JSON-lines metric given a unit and
+/// direction and made required.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSpec {
+    pub name: String,
+    /// A regex with a capture group named `value` (or exactly one unnamed group).
+    pub regex: Option<String>,
+    pub source: Stream,
+    pub unit: Option<String>,
+    pub better: Better,
+    pub reduce: Reduce,
+    /// A trial that does not produce this metric fails (default), instead of merely lacking it.
+    pub required: bool,
+}
+
+/// Serialises durations as humantime strings so that the canonical hash and stored
+/// experiment read naturally.
+mod humantime_serde_compat {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub mod option {
+        use super::*;
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}

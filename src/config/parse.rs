@@ -1,0 +1,844 @@
+//! TOML → [`Experiment`], with every mistake reported at its line and field.
+
+use super::error::{ConfigError, closest, hint_for_serde_message};
+use super::*;
+use crate::template;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+/// Names rigor records for every trial; user metrics may not reuse them.
+pub const BUILTIN_METRICS: [&str; 4] = ["wall_time", "user_time", "sys_time", "max_rss"];
+/// Placeholders rigor fills in itself.
+pub const BUILTIN_PLACEHOLDERS: [&str; 3] = ["variant", "workload", "trial"];
+/// Workload kinds that exist in the design but not in this build.
+const PLANNED_KINDS: [&str; 3] = ["gemm", "copy", "llm-serve"];
+
+/// Reads and validates an experiment file.
+pub fn read_experiment(path: &Path) -> Result<(Experiment, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::whole_file(path, format!("cannot read the experiment file: {e}"))
+    })?;
+    let exp = parse_experiment(path, &text)?;
+    Ok((exp, text))
+}
+
+/// Validates experiment-file text; `path` is used for messages and to resolve relative paths.
+pub fn parse_experiment(path: &Path, text: &str) -> Result<Experiment> {
+    Parser { path, text }.parse()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    experiment: Spanned<RawExperiment>,
+    #[serde(default)]
+    variant: Vec<Spanned<RawVariant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: Spanned<String>,
+    description: Option<String>,
+    seed: Option<u64>,
+    baseline: Option<Spanned<String>>,
+    trials: Option<Spanned<toml::Value>>,
+    warmup: Option<u32>,
+    order: Option<Order>,
+    cooldown: Option<Spanned<toml::Value>>,
+    timeout: Option<Spanned<toml::Value>>,
+    retries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    name: Spanned<String>,
+    description: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<toml::Value>>,
+    prefix: Option<Spanned<toml::Value>>,
+    workdir: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommandWorkload {
+    name: Spanned<String>,
+    #[allow(dead_code)] // read before dispatch; kept so that `kind` is a known field
+    kind: String,
+    description: Option<String>,
+    command: Spanned<toml::Value>,
+    shell: Option<ShellMode>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<toml::Value>>,
+    workdir: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<toml::Value>>,
+    json_metrics: Option<bool>,
+    #[serde(default)]
+    metric: Vec<Spanned<RawMetric>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    name: Spanned<String>,
+    regex: Option<Spanned<String>>,
+    source: Option<Stream>,
+    unit: Option<String>,
+    better: Option<Better>,
+    reduce: Option<Reduce>,
+    required: Option<bool>,
+}
+
+struct Parser<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+impl<'a> Parser<'a> {
+    fn err(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::at(self.path, self.text, Some(span), field, msg)
+    }
+
+    /// Converts a toml/serde error into ours, finding the field from the error's span.
+    fn toml_error(&self, root: &DeTable<'_>, prefix: &str, e: toml::de::Error) -> ConfigError {
+        let message = e.message().trim().to_string();
+        let mut field = match e.span() {
+            Some(span) => field_at(root, &span),
+            None => String::new(),
+        };
+        if field.is_empty() {
+            field = prefix.to_string();
+        }
+        if let Some(rest) = message.strip_prefix("missing field `")
+            && let Some(name) = rest.split('`').next()
+        {
+            field = join(&field, name);
+        }
+        let mut err = ConfigError::at(self.path, self.text, e.span(), field, message.clone());
+        if let Some(h) = hint_for_serde_message(&message) {
+            err = err.with_hint(h);
+        }
+        err
+    }
+
+    fn parse(&self) -> Result<Experiment> {
+        let mut doc = DeTable::parse(self.text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            ConfigError::at(
+                self.path,
+                self.text,
+                e.span(),
+                "",
+                format!("not valid TOML: {msg}"),
+            )
+        })?;
+        let root_for_paths = doc.get_ref().clone();
+        let workloads_value = doc.get_mut().remove("workload");
+        let raw = RawFile::deserialize(toml::de::Deserializer::from(doc))
+            .map_err(|e| self.toml_error(&root_for_paths, "", e))?;
+
+        let exp = raw.experiment.get_ref();
+        let name = self.check_name(&exp.name, "experiment.name")?;
+
+        let mut variants = Vec::new();
+        for (i, v) in raw.variant.iter().enumerate() {
+            variants.push(self.variant(i, v.get_ref())?);
+        }
+        if variants.is_empty() {
+            variants.push(Variant {
+                name: "default".into(),
+                description: None,
+                env: BTreeMap::new(),
+                prefix: Vec::new(),
+                workdir: None,
+                params: BTreeMap::new(),
+            });
+        }
+        self.check_unique(raw.variant.iter().map(|v| &v.get_ref().name), "variant")?;
+
+        let baseline = match &exp.baseline {
+            Some(b) => {
+                if !variants.iter().any(|v| &v.name == b.get_ref()) {
+                    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+                    let mut e = self.err(
+                        b.span(),
+                        "experiment.baseline",
+                        format!("no variant is named `{}`", b.get_ref()),
+                    );
+                    e = e.with_hint(match closest(b.get_ref(), names.iter().copied()) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!("the variants are: {}", names.join(", ")),
+                    });
+                    return Err(e);
+                }
+                b.get_ref().clone()
+            }
+            None => variants[0].name.clone(),
+        };
+
+        let (workloads, workload_raw) = self.workloads(&root_for_paths, workloads_value)?;
+        self.check_params_against_variants(&variants, &raw.variant, &workloads, &workload_raw)?;
+
+        let trials = match &exp.trials {
+            None => 10,
+            Some(t) => self.trials(t)?,
+        };
+        let cooldown = match &exp.cooldown {
+            None => Duration::ZERO,
+            Some(c) => self.duration(c, "experiment.cooldown")?,
+        };
+        let timeout = match &exp.timeout {
+            None => Some(Duration::from_secs(3600)),
+            Some(t) => match t.get_ref() {
+                toml::Value::String(s) if s == "none" => None,
+                _ => Some(self.duration(t, "experiment.timeout")?),
+            },
+        };
+        let base_dir = self
+            .path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+
+        Ok(Experiment {
+            name,
+            description: exp.description.clone(),
+            seed: exp.seed.unwrap_or(0),
+            baseline,
+            trials,
+            warmup: exp.warmup.unwrap_or(0),
+            order: exp.order.unwrap_or(Order::Randomized),
+            cooldown,
+            timeout,
+            retries: exp.retries.unwrap_or(0),
+            variants,
+            workloads,
+            base_dir,
+        })
+    }
+
+    fn check_name(&self, name: &Spanned<String>, field: &str) -> Result<String> {
+        let s = name.get_ref();
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !s.starts_with('.');
+        if ok {
+            Ok(s.clone())
+        } else {
+            Err(self
+                .err(name.span(), field, format!("`{s}` is not a usable name"))
+                .with_hint(
+                    "names become file names and report labels: use 1-64 letters, digits, `-`, `_` or `.`, not starting with `.`",
+                ))
+        }
+    }
+
+    fn check_unique<'s>(
+        &self,
+        names: impl Iterator<Item = &'s Spanned<String>>,
+        what: &str,
+    ) -> Result<()> {
+        let mut seen = BTreeSet::new();
+        for n in names {
+            if !seen.insert(n.get_ref().as_str()) {
+                return Err(self
+                    .err(
+                        n.span(),
+                        format!("{what}.name"),
+                        format!("two {what}s are named `{}`", n.get_ref()),
+                    )
+                    .with_hint(format!(
+                        "each {what} needs its own name; results are stored under it"
+                    )));
+            }
+        }
+        Ok(())
+    }
+
+    fn trials(&self, t: &Spanned<toml::Value>) -> Result<u32> {
+        match t.get_ref() {
+            toml::Value::Integer(n) if (1..=1_000_000).contains(n) => Ok(*n as u32),
+            toml::Value::Integer(n) => Err(self
+                .err(t.span(), "experiment.trials", format!("{n} trials cannot be run"))
+                .with_hint("use a whole number of trials per cell, at least 1 (statistics need 2 or more)")),
+            toml::Value::Table(_) => Err(self
+                .err(t.span(), "experiment.trials", "adaptive stopping (`trials = { min, max, ci_width }`) is not available in this version")
+                .with_hint("use a fixed number, e.g. `trials = 10`")),
+            other => Err(self
+                .err(t.span(), "experiment.trials", format!("expected a whole number, found {}", other.type_str()))
+                .with_hint("e.g. `trials = 10`")),
+        }
+    }
+
+    fn duration(&self, v: &Spanned<toml::Value>, field: &str) -> Result<Duration> {
+        let hint = "write a duration such as \"500ms\", \"30s\", \"2m\" or \"1h 30m\", or a number of seconds";
+        match v.get_ref() {
+            toml::Value::String(s) => humantime::parse_duration(s).map_err(|e| {
+                self.err(v.span(), field, format!("`{s}` is not a duration: {e}"))
+                    .with_hint(hint)
+            }),
+            toml::Value::Integer(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+            toml::Value::Float(x) if x.is_finite() && *x >= 0.0 => Ok(Duration::from_secs_f64(*x)),
+            other => Err(self
+                .err(
+                    v.span(),
+                    field,
+                    format!("expected a duration, found {other}"),
+                )
+                .with_hint(hint)),
+        }
+    }
+
+    fn variant(&self, i: usize, v: &RawVariant) -> Result<Variant> {
+        let at = format!("variant[{i}]");
+        let name = self.check_name(&v.name, &format!("{at}.name"))?;
+        let prefix = match &v.prefix {
+            None => Vec::new(),
+            Some(p) => self.argv(p, &format!("{at}.prefix"))?,
+        };
+        let mut params = BTreeMap::new();
+        for (k, val) in &v.params {
+            self.check_param_name(k, val.span(), &format!("{at}.params.{k}"))?;
+            let field = format!("{at}.params.{k}");
+            match self.param_value(val.get_ref()) {
+                Some(pv) => {
+                    params.insert(k.clone(), pv);
+                }
+                None => {
+                    return Err(self
+                        .err(val.span(), field, "a variant sets one value per parameter")
+                        .with_hint(
+                            "to sweep values, put `params = { name = [..] }` in the workload",
+                        ));
+                }
+            }
+        }
+        Ok(Variant {
+            name,
+            description: v.description.clone(),
+            env: self.env(&v.env, &format!("{at}.env"))?,
+            prefix,
+            workdir: v.workdir.as_ref().map(PathBuf::from),
+            params,
+        })
+    }
+
+    fn env(
+        &self,
+        env: &BTreeMap<String, Spanned<toml::Value>>,
+        at: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (k, v) in env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return Err(self.err(
+                    v.span(),
+                    format!("{at}.{k}"),
+                    format!("`{k}` is not a valid environment variable name"),
+                ));
+            }
+            let s = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    v.get_ref().to_string()
+                }
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        format!("{at}.{k}"),
+                        format!(
+                            "an environment value must be a string, found {}",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            };
+            out.insert(k.clone(), s);
+        }
+        Ok(out)
+    }
+
+    fn argv(&self, v: &Spanned<toml::Value>, field: &str) -> Result<Vec<String>> {
+        match v.get_ref() {
+            toml::Value::String(s) => shell_words::split(s).map_err(|e| {
+                self.err(v.span(), field, format!("cannot split `{s}` into words: {e}"))
+                    .with_hint("check the quotes, or write the words as an array: [\"taskset\", \"-c\", \"0\"]")
+            }),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|it| match it {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    other => Err(self.err(v.span(), field, format!("every word must be a string, found {}", other.type_str()))),
+                })
+                .collect(),
+            other => Err(self.err(v.span(), field, format!("expected a string or an array of strings, found {}", other.type_str()))),
+        }
+    }
+
+    fn check_param_name(&self, k: &str, span: Range<usize>, field: &str) -> Result<()> {
+        let ident = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ident {
+            return Err(self
+                .err(span, field, format!("`{k}` cannot be a parameter name"))
+                .with_hint("parameter names are used as {name} placeholders: letters, digits and `_`, not starting with a digit"));
+        }
+        if BUILTIN_PLACEHOLDERS.contains(&k) {
+            return Err(self
+                .err(
+                    span,
+                    field,
+                    format!("`{k}` is reserved: rigor fills in {{{k}}} itself"),
+                )
+                .with_hint("choose another name"));
+        }
+        Ok(())
+    }
+
+    fn param_value(&self, v: &toml::Value) -> Option<ParamValue> {
+        match v {
+            toml::Value::String(s) => Some(ParamValue::Str(s.clone())),
+            toml::Value::Integer(i) => Some(ParamValue::Int(*i)),
+            toml::Value::Float(f) => Some(ParamValue::Float(*f)),
+            toml::Value::Boolean(b) => Some(ParamValue::Bool(*b)),
+            _ => None,
+        }
+    }
+
+    fn sweep(
+        &self,
+        params: &BTreeMap<String, Spanned<toml::Value>>,
+        at: &str,
+    ) -> Result<BTreeMap<String, Vec<ParamValue>>> {
+        let mut out = BTreeMap::new();
+        for (k, v) in params {
+            let field = format!("{at}.params.{k}");
+            self.check_param_name(k, v.span(), &field)?;
+            let values: Vec<ParamValue> = match v.get_ref() {
+                toml::Value::Array(items) => {
+                    let mut vals = Vec::new();
+                    for it in items {
+                        match self.param_value(it) {
+                            Some(pv) if !vals.contains(&pv) => vals.push(pv),
+                            Some(pv) => {
+                                return Err(self
+                                    .err(v.span(), field, format!("the value `{pv}` is listed twice"))
+                                    .with_hint("each value makes its own cells; to run more trials raise `experiment.trials`"))
+                            }
+                            None => {
+                                return Err(self.err(v.span(), field, format!("sweep values must be strings, numbers or booleans, found {}", it.type_str())))
+                            }
+                        }
+                    }
+                    if vals.is_empty() {
+                        return Err(self.err(v.span(), field, "a sweep needs at least one value"));
+                    }
+                    vals
+                }
+                other => match self.param_value(other) {
+                    Some(pv) => vec![pv],
+                    None => {
+                        return Err(self.err(
+                            v.span(),
+                            field,
+                            format!(
+                                "expected a value or an array of values, found {}",
+                                other.type_str()
+                            ),
+                        ));
+                    }
+                },
+            };
+            out.insert(k.clone(), values);
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn workloads(
+        &self,
+        root: &DeTable<'_>,
+        value: Option<Spanned<DeValue<'_>>>,
+    ) -> Result<(Vec<Workload>, Vec<RawCommandWorkload>)> {
+        let Some(value) = value else {
+            return Err(
+                ConfigError::whole_file(self.path, "no workload is defined").with_hint(
+                    "add a `[[workload]]` table with `name`, `kind = \"command\"` and `command`",
+                ),
+            );
+        };
+        let span = value.span();
+        let items: Vec<Spanned<DeValue<'_>>> = match value.into_inner() {
+            DeValue::Array(a) => a.iter().cloned().collect(),
+            _ => {
+                return Err(self
+                    .err(span, "workload", "`workload` must be an array of tables")
+                    .with_hint("write each workload as `[[workload]]`"));
+            }
+        };
+        let mut out = Vec::new();
+        let mut raws = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let at = format!("workload[{i}]");
+            let item_span = item.span();
+            let Some(table) = item.get_ref().as_table() else {
+                return Err(self.err(item_span, at, "each workload must be a table"));
+            };
+            let kind = match table.get("kind") {
+                Some(k) => match k.get_ref().as_str() {
+                    Some(s) => (s.to_string(), k.span()),
+                    None => {
+                        return Err(self.err(
+                            k.span(),
+                            format!("{at}.kind"),
+                            "`kind` must be a string",
+                        ));
+                    }
+                },
+                None => {
+                    return Err(self
+                        .err(
+                            item_span.start..item_span.start + 1,
+                            format!("{at}.kind"),
+                            "missing field `kind`",
+                        )
+                        .with_hint("add `kind = \"command\"`"));
+                }
+            };
+            match kind.0.as_str() {
+                "command" => {
+                    let raw = RawCommandWorkload::deserialize(ValueDeserializer::from(item))
+                        .map_err(|e| self.toml_error(root, &at, e))?;
+                    out.push(self.command_workload(&at, &raw)?);
+                    raws.push(raw);
+                }
+                k if PLANNED_KINDS.contains(&k) => {
+                    return Err(self
+                        .err(kind.1, format!("{at}.kind"), format!("workload kind `{k}` is not available in this version of rigor"))
+                        .with_hint("this build runs `command` workloads; wrap the program in a command workload for now"))
+                }
+                k => {
+                    let mut e = self.err(kind.1, format!("{at}.kind"), format!("unknown workload kind `{k}`"));
+                    let kinds = ["command", "gemm", "copy", "llm-serve"];
+                    e = e.with_hint(match closest(k, kinds) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!("the kinds are: {}", kinds.join(", ")),
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        self.check_unique(raws.iter().map(|r| &r.name), "workload")?;
+        Ok((out, raws))
+    }
+
+    fn command_workload(&self, at: &str, raw: &RawCommandWorkload) -> Result<Workload> {
+        let name = self.check_name(&raw.name, &format!("{at}.name"))?;
+        let cmd_field = format!("{at}.command");
+        let command = match raw.command.get_ref() {
+            toml::Value::String(s) if !s.trim().is_empty() => CommandTemplate::Line(s.clone()),
+            toml::Value::Array(_) => {
+                let argv = self.argv(&raw.command, &cmd_field)?;
+                if argv.is_empty() {
+                    return Err(self.err(raw.command.span(), cmd_field, "the command is empty"));
+                }
+                CommandTemplate::Argv(argv)
+            }
+            toml::Value::String(_) => {
+                return Err(self.err(raw.command.span(), cmd_field, "the command is empty"));
+            }
+            other => {
+                return Err(self.err(
+                    raw.command.span(),
+                    cmd_field,
+                    format!(
+                        "expected a command line or an array of words, found {}",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        let shell = raw.shell.unwrap_or(ShellMode::Auto);
+        if matches!(command, CommandTemplate::Argv(_)) && shell == ShellMode::Always {
+            return Err(self
+                .err(
+                    raw.command.span(),
+                    format!("{at}.shell"),
+                    "`shell = \"always\"` needs the command as one string",
+                )
+                .with_hint("write the command line as a string, or drop `shell`"));
+        }
+        let mut metrics: Vec<MetricSpec> = Vec::new();
+        for (j, m) in raw.metric.iter().enumerate() {
+            let mat = format!("{at}.metric[{j}]");
+            metrics.push(self.metric(&mat, m.get_ref())?);
+        }
+        self.check_unique(raw.metric.iter().map(|m| &m.get_ref().name), "metric")?;
+        Ok(Workload {
+            name,
+            description: raw.description.clone(),
+            params: self.sweep(&raw.params, at)?,
+            kind: WorkloadKind::Command(CommandWorkload {
+                command,
+                shell,
+                env: self.env(&raw.env, &format!("{at}.env"))?,
+                workdir: raw.workdir.as_ref().map(PathBuf::from),
+                json_metrics: raw.json_metrics.unwrap_or(true),
+                metrics,
+            }),
+        })
+    }
+
+    fn metric(&self, at: &str, m: &RawMetric) -> Result<MetricSpec> {
+        let name = m.name.get_ref();
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c));
+        if !valid {
+            return Err(self
+                .err(
+                    m.name.span(),
+                    format!("{at}.name"),
+                    format!("`{name}` is not a usable metric name"),
+                )
+                .with_hint("use letters, digits and `-_.:/`"));
+        }
+        if BUILTIN_METRICS.contains(&name.as_str()) {
+            return Err(self
+                .err(
+                    m.name.span(),
+                    format!("{at}.name"),
+                    format!("`{name}` is measured by rigor itself"),
+                )
+                .with_hint(format!(
+                    "rigor records {} for every trial; choose another name",
+                    BUILTIN_METRICS.join(", ")
+                )));
+        }
+        if let Some(r) = &m.regex {
+            let re = regex::Regex::new(r.get_ref()).map_err(|e| {
+                self.err(
+                    r.span(),
+                    format!("{at}.regex"),
+                    format!("not a valid regular expression: {e}"),
+                )
+            })?;
+            let named = re.capture_names().flatten().any(|n| n == "value");
+            if !named && re.captures_len() != 2 {
+                return Err(self
+                    .err(r.span(), format!("{at}.regex"), "the regex must capture the number in a group named `value`")
+                    .with_hint(r"e.g. 'throughput: (?P<value>[0-9.eE+-]+)' (or use exactly one capture group)"));
+            }
+        }
+        let Some(better) = m.better else {
+            return Err(self
+                .err(m.name.span(), format!("{at}.better"), format!("metric `{name}` does not say which direction is better"))
+                .with_hint("add `better = \"lower\"` (times, latencies) or `better = \"higher\"` (throughputs)"));
+        };
+        Ok(MetricSpec {
+            name: name.clone(),
+            regex: m.regex.as_ref().map(|r| r.get_ref().clone()),
+            source: m.source.unwrap_or(Stream::Stdout),
+            unit: m.unit.clone(),
+            better,
+            reduce: m.reduce.unwrap_or(Reduce::Mean),
+            required: m.required.unwrap_or(true),
+        })
+    }
+
+    /// Every placeholder resolves in every (variant, workload) pair, every sweep parameter is
+    /// used, and no variant fixes a parameter that a workload sweeps.
+    fn check_params_against_variants(
+        &self,
+        variants: &[Variant],
+        raw_variants: &[Spanned<RawVariant>],
+        workloads: &[Workload],
+        raws: &[RawCommandWorkload],
+    ) -> Result<()> {
+        for (w, raw) in workloads.iter().zip(raws) {
+            let WorkloadKind::Command(cw) = &w.kind;
+            let mut templates: Vec<(&str, Range<usize>, String)> = Vec::new();
+            match &cw.command {
+                CommandTemplate::Line(s) => {
+                    templates.push((s, raw.command.span(), "command".into()))
+                }
+                CommandTemplate::Argv(a) => templates.extend(
+                    a.iter()
+                        .map(|s| (s.as_str(), raw.command.span(), "command".into())),
+                ),
+            }
+            for (k, v) in &cw.env {
+                templates.push((v, raw.env[k].span(), format!("env.{k}")));
+            }
+            let wat = format!("workload `{}`", w.name);
+            for (vi, v) in variants.iter().enumerate() {
+                let rv = raw_variants.get(vi);
+                for k in v.params.keys() {
+                    if w.params.contains_key(k) {
+                        let span = rv
+                            .map(|r| r.get_ref().params[k].span())
+                            .unwrap_or(raw.name.span());
+                        return Err(self
+                            .err(span, format!("variant[{vi}].params.{k}"), format!("variant `{}` fixes `{k}`, which {wat} sweeps", v.name))
+                            .with_hint("a parameter is either swept by the workload or set by each variant, not both"));
+                    }
+                }
+                let mut vt: Vec<(&str, Range<usize>, String)> = templates.clone();
+                if let Some(rv) = rv {
+                    let rv = rv.get_ref();
+                    for (k, val) in &v.env {
+                        vt.push((val, rv.env[k].span(), format!("variant[{vi}].env.{k}")));
+                    }
+                    for p in &v.prefix {
+                        vt.push((
+                            p,
+                            rv.prefix.as_ref().map(|p| p.span()).unwrap_or(0..0),
+                            format!("variant[{vi}].prefix"),
+                        ));
+                    }
+                }
+                for (t, span, field) in vt {
+                    for ph in template::placeholders(t) {
+                        let known = w.params.contains_key(ph)
+                            || v.params.contains_key(ph)
+                            || BUILTIN_PLACEHOLDERS.contains(&ph);
+                        if !known {
+                            let mut names: Vec<&str> = w
+                                .params
+                                .keys()
+                                .chain(v.params.keys())
+                                .map(|s| s.as_str())
+                                .collect();
+                            names.extend(BUILTIN_PLACEHOLDERS);
+                            let field = if field.starts_with("variant") {
+                                field.clone()
+                            } else {
+                                format!("{}.{field}", workload_field(raws, raw))
+                            };
+                            let hint = match closest(ph, names.iter().copied()) {
+                                Some(c) => format!(
+                                    "did you mean `{{{c}}}`? (write `{{{{{ph}}}}}` for a literal brace)"
+                                ),
+                                None => format!(
+                                    "known here: {}; define it in the workload's `params` or the variant's `params` (write `{{{{{ph}}}}}` for a literal brace)",
+                                    names
+                                        .iter()
+                                        .map(|n| format!("{{{n}}}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            };
+                            return Err(self
+                                .err(
+                                    span,
+                                    field,
+                                    format!(
+                                        "`{{{ph}}}` is not a parameter of {wat} with variant `{}`",
+                                        v.name
+                                    ),
+                                )
+                                .with_hint(hint));
+                        }
+                    }
+                }
+            }
+            for k in w.params.keys() {
+                let used = templates
+                    .iter()
+                    .any(|(t, _, _)| template::placeholders(t).contains(&k.as_str()))
+                    || variants.iter().any(|v| {
+                        v.env
+                            .values()
+                            .chain(v.prefix.iter())
+                            .any(|t| template::placeholders(t).contains(&k.as_str()))
+                    });
+                if !used {
+                    return Err(self
+                        .err(raw.params[k].span(), format!("{}.params.{k}", workload_field(raws, raw)), format!("parameter `{k}` is swept but never used"))
+                        .with_hint(format!("put `{{{k}}}` in the command or an env value; rigor does not export parameters as environment variables, because a changed environment size alone can shift timings")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn workload_field(raws: &[RawCommandWorkload], raw: &RawCommandWorkload) -> String {
+    let i = raws.iter().position(|r| std::ptr::eq(r, raw)).unwrap_or(0);
+    format!("workload[{i}]")
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// The dotted path of the innermost key or value whose span holds `span`.
+fn field_at(table: &DeTable<'_>, span: &Range<usize>) -> String {
+    fn walk(value: &DeValue<'_>, span: &Range<usize>, path: &mut String) {
+        match value {
+            DeValue::Table(t) => {
+                for (k, v) in t.iter() {
+                    let ks = k.span();
+                    let vs = v.span();
+                    let in_key = ks.start <= span.start && span.end <= ks.end;
+                    let in_val = vs.start <= span.start && span.end <= vs.end;
+                    if in_key || in_val {
+                        *path = join(path, k.get_ref());
+                        if in_val {
+                            walk(v.get_ref(), span, path);
+                        }
+                        return;
+                    }
+                }
+            }
+            DeValue::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    let vs = v.span();
+                    if vs.start <= span.start && span.end <= vs.end {
+                        path.push_str(&format!("[{i}]"));
+                        walk(v.get_ref(), span, path);
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut path = String::new();
+    walk(&DeValue::Table(table.clone()), span, &mut path);
+    path
+}

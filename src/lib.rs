@@ -1,0 +1,23 @@
+//! rigor: statistically rigorous performance experiments.
+//!
+//! Data flow: [`config`] (experiment file) → [`plan`] (cells × trials in order) →
+//! [`runner`] (executes trials, commits each to the [`store`]) → [`analysis`] → [`report`].
+
+// Experiment-file errors carry their location and snippet; they are built once, on the cold
+// path, so boxing them would buy nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod analysis;
+pub mod compare;
+pub mod config;
+pub mod envinfo;
+pub mod exec;
+pub mod invocation;
+pub mod metrics;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod store;
+pub mod template;

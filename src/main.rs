@@ -1,0 +1,465 @@
+//! The `rigor` command line: argument parsing and printing over the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use rigor::analysis::analyze;
+use rigor::config::{Order, read_experiment};
+use rigor::progress::{Bar, Lines, Progress, Quiet};
+use rigor::runner::{self, ResumePolicy, RunOptions, Source};
+use rigor::store::Store;
+use rigor::{compare, envinfo, plan, report};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Parser)]
+#[command(name = "rigor", version, about = "Statistically rigorous performance experiments", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProgressMode {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    Bar,
+    Lines,
+    None,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment file (or resume its unfinished run).
+    Run {
+        file: PathBuf,
+        /// Results store (default: rigor-results/<experiment>.db).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Continue the latest run even though the experiment file changed.
+        #[arg(long, conflicts_with = "new_run")]
+        force: bool,
+        /// Start a new run instead of resuming the latest one.
+        #[arg(long)]
+        new_run: bool,
+        #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+        progress: ProgressMode,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Show the cells, trial count, order and time estimate without running anything.
+    Plan {
+        file: PathBuf,
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Show the first N trials of the run order.
+        #[arg(long, default_value_t = 20)]
+        show: usize,
+    },
+    /// Report on a run: Markdown, tidy CSV or JSON.
+    Report {
+        /// An experiment file or a results store (.db).
+        target: PathBuf,
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Run id (default: the latest run).
+        #[arg(long)]
+        run: Option<i64>,
+        /// Formats, comma-separated: md, csv, json.
+        #[arg(long, value_delimiter = ',', default_value = "md")]
+        format: Vec<Format>,
+        /// Write report.md / trials.csv / report.json into this directory instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Describe this machine (what every run records about where it ran).
+    Env {
+        /// An experiment file: adds its hash and its directory's git commit.
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Quick A/B of shell commands, stored and reported like any experiment.
+    Compare {
+        /// Two or more commands; the first is the baseline.
+        #[arg(required = true, num_args = 2..)]
+        commands: Vec<String>,
+        /// Measured trials per command.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        runs: u32,
+        /// Warm-up trials per command, discarded.
+        #[arg(short, long, default_value_t = 0)]
+        warmup: u32,
+        /// Names for the commands, comma-separated (default a, b, ...).
+        #[arg(long, value_delimiter = ',')]
+        names: Option<Vec<String>>,
+        #[arg(long, value_enum, default_value_t = OrderArg::Interleaved)]
+        order: OrderArg,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Per-trial timeout, e.g. 30s (default: none).
+        #[arg(long)]
+        timeout: Option<humantime::Duration>,
+        /// Results store (default: rigor-results/compare.db); every compare is a new run.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+        progress: ProgressMode,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Md,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OrderArg {
+    Sequential,
+    Interleaved,
+    Randomized,
+    Shuffled,
+}
+
+impl From<OrderArg> for Order {
+    fn from(o: OrderArg) -> Order {
+        match o {
+            OrderArg::Sequential => Order::Sequential,
+            OrderArg::Interleaved => Order::Interleaved,
+            OrderArg::Randomized => Order::Randomized,
+            OrderArg::Shuffled => Order::Shuffled,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            file,
+            store,
+            force,
+            new_run,
+            progress,
+            quiet,
+        } => {
+            let (experiment, text) = read_experiment(&file)?;
+            let store = store.unwrap_or_else(|| runner::default_store_path(&experiment));
+            let resume = if new_run {
+                ResumePolicy::NewRun
+            } else if force {
+                ResumePolicy::Force
+            } else {
+                ResumePolicy::Auto
+            };
+            let src = Source {
+                path: file,
+                text,
+                experiment,
+            };
+            execute(
+                &src,
+                store,
+                resume,
+                if quiet { ProgressMode::None } else { progress },
+                quiet,
+            )
+        }
+        Command::Plan { file, store, show } => plan_cmd(&file, store, show),
+        Command::Report {
+            target,
+            store,
+            run,
+            format,
+            out,
+        } => report_cmd(&target, store, run, &format, out.as_deref()),
+        Command::Env { file, json } => env_cmd(file.as_deref(), json),
+        Command::Compare {
+            commands,
+            runs,
+            warmup,
+            names,
+            order,
+            seed,
+            timeout,
+            store,
+            progress,
+        } => {
+            if let Some(n) = &names
+                && n.len() != commands.len()
+            {
+                bail!(
+                    "--names gives {} names for {} commands",
+                    n.len(),
+                    commands.len()
+                );
+            }
+            if runs == 0 {
+                bail!("-n must be at least 1");
+            }
+            let src = compare::experiment(&compare::CompareSpec {
+                commands: &commands,
+                names: names.as_deref(),
+                trials: runs,
+                warmup,
+                order: order.into(),
+                seed,
+                timeout: timeout.map(Into::into),
+            })?;
+            for (v, c) in src.experiment.variants.iter().zip(&commands) {
+                eprintln!("{} = {c}", v.name);
+            }
+            let store = store.unwrap_or_else(|| PathBuf::from("rigor-results/compare.db"));
+            execute(&src, store, ResumePolicy::NewRun, progress, false)
+        }
+    }
+}
+
+fn progress_for(mode: ProgressMode) -> Box<dyn Progress> {
+    match mode {
+        ProgressMode::Auto if std::io::stderr().is_terminal() => Box::new(Bar::new()),
+        ProgressMode::Auto | ProgressMode::Lines => Box::new(Lines::new()),
+        ProgressMode::Bar => Box::new(Bar::new()),
+        ProgressMode::None => Box::new(Quiet),
+    }
+}
+
+fn execute(
+    src: &Source,
+    store: PathBuf,
+    resume: ResumePolicy,
+    mode: ProgressMode,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupt))
+            .context("cannot install the signal handler")?;
+    }
+    let opts = RunOptions {
+        store,
+        resume,
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let mut progress = progress_for(mode);
+    let outcome = runner::run(src, &opts, progress.as_mut(), &interrupt)?;
+    let store = Store::open_existing(&outcome.store)?;
+    let data = store.load(outcome.run_id)?;
+    let analysis = analyze(&data);
+    if !quiet {
+        println!("{}", report::summary_table(&analysis));
+        for w in &analysis.warnings {
+            println!(
+                "warning [{}]: {}\n  what to do: {}",
+                w.kind, w.message, w.advice
+            );
+        }
+        let store_arg = outcome.store.display();
+        println!(
+            "\nrun {} of `{}`: {} trial(s) run now, {} done before; results in {store_arg}\nfull report: rigor report {store_arg} --format md,csv,json --out report/",
+            outcome.run_id, src.experiment.name, outcome.executed, outcome.already_done
+        );
+    }
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: every finished trial is saved; run the same command again to resume"
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if outcome.failed > 0 {
+        eprintln!(
+            "{} measured trial(s) failed; they are recorded and excluded from the statistics",
+            outcome.failed
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan_cmd(file: &Path, store: Option<PathBuf>, show: usize) -> Result<ExitCode> {
+    let (exp, _) = read_experiment(file)?;
+    let p = plan::build(&exp);
+    let store_path = store.unwrap_or_else(|| runner::default_store_path(&exp));
+    let history = if store_path.is_file() {
+        Store::open_existing(&store_path)?.wall_history(&exp.name)?
+    } else {
+        Default::default()
+    };
+    let est = plan::estimate(&p, &exp, &history);
+    println!(
+        "experiment `{}`: {} variant(s) × {} workload(s) → {} cell(s)",
+        exp.name,
+        exp.variants.len(),
+        exp.workloads.len(),
+        p.cells.len()
+    );
+    println!(
+        "{} trials: {} measured ({} per cell) + {} warm-up; order {} (seed {}); baseline `{}`",
+        p.trials.len(),
+        p.measured(),
+        exp.trials,
+        p.trials.len() - p.measured(),
+        exp.order,
+        exp.seed,
+        exp.baseline
+    );
+    println!("\ncells:");
+    for c in &p.cells {
+        println!("  {}", c.key);
+    }
+    println!("\nrun order (first {}):", show.min(p.trials.len()));
+    for t in p.trials.iter().take(show) {
+        println!(
+            "  {:>5}  {} {} {}",
+            t.seq + 1,
+            p.cells[t.cell].key,
+            t.phase,
+            t.index + 1
+        );
+    }
+    let fmt = |d: std::time::Duration| rigor::progress::human_duration(d);
+    println!();
+    if est.cells_without_history == 0 {
+        println!(
+            "estimated duration: {} (from earlier trials in {})",
+            fmt(est.known),
+            store_path.display()
+        );
+    } else if est.cells_without_history < p.cells.len() {
+        println!(
+            "estimated duration: more than {}: {} cell(s) have no earlier trials to estimate from",
+            fmt(est.known),
+            est.cells_without_history
+        );
+    } else {
+        println!(
+            "estimated duration: unknown (no earlier trials in {}); cooldowns alone take {}",
+            store_path.display(),
+            fmt(est.cooldowns)
+        );
+    }
+    if let Some(u) = est.upper_bound {
+        println!(
+            "upper bound if every trial hits the {} timeout: {}",
+            humantime::format_duration(exp.timeout.unwrap_or_default()),
+            fmt(u)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_cmd(
+    target: &Path,
+    store: Option<PathBuf>,
+    run: Option<i64>,
+    formats: &[Format],
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    let is_experiment = target.extension().is_some_and(|e| e == "toml");
+    let (store_path, experiment) = if is_experiment {
+        let (exp, _) = read_experiment(target)?;
+        (
+            store.unwrap_or_else(|| runner::default_store_path(&exp)),
+            Some(exp.name),
+        )
+    } else {
+        (store.unwrap_or_else(|| target.to_path_buf()), None)
+    };
+    let store = Store::open_existing(&store_path)?;
+    let run_id = match (run, &experiment) {
+        (Some(r), _) => r,
+        (None, Some(name)) => store
+            .latest_run(name)?
+            .map(|r| r.id)
+            .with_context(|| format!("no run of `{name}` in {}", store_path.display()))?,
+        (None, None) => store
+            .last_run_id()?
+            .with_context(|| format!("{} holds no run", store_path.display()))?,
+    };
+    let data = store.load(run_id)?;
+    let analysis = analyze(&data);
+    match out {
+        None => {
+            if formats.len() != 1 {
+                bail!("several formats need --out DIR (each goes to its own file)");
+            }
+            let stdout = std::io::stdout();
+            match formats[0] {
+                Format::Md => print!("{}", report::to_markdown(&analysis, &data)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report::to_json(&analysis, &data))?
+                ),
+                Format::Csv => report::write_csv(&data, stdout.lock())?,
+            }
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for f in formats {
+                let path = match f {
+                    Format::Md => dir.join("report.md"),
+                    Format::Csv => dir.join("trials.csv"),
+                    Format::Json => dir.join("report.json"),
+                };
+                let write = || -> Result<()> {
+                    match f {
+                        Format::Md => std::fs::write(&path, report::to_markdown(&analysis, &data))?,
+                        Format::Json => std::fs::write(
+                            &path,
+                            serde_json::to_string_pretty(&report::to_json(&analysis, &data))?,
+                        )?,
+                        Format::Csv => report::write_csv(&data, std::fs::File::create(&path)?)?,
+                    }
+                    Ok(())
+                };
+                write().with_context(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn env_cmd(file: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let (dir, sha) = match file {
+        Some(f) => {
+            let text = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+            let dir = f
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf();
+            (dir, Some(runner::sha256_hex(&text)))
+        }
+        None => (PathBuf::from("."), None),
+    };
+    let env = envinfo::capture(&dir, sha.as_deref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&env)?);
+    } else {
+        for (k, v) in env.lines() {
+            println!("{k:>24}: {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

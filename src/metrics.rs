@@ -1,0 +1,352 @@
+//! Metrics a trial's program reports: JSON lines and regex captures on its output, reduced
+//! from samples to one value per trial. A metric that cannot be read is *missing, with the
+//! reason*, never zero.
+
+use crate::config::{Better, CommandWorkload, MetricSpec, Reduce, Stream};
+use std::collections::BTreeMap;
+
+/// One metric of one trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricValue {
+    pub value: f64,
+    pub unit: Option<String>,
+    pub better: Option<Better>,
+    /// Every observation in the trial when there was more than one (samples).
+    pub samples: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extraction {
+    pub values: BTreeMap<String, MetricValue>,
+    /// Metrics that were expected or announced but could not be read, with why.
+    pub missing: Vec<(String, String)>,
+    /// Problems that make the trial's output untrustworthy: the trial fails with these.
+    pub errors: Vec<String>,
+}
+
+struct Acc {
+    samples: Vec<f64>,
+    unit: Option<String>,
+    better: Option<Better>,
+    reduce: Reduce,
+    invalid: Vec<String>,
+}
+
+pub fn reduce(samples: &[f64], how: Reduce) -> f64 {
+    match how {
+        Reduce::Mean => samples.iter().sum::<f64>() / samples.len() as f64,
+        Reduce::Sum => samples.iter().sum(),
+        Reduce::Min => samples.iter().copied().fold(f64::INFINITY, f64::min),
+        Reduce::Max => samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Reduce::First => samples[0],
+        Reduce::Last => samples[samples.len() - 1],
+        Reduce::Median => {
+            let mut s = samples.to_vec();
+            s.sort_by(f64::total_cmp);
+            let n = s.len();
+            if n % 2 == 1 {
+                s[n / 2]
+            } else {
+                (s[n / 2 - 1] + s[n / 2]) / 2.0
+            }
+        }
+    }
+}
+
+fn parse_json_line(line: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let t = line.trim();
+    if !t.starts_with('{') || !t.contains("\"metric\"") {
+        return None;
+    }
+    match serde_json::from_str::<serde_json::Value>(t) {
+        Ok(serde_json::Value::Object(m)) if m.contains_key("metric") => Some(m),
+        _ => None,
+    }
+}
+
+pub fn extract(w: &CommandWorkload, stdout: &str, stderr: &str) -> Extraction {
+    let mut out = Extraction::default();
+    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
+    let declared = |name: &str| w.metrics.iter().find(|m| m.name == name);
+
+    if w.json_metrics {
+        for (lineno, line) in stdout.lines().enumerate() {
+            let Some(obj) = parse_json_line(line) else {
+                continue;
+            };
+            let Some(name) = obj
+                .get("metric")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+            else {
+                out.errors.push(format!(
+                    "stdout line {}: `metric` must be a string",
+                    lineno + 1
+                ));
+                continue;
+            };
+            let spec = declared(&name).filter(|s| s.regex.is_none());
+            if crate::config::BUILTIN_METRICS.contains(&name.as_str()) {
+                out.errors.push(format!(
+                    "stdout line {}: `{name}` is measured by rigor itself; report it under another name",
+                    lineno + 1
+                ));
+                continue;
+            }
+            let unit = obj.get("unit").and_then(|v| v.as_str()).map(str::to_string);
+            let better = match obj.get("better").and_then(|v| v.as_str()) {
+                Some("lower") => Some(Better::Lower),
+                Some("higher") => Some(Better::Higher),
+                Some(other) => {
+                    out.errors.push(format!(
+                        "stdout line {}: metric `{name}` has better = {other:?}; use \"lower\" or \"higher\"",
+                        lineno + 1
+                    ));
+                    continue;
+                }
+                None => None,
+            };
+            let entry = acc.entry(name.clone()).or_insert_with(|| Acc {
+                samples: Vec::new(),
+                unit: spec.and_then(|s| s.unit.clone()).or_else(|| unit.clone()),
+                better: spec.map(|s| s.better).or(better),
+                reduce: spec.map_or(Reduce::Mean, |s| s.reduce),
+                invalid: Vec::new(),
+            });
+            if unit.is_some() && unit != entry.unit {
+                out.errors.push(format!(
+                    "stdout line {}: metric `{name}` in {:?}, but {} before",
+                    lineno + 1,
+                    unit.as_deref().unwrap_or(""),
+                    entry
+                        .unit
+                        .as_deref()
+                        .map_or("no unit".to_string(), |u| format!("{u:?}")),
+                ));
+                continue;
+            }
+            if better.is_some() && better != entry.better {
+                out.errors.push(format!(
+                    "stdout line {}: metric `{name}` says better = {:?}, which contradicts its declaration",
+                    lineno + 1,
+                    better.map(|b| b.to_string()).unwrap_or_default()
+                ));
+                continue;
+            }
+            match obj.get("value").and_then(|v| v.as_f64()) {
+                Some(x) if x.is_finite() => entry.samples.push(x),
+                _ => entry.invalid.push(format!(
+                    "line {}: value {}",
+                    lineno + 1,
+                    obj.get("value")
+                        .map_or("absent".to_string(), |v| v.to_string())
+                )),
+            }
+        }
+    }
+
+    for spec in w.metrics.iter().filter(|s| s.regex.is_some()) {
+        let text = match spec.source {
+            Stream::Stdout => stdout,
+            Stream::Stderr => stderr,
+        };
+        let re = regex::Regex::new(spec.regex.as_deref().unwrap_or_default())
+            .expect("validated when the experiment file was read");
+        let entry = acc.entry(spec.name.clone()).or_insert_with(|| Acc {
+            samples: Vec::new(),
+            unit: spec.unit.clone(),
+            better: Some(spec.better),
+            reduce: spec.reduce,
+            invalid: Vec::new(),
+        });
+        for caps in re.captures_iter(text) {
+            let m = caps.name("value").or_else(|| caps.get(1));
+            let raw = m.map_or("", |m| m.as_str());
+            match raw.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => entry.samples.push(x),
+                _ => entry.invalid.push(format!("captured {raw:?}")),
+            }
+        }
+    }
+
+    for (name, a) in acc {
+        if a.samples.is_empty() {
+            let reason = if a.invalid.is_empty() {
+                "not reported".to_string()
+            } else {
+                format!("no finite value ({})", a.invalid.join("; "))
+            };
+            out.missing.push((name, reason));
+            continue;
+        }
+        if !a.invalid.is_empty() {
+            out.errors.push(format!(
+                "metric `{name}` had values that are not finite numbers ({}); the other samples cannot be trusted alone",
+                a.invalid.join("; ")
+            ));
+        }
+        out.values.insert(
+            name,
+            MetricValue {
+                value: reduce(&a.samples, a.reduce),
+                unit: a.unit,
+                better: a.better,
+                samples: if a.samples.len() > 1 {
+                    a.samples
+                } else {
+                    Vec::new()
+                },
+            },
+        );
+    }
+
+    for spec in &w.metrics {
+        if out.values.contains_key(&spec.name) || out.missing.iter().any(|(n, _)| n == &spec.name) {
+            continue;
+        }
+        out.missing.push((spec.name.clone(), not_found(spec)));
+    }
+    for (name, reason) in &mut out.missing {
+        if let Some(spec) = declared(name) {
+            if spec.regex.is_some() && reason == "not reported" {
+                *reason = not_found(spec);
+            }
+            if spec.required {
+                out.errors
+                    .push(format!("required metric `{name}` is missing: {reason}"));
+            }
+        }
+    }
+    out
+}
+
+fn not_found(spec: &MetricSpec) -> String {
+    let stream = match spec.source {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    };
+    match &spec.regex {
+        Some(r) => format!("regex {r:?} matched nothing on {stream}"),
+        None => "no JSON line {\"metric\": ...} reported it on stdout".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CommandTemplate, ShellMode};
+    use std::collections::BTreeMap;
+
+    fn workload(metrics: Vec<MetricSpec>) -> CommandWorkload {
+        CommandWorkload {
+            command: CommandTemplate::Line("true".into()),
+            shell: ShellMode::Auto,
+            env: BTreeMap::new(),
+            workdir: None,
+            json_metrics: true,
+            metrics,
+        }
+    }
+
+    fn spec(name: &str, regex: Option<&str>, required: bool) -> MetricSpec {
+        MetricSpec {
+            name: name.into(),
+            regex: regex.map(str::to_string),
+            source: Stream::Stdout,
+            unit: Some("ops/s".into()),
+            better: Better::Higher,
+            reduce: Reduce::Mean,
+            required,
+        }
+    }
+
+    #[test]
+    fn reads_json_lines_and_reduces_samples() {
+        let out = "hello\n{\"metric\":\"lat\",\"value\":1.0,\"unit\":\"ms\",\"better\":\"lower\"}\n{\"metric\":\"lat\",\"value\":3.0,\"unit\":\"ms\"}\n{\"not\":\"a metric\"}\n";
+        let e = extract(&workload(vec![]), out, "");
+        assert!(e.errors.is_empty(), "{:?}", e.errors);
+        let lat = &e.values["lat"];
+        assert_eq!(lat.value, 2.0);
+        assert_eq!(lat.samples, vec![1.0, 3.0]);
+        assert_eq!(lat.unit.as_deref(), Some("ms"));
+        assert_eq!(lat.better, Some(Better::Lower));
+    }
+
+    #[test]
+    fn reads_regex_captures_named_or_single() {
+        let w = workload(vec![
+            spec("rate", Some(r"rate: (?P<value>[0-9.]+)"), true),
+            spec("n", Some(r"n=(\d+)"), true),
+        ]);
+        let e = extract(&w, "rate: 10\nrate: 20\nn=5\n", "");
+        assert_eq!(e.values["rate"].value, 15.0);
+        assert_eq!(e.values["n"].value, 5.0);
+        assert!(e.errors.is_empty());
+    }
+
+    #[test]
+    fn a_required_metric_that_is_absent_fails_the_trial_with_its_reason() {
+        let w = workload(vec![spec("rate", Some(r"rate: (?P<value>[0-9.]+)"), true)]);
+        let e = extract(&w, "nothing here\n", "");
+        assert!(e.values.is_empty());
+        assert_eq!(e.missing.len(), 1);
+        assert!(
+            e.missing[0].1.contains("matched nothing on stdout"),
+            "{:?}",
+            e.missing
+        );
+        assert!(e.errors[0].contains("required metric `rate` is missing"));
+    }
+
+    #[test]
+    fn an_optional_metric_is_missing_not_zero() {
+        let w = workload(vec![spec("rate", Some(r"rate: (?P<value>[0-9.]+)"), false)]);
+        let e = extract(&w, "", "");
+        assert!(e.errors.is_empty());
+        assert!(!e.values.contains_key("rate"));
+        assert_eq!(e.missing[0].0, "rate");
+    }
+
+    #[test]
+    fn non_finite_values_are_missing_with_the_value_shown() {
+        let e = extract(
+            &workload(vec![]),
+            "{\"metric\":\"x\",\"value\":null}\n{\"metric\":\"y\",\"value\":\"NaN\"}\n",
+            "",
+        );
+        assert!(e.values.is_empty());
+        assert!(
+            e.missing
+                .iter()
+                .any(|(n, r)| n == "x" && r.contains("value null"))
+        );
+        assert!(
+            e.missing
+                .iter()
+                .any(|(n, r)| n == "y" && r.contains("\"NaN\""))
+        );
+    }
+
+    #[test]
+    fn contradictory_units_are_an_error() {
+        let e = extract(
+            &workload(vec![]),
+            "{\"metric\":\"x\",\"value\":1,\"unit\":\"ms\"}\n{\"metric\":\"x\",\"value\":1,\"unit\":\"s\"}\n",
+            "",
+        );
+        assert_eq!(e.errors.len(), 1, "{:?}", e.errors);
+        assert!(e.errors[0].contains("\"s\""));
+    }
+
+    #[test]
+    fn reducers_match_their_definitions() {
+        let s = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(reduce(&s, Reduce::Median), 2.5);
+        assert_eq!(reduce(&s, Reduce::Min), 1.0);
+        assert_eq!(reduce(&s, Reduce::Max), 4.0);
+        assert_eq!(reduce(&s, Reduce::Sum), 10.0);
+        assert_eq!(reduce(&s, Reduce::First), 4.0);
+        assert_eq!(reduce(&s, Reduce::Last), 2.0);
+        assert_eq!(reduce(&[1.0, 5.0, 3.0], Reduce::Median), 3.0);
+    }
+}

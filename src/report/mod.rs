@@ -1,0 +1,46 @@
+//! Reports from an [`Analysis`] and the [`RunData`] it came from: Markdown, tidy CSV, JSON,
+//! and the summary table printed after a run.
+
+mod csv_out;
+mod json;
+mod markdown;
+mod numbers;
+mod table;
+
+pub use csv_out::write_csv;
+pub use json::to_json;
+pub use markdown::to_markdown;
+pub use numbers::{fmt_num, fmt_ratio};
+pub use table::summary_table;
+
+use crate::analysis::CellSummary;
+
+/// Metrics in display order: the user's own first, then rigor's built-ins.
+pub(crate) fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
+    let mut user: Vec<String> = Vec::new();
+    for c in cells {
+        for name in c.metrics.keys() {
+            if !crate::config::BUILTIN_METRICS.contains(&name.as_str()) && !user.contains(name) {
+                user.push(name.clone());
+            }
+        }
+    }
+    user.sort();
+    for b in crate::config::BUILTIN_METRICS {
+        if cells.iter().any(|c| c.metrics.contains_key(b)) {
+            user.push(b.to_string());
+        }
+    }
+    user
+}
+
+/// Workloads in first-appearance order.
+pub(crate) fn workloads(cells: &[CellSummary]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cells {
+        if !out.contains(&c.cell.workload) {
+            out.push(c.cell.workload.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,100 @@
+//! The summary printed after `rigor run` and `rigor compare`.
+
+use super::{fmt_num, fmt_ratio, metric_names, workloads};
+use crate::analysis::Analysis;
+use crate::plan::fmt_params;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+
+/// One table per workload and metric: each cell's n, mean ± sd, CV, median and ratio to the
+/// baseline. rigor's CPU and memory metrics are left to the full report.
+pub fn summary_table(a: &Analysis) -> String {
+    let mut out = String::new();
+    for w in workloads(&a.cells) {
+        let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
+        for metric in metric_names(&cells) {
+            if matches!(metric.as_str(), "user_time" | "sys_time" | "max_rss") {
+                continue;
+            }
+            let unit = cells
+                .iter()
+                .find_map(|c| c.metrics.get(&metric).and_then(|m| m.unit.clone()))
+                .unwrap_or_default();
+            let better = cells
+                .iter()
+                .find_map(|c| c.metrics.get(&metric).and_then(|m| m.better.clone()))
+                .map(|b| format!(", {b} is better"))
+                .unwrap_or_default();
+            let mut t = Table::new();
+            t.load_style(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_header(vec![
+                "variant",
+                "params",
+                "n",
+                "mean",
+                "± sd",
+                "CV",
+                "median",
+                "min",
+                "max",
+                &format!("ratio to {}", a.baseline),
+            ]);
+            for c in &cells {
+                let Some(m) = c.metrics.get(&metric) else {
+                    t.add_row(vec![
+                        c.cell.variant.clone(),
+                        fmt_params(&c.cell.sweep),
+                        format!("0/{}", c.planned),
+                        "no data".into(),
+                    ]);
+                    continue;
+                };
+                let ratio = a
+                    .comparisons
+                    .iter()
+                    .find(|x| {
+                        x.metric == metric
+                            && x.variant == c.cell.variant
+                            && x.workload == w
+                            && x.sweep == c.cell.sweep
+                    })
+                    .map(|x| fmt_ratio(x.ratio))
+                    .unwrap_or_else(|| {
+                        if c.cell.variant == a.baseline {
+                            "baseline".into()
+                        } else {
+                            "—".into()
+                        }
+                    });
+                let n = if c.failed > 0 || (c.ok as usize) < c.planned as usize {
+                    format!("{}/{}", m.stats.n, c.planned)
+                } else {
+                    m.stats.n.to_string()
+                };
+                t.add_row(vec![
+                    c.cell.variant.clone(),
+                    fmt_params(&c.cell.sweep),
+                    n,
+                    fmt_num(m.stats.mean),
+                    m.stats.sd.map(fmt_num).unwrap_or_else(|| "—".into()),
+                    m.stats
+                        .cv
+                        .map(|v| format!("{:.1}%", v * 100.0))
+                        .unwrap_or_else(|| "—".into()),
+                    fmt_num(m.stats.median),
+                    fmt_num(m.stats.min),
+                    fmt_num(m.stats.max),
+                    ratio,
+                ]);
+            }
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" [{unit}]")
+            };
+            out.push_str(&format!("{w} · {metric}{unit}{better}\n{t}\n"));
+        }
+    }
+    out
+}

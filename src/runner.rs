@@ -1,0 +1,457 @@
+//! The runner: executes a plan's trials in order, records every attempt in the store the
+//! moment it ends, and resumes where a killed run stopped.
+
+use crate::config::{Better, Experiment};
+use crate::envinfo;
+use crate::exec::{self, ExecSpec, Termination};
+use crate::invocation::{self, Invocation};
+use crate::metrics::{self, MetricValue};
+use crate::plan::{self, Plan, PlannedTrial};
+use crate::progress::{Progress, TrialEvent};
+use crate::store::{
+    AttemptRecord, NewRun, NewSession, Store, StoreError, TrialStatus, now_rfc3339,
+};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// An experiment and the text it was read from.
+pub struct Source {
+    /// Where the experiment came from, for the record (a file path, or `<compare>`).
+    pub path: PathBuf,
+    pub text: String,
+    pub experiment: Experiment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumePolicy {
+    /// Resume the latest run if its experiment is unchanged; refuse if it changed.
+    Auto,
+    /// Resume the latest run even though the experiment changed.
+    Force,
+    /// Always start a new run.
+    NewRun,
+}
+
+pub struct RunOptions {
+    pub store: PathBuf,
+    pub resume: ResumePolicy,
+    /// rigor's own command line, recorded with the session.
+    pub command_line: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub store: PathBuf,
+    /// Trials this session ran to completion (ok or failed).
+    pub executed: usize,
+    /// Trials found finished from earlier sessions.
+    pub already_done: usize,
+    /// Measured trials (all sessions) that failed for good.
+    pub failed: usize,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the experiment changed since run {run_id} in {store} began ({done} of {planned} trials done).\n\
+         hint: to continue run {run_id} with the changed file, add --force (finished trials are kept and reported with the new ones);\n\
+         \x20     to start afresh as a new run in the same store, add --new-run"
+    )]
+    Changed {
+        run_id: i64,
+        store: String,
+        done: usize,
+        planned: usize,
+    },
+    #[error("cannot create the log directory {0}: {1}")]
+    Logs(PathBuf, std::io::Error),
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `rigor-results/<experiment>.db`, relative to the current directory.
+pub fn default_store_path(exp: &Experiment) -> PathBuf {
+    Path::new("rigor-results").join(format!("{}.db", exp.name))
+}
+
+fn log_dir(store: &Path, run_id: i64) -> PathBuf {
+    let stem = store
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rigor".into());
+    store
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("{stem}-logs"))
+        .join(format!("run-{run_id}"))
+}
+
+fn slug(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.=,".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Sleeps, waking early on interrupt. Returns false if interrupted.
+fn pause(d: Duration, interrupt: &AtomicBool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if interrupt.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !interrupt.load(Ordering::Relaxed)
+}
+
+/// What one attempt produced, ready to store.
+struct AttemptResult {
+    status: TrialStatus,
+    reason: Option<String>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    wall: Option<Duration>,
+    metrics: Vec<(String, MetricValue)>,
+    missing: Vec<(String, String)>,
+    notes: Vec<String>,
+    interrupted: bool,
+}
+
+fn builtin(value: f64, unit: &str) -> MetricValue {
+    MetricValue {
+        value,
+        unit: Some(unit.to_string()),
+        better: Some(Better::Lower),
+        samples: Vec::new(),
+    }
+}
+
+fn run_attempt(
+    exp: &Experiment,
+    cell: &plan::Cell,
+    inv: &Invocation,
+    out: &Path,
+    err: &Path,
+    interrupt: &AtomicBool,
+) -> AttemptResult {
+    let mut r = AttemptResult {
+        status: TrialStatus::Failed,
+        reason: None,
+        exit_code: None,
+        signal: None,
+        wall: None,
+        metrics: Vec::new(),
+        missing: Vec::new(),
+        notes: Vec::new(),
+        interrupted: false,
+    };
+    let outcome = exec::execute(&ExecSpec {
+        argv: &inv.argv,
+        env: &inv.env,
+        workdir: &inv.workdir,
+        stdout: out,
+        stderr: err,
+        timeout: exp.timeout,
+        interrupt,
+    });
+    let o = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            r.reason = Some(e.to_string());
+            return r;
+        }
+    };
+    r.wall = Some(o.wall);
+    r.metrics
+        .push(("wall_time".into(), builtin(o.wall.as_secs_f64(), "s")));
+    r.metrics
+        .push(("user_time".into(), builtin(o.user.as_secs_f64(), "s")));
+    r.metrics
+        .push(("sys_time".into(), builtin(o.sys.as_secs_f64(), "s")));
+    r.metrics.push((
+        "max_rss".into(),
+        builtin(o.max_rss_kib as f64 / 1024.0, "MiB"),
+    ));
+    if o.stragglers_killed {
+        r.notes
+            .push("left processes running after exit; rigor killed them".into());
+    }
+    match o.termination {
+        Termination::Interrupted => {
+            r.interrupted = true;
+            r.reason = Some("interrupted".into());
+            return r;
+        }
+        Termination::TimedOut => {
+            r.status = TrialStatus::Timeout;
+            r.reason = Some(format!(
+                "timed out after {}",
+                humantime::format_duration(exp.timeout.unwrap_or_default())
+            ));
+            return r;
+        }
+        Termination::Signaled(sig) => {
+            r.signal = Some(sig);
+            r.reason = Some(format!("killed by signal {sig}"));
+            return r;
+        }
+        Termination::Exited(code) => {
+            r.exit_code = Some(code);
+            if code != 0 {
+                r.reason = Some(format!("exit status {code}"));
+                return r;
+            }
+        }
+    }
+    let workload = exp.workloads.iter().find(|w| w.name == cell.workload);
+    if let Some(w) = workload {
+        let stdout = std::fs::read(out).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let stderr = std::fs::read(err).map(|b| String::from_utf8_lossy(&b).into_owned());
+        match (stdout, stderr) {
+            (Ok(so), Ok(se)) => {
+                let ex = metrics::extract(invocation::command_of(w), &so, &se);
+                r.metrics.extend(ex.values);
+                r.missing = ex.missing;
+                if !ex.errors.is_empty() {
+                    r.reason = Some(ex.errors.join("; "));
+                    return r;
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                r.reason = Some(format!("cannot read the trial's output log: {e}"));
+                return r;
+            }
+        }
+    }
+    r.status = TrialStatus::Ok;
+    r
+}
+
+/// Runs (or resumes) the experiment.
+pub fn run(
+    src: &Source,
+    opts: &RunOptions,
+    progress: &mut dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<RunOutcome, RunError> {
+    let exp = &src.experiment;
+    let plan: Plan = plan::build(exp);
+    let store = Store::open_for_run(&opts.store)?;
+    let file_sha = sha256_hex(src.text.as_bytes());
+    let exp_json = serde_json::to_string(exp).unwrap_or_default();
+    let exp_sha = sha256_hex(exp_json.as_bytes());
+    let new_run = NewRun {
+        experiment: &exp.name,
+        seed: exp.seed,
+        file_path: &src.path.display().to_string(),
+        file_text: &src.text,
+        file_sha256: &file_sha,
+        experiment_sha256: &exp_sha,
+        experiment_json: &exp_json,
+        planned_trials: plan.trials.len(),
+    };
+
+    let latest = if opts.resume == ResumePolicy::NewRun {
+        None
+    } else {
+        store.latest_run(&exp.name)?
+    };
+    let run_id = match latest {
+        None => store.create_run(&new_run, &plan.cells)?,
+        Some(run) if run.experiment_sha256 == exp_sha => run.id,
+        Some(run) if opts.resume == ResumePolicy::Force => {
+            progress.note(&format!("the experiment changed since run {} began; continuing it with the new file (--force)", run.id));
+            store.update_run_file(run.id, &new_run, &plan.cells)?;
+            run.id
+        }
+        Some(run) => {
+            let attempts = store.attempts(run.id)?;
+            return Err(RunError::Changed {
+                run_id: run.id,
+                store: opts.store.display().to_string(),
+                done: attempts.values().filter(|(_, fin)| *fin).count(),
+                planned: run.planned_trials as usize,
+            });
+        }
+    };
+
+    let attempts = store.attempts(run_id)?;
+    let done = plan
+        .trials
+        .iter()
+        .filter(|t| attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
+        .count();
+    let environment =
+        serde_json::to_value(envinfo::capture(&exp.base_dir, Some(&file_sha))).unwrap_or_default();
+    let session = store.start_session(&NewSession {
+        run_id,
+        rigor_version: env!("CARGO_PKG_VERSION"),
+        command_line: &opts.command_line,
+        file_sha256: &file_sha,
+        experiment_sha256: &exp_sha,
+        environment: &environment,
+    })?;
+    store.set_run_status(run_id, "running")?;
+    let logs = log_dir(&opts.store, run_id);
+    std::fs::create_dir_all(&logs).map_err(|e| RunError::Logs(logs.clone(), e))?;
+
+    progress.begin(plan.trials.len(), done);
+    let mut executed = 0;
+    let mut interrupted = false;
+    let mut first = true;
+    let pending: Vec<&PlannedTrial> = plan
+        .trials
+        .iter()
+        .filter(|t| !attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
+        .collect();
+    'trials: for t in pending {
+        let key = plan.key(t);
+        let cell = &plan.cells[t.cell];
+        if !first && !exp.cooldown.is_zero() && !pause(exp.cooldown, interrupt) {
+            interrupted = true;
+            break;
+        }
+        first = false;
+        let label = format!(
+            "{} {}{}",
+            cell.key,
+            if t.phase == plan::Phase::Warmup {
+                "warmup "
+            } else {
+                "#"
+            },
+            t.index + 1
+        );
+        let made = attempts.get(&key).map_or(0, |(n, _)| *n);
+        let max_attempts = exp.retries + 1;
+        let invocation = invocation::build(exp, cell, t.index);
+        for attempt in (made + 1)..=max_attempts.max(made + 1) {
+            progress.trial_started(&label);
+            let base = format!(
+                "{:06}-{}-{}{}-a{}",
+                t.seq,
+                slug(&cell.key),
+                t.phase.as_str(),
+                t.index,
+                attempt
+            );
+            let out_path = logs.join(format!("{base}.out"));
+            let err_path = logs.join(format!("{base}.err"));
+            let started_at = now_rfc3339();
+            let (result, inv) = match &invocation {
+                Ok(inv) => (
+                    run_attempt(exp, cell, inv, &out_path, &err_path, interrupt),
+                    inv.clone(),
+                ),
+                Err(e) => (
+                    AttemptResult {
+                        status: TrialStatus::Failed,
+                        reason: Some(format!("cannot build the command: {e}")),
+                        exit_code: None,
+                        signal: None,
+                        wall: None,
+                        metrics: Vec::new(),
+                        missing: Vec::new(),
+                        notes: Vec::new(),
+                        interrupted: false,
+                    },
+                    Invocation {
+                        argv: Vec::new(),
+                        env: Vec::new(),
+                        workdir: exp.base_dir.clone(),
+                    },
+                ),
+            };
+            if result.interrupted {
+                // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
+                interrupted = true;
+                break 'trials;
+            }
+            let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
+            store.record_attempt(&AttemptRecord {
+                run_id,
+                session_id: session,
+                key: &key,
+                seq: t.seq,
+                attempt,
+                is_final,
+                status: result.status,
+                reason: result.reason.as_deref(),
+                exit_code: result.exit_code,
+                signal: result.signal,
+                started_at: &started_at,
+                wall_s: result.wall.map(|w| w.as_secs_f64()),
+                argv: &inv.argv,
+                env: &inv.env,
+                workdir: &inv.workdir,
+                stdout_log: invocation.is_ok().then_some(out_path.as_path()),
+                stderr_log: invocation.is_ok().then_some(err_path.as_path()),
+                notes: &result.notes,
+                metrics: &result.metrics,
+                missing: &result.missing,
+            })?;
+            progress.trial_finished(&TrialEvent {
+                label: &label,
+                attempt,
+                status: result.status.as_str(),
+                wall: result.wall,
+                reason: result.reason.as_deref(),
+                will_retry: !is_final,
+            });
+            if is_final {
+                executed += 1;
+                break;
+            }
+        }
+        if interrupt.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+    }
+    progress.end();
+
+    let after = store.attempts(run_id)?;
+    let finished = plan
+        .trials
+        .iter()
+        .filter(|t| after.get(&plan.key(t)).is_some_and(|(_, f)| *f))
+        .count();
+    let status = if interrupted {
+        "interrupted"
+    } else if finished == plan.trials.len() {
+        "complete"
+    } else {
+        "incomplete"
+    };
+    store.set_run_status(run_id, status)?;
+    store.end_session(session, status)?;
+    let data = store.load(run_id)?;
+    let failed = data
+        .trials
+        .iter()
+        .filter(|t| t.is_final && t.phase == plan::Phase::Measure && t.status != TrialStatus::Ok)
+        .count();
+    Ok(RunOutcome {
+        run_id,
+        store: opts.store.clone(),
+        executed,
+        already_done: done,
+        failed,
+        interrupted,
+    })
+}

@@ -1,0 +1,844 @@
+//! The results store: one SQLite file per experiment, committed trial by trial.
+//!
+//! WAL journal with `synchronous = NORMAL`: a committed trial survives the runner being
+//! killed (even with -9) or the disk filling up; only an operating-system crash can lose the
+//! last few commits. Every attempt of every trial is kept, failed ones included, so the
+//! store is the complete record of what ran.
+
+use crate::metrics::MetricValue;
+use crate::plan::{Cell, Phase, TrialKey};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS run (
+    id INTEGER PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL,              -- running | complete | incomplete | interrupted
+    seed INTEGER NOT NULL,
+    file_path TEXT NOT NULL,
+    file_text TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    experiment_sha256 TEXT NOT NULL,   -- hash of the parsed experiment: comments do not change it
+    experiment_json TEXT NOT NULL,
+    planned_trials INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS session (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES run(id),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    status TEXT NOT NULL,
+    rigor_version TEXT NOT NULL,
+    command_line TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    experiment_sha256 TEXT NOT NULL,
+    environment TEXT NOT NULL          -- JSON: where this session ran
+);
+CREATE TABLE IF NOT EXISTS cell (
+    run_id INTEGER NOT NULL REFERENCES run(id),
+    key TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    workload TEXT NOT NULL,
+    params TEXT NOT NULL,              -- JSON object: every parameter value
+    sweep TEXT NOT NULL,               -- JSON object: the workload's sweep point
+    position INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS trial (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES run(id),
+    session_id INTEGER NOT NULL REFERENCES session(id),
+    cell_key TEXT NOT NULL,
+    phase TEXT NOT NULL,               -- warmup | measure
+    idx INTEGER NOT NULL,
+    seq INTEGER NOT NULL,              -- position in the planned order
+    attempt INTEGER NOT NULL,          -- 1-based
+    final INTEGER NOT NULL,            -- 1: no further attempt will be made
+    status TEXT NOT NULL,              -- ok | failed | timeout
+    reason TEXT,
+    exit_code INTEGER,
+    signal INTEGER,
+    started_at TEXT NOT NULL,
+    wall_s REAL,
+    argv TEXT NOT NULL,                -- JSON array
+    env TEXT NOT NULL,                 -- JSON object: variables rigor added
+    workdir TEXT NOT NULL,
+    stdout_log TEXT,
+    stderr_log TEXT,
+    notes TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
+    UNIQUE (run_id, cell_key, phase, idx, attempt)
+);
+CREATE TABLE IF NOT EXISTS metric (
+    trial_id INTEGER NOT NULL REFERENCES trial(id),
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT,
+    better TEXT,
+    n_samples INTEGER NOT NULL,
+    PRIMARY KEY (trial_id, name)
+);
+CREATE TABLE IF NOT EXISTS sample (
+    trial_id INTEGER NOT NULL REFERENCES trial(id),
+    metric TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (trial_id, metric, idx)
+);
+CREATE TABLE IF NOT EXISTS missing_metric (
+    trial_id INTEGER NOT NULL REFERENCES trial(id),
+    name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (trial_id, name)
+);
+"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the results directory {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+    #[error("cannot open the results store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the results store {path} was written by a newer rigor (schema {found}, this rigor knows {SCHEMA_VERSION}); use a newer rigor or another --store"
+    )]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("another rigor process is running this store ({path}); wait for it or stop it first")]
+    Locked { path: PathBuf },
+    #[error("results store {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialStatus {
+    Ok,
+    Failed,
+    Timeout,
+}
+
+impl TrialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialStatus::Ok => "ok",
+            TrialStatus::Failed => "failed",
+            TrialStatus::Timeout => "timeout",
+        }
+    }
+    fn parse(s: &str) -> TrialStatus {
+        match s {
+            "ok" => TrialStatus::Ok,
+            "timeout" => TrialStatus::Timeout,
+            _ => TrialStatus::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub experiment: String,
+    pub created_at: String,
+    pub status: String,
+    pub seed: u64,
+    pub file_path: String,
+    pub file_text: String,
+    pub file_sha256: String,
+    pub experiment_sha256: String,
+    pub experiment_json: String,
+    pub planned_trials: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    pub id: i64,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: String,
+    pub rigor_version: String,
+    pub command_line: String,
+    pub environment: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredMetric {
+    pub name: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub better: Option<String>,
+    pub n_samples: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialRow {
+    pub id: i64,
+    pub cell_key: String,
+    pub phase: Phase,
+    pub index: u32,
+    pub seq: u64,
+    pub attempt: u32,
+    pub is_final: bool,
+    pub status: TrialStatus,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub started_at: String,
+    pub wall_s: Option<f64>,
+    pub argv: Vec<String>,
+    pub stdout_log: Option<String>,
+    pub stderr_log: Option<String>,
+    pub notes: Vec<String>,
+    pub metrics: Vec<StoredMetric>,
+    pub missing: Vec<(String, String)>,
+}
+
+/// Everything about one run, as the analysis needs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunData {
+    pub run: RunRow,
+    pub sessions: Vec<SessionRow>,
+    pub cells: Vec<Cell>,
+    pub trials: Vec<TrialRow>,
+}
+
+/// What the runner records for one attempt of one trial.
+pub struct AttemptRecord<'a> {
+    pub run_id: i64,
+    pub session_id: i64,
+    pub key: &'a TrialKey,
+    pub seq: usize,
+    pub attempt: u32,
+    pub is_final: bool,
+    pub status: TrialStatus,
+    pub reason: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub started_at: &'a str,
+    pub wall_s: Option<f64>,
+    pub argv: &'a [String],
+    pub env: &'a [(String, String)],
+    pub workdir: &'a Path,
+    pub stdout_log: Option<&'a Path>,
+    pub stderr_log: Option<&'a Path>,
+    pub notes: &'a [String],
+    pub metrics: &'a [(String, MetricValue)],
+    pub missing: &'a [(String, String)],
+}
+
+pub struct NewRun<'a> {
+    pub experiment: &'a str,
+    pub seed: u64,
+    pub file_path: &'a str,
+    pub file_text: &'a str,
+    pub file_sha256: &'a str,
+    pub experiment_sha256: &'a str,
+    pub experiment_json: &'a str,
+    pub planned_trials: usize,
+}
+
+pub struct NewSession<'a> {
+    pub run_id: i64,
+    pub rigor_version: &'a str,
+    pub command_line: &'a str,
+    pub file_sha256: &'a str,
+    pub experiment_sha256: &'a str,
+    pub environment: &'a serde_json::Value,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    _lock: Option<File>,
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl Store {
+    /// Opens (creating if needed) a store for reading and reporting.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.to_path_buf(), e))?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            _lock: None,
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store without creating anything.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Other(format!(
+                "no results store at {}; run the experiment first (`rigor run FILE`) or pass --store",
+                path.display()
+            )));
+        }
+        Store::open(path)
+    }
+
+    /// Opens a store for running trials: only one runner may hold a store at a time.
+    pub fn open_for_run(path: &Path) -> Result<Store, StoreError> {
+        let mut store = Store::open(path)?;
+        let lock_path = path.with_extension("lock");
+        let file = File::create(&lock_path).map_err(|e| StoreError::Dir(lock_path.clone(), e))?;
+        use std::os::fd::AsRawFd;
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(StoreError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        store._lock = Some(file);
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, StoreError> {
+        r.map_err(|source| StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        let version: i64 =
+            self.sql(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+            });
+        }
+        self.sql(self.conn.busy_timeout(std::time::Duration::from_secs(10)))?;
+        self.sql(self.conn.pragma_update(None, "journal_mode", "WAL"))?;
+        self.sql(self.conn.pragma_update(None, "synchronous", "NORMAL"))?;
+        self.sql(self.conn.pragma_update(None, "foreign_keys", "ON"))?;
+        self.sql(self.conn.execute_batch(SCHEMA))?;
+        self.sql(
+            self.conn
+                .pragma_update(None, "user_version", SCHEMA_VERSION),
+        )?;
+        Ok(())
+    }
+
+    /// The most recent run of `experiment` in this store.
+    pub fn latest_run(&self, experiment: &str) -> Result<Option<RunRow>, StoreError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT id FROM run WHERE experiment = ?1 ORDER BY id DESC LIMIT 1",
+                [experiment],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional();
+        match self.sql(r)? {
+            Some(id) => Ok(Some(self.run(id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The most recent run of any experiment.
+    pub fn last_run_id(&self) -> Result<Option<i64>, StoreError> {
+        self.sql(self.conn.query_row("SELECT max(id) FROM run", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        }))
+    }
+
+    pub fn run(&self, id: i64) -> Result<RunRow, StoreError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT id, experiment, created_at, status, seed, file_path, file_text, file_sha256,
+                        experiment_sha256, planned_trials, experiment_json FROM run WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(RunRow {
+                        id: r.get(0)?,
+                        experiment: r.get(1)?,
+                        created_at: r.get(2)?,
+                        status: r.get(3)?,
+                        seed: r.get::<_, i64>(4)? as u64,
+                        file_path: r.get(5)?,
+                        file_text: r.get(6)?,
+                        file_sha256: r.get(7)?,
+                        experiment_sha256: r.get(8)?,
+                        planned_trials: r.get::<_, i64>(9)? as u64,
+                        experiment_json: r.get(10)?,
+                    })
+                },
+            )
+            .optional();
+        self.sql(r)?
+            .ok_or_else(|| StoreError::Other(format!("no run {id} in {}", self.path.display())))
+    }
+
+    pub fn create_run(&self, new: &NewRun<'_>, cells: &[Cell]) -> Result<i64, StoreError> {
+        let tx = self.sql(self.conn.unchecked_transaction())?;
+        self.sql(tx.execute(
+            "INSERT INTO run (experiment, created_at, status, seed, file_path, file_text, file_sha256,
+                              experiment_sha256, experiment_json, planned_trials)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                new.experiment,
+                now_rfc3339(),
+                new.seed as i64,
+                new.file_path,
+                new.file_text,
+                new.file_sha256,
+                new.experiment_sha256,
+                new.experiment_json,
+                new.planned_trials as i64
+            ],
+        ))?;
+        let id = tx.last_insert_rowid();
+        self.sql(tx.commit())?;
+        self.upsert_cells(id, cells)?;
+        Ok(id)
+    }
+
+    /// Adopts a changed experiment file for an existing run (resume with `--force`).
+    pub fn update_run_file(
+        &self,
+        run_id: i64,
+        new: &NewRun<'_>,
+        cells: &[Cell],
+    ) -> Result<(), StoreError> {
+        self.sql(self.conn.execute(
+            "UPDATE run SET file_path = ?2, file_text = ?3, file_sha256 = ?4, experiment_sha256 = ?5,
+                            experiment_json = ?6, planned_trials = ?7 WHERE id = ?1",
+            params![
+                run_id,
+                new.file_path,
+                new.file_text,
+                new.file_sha256,
+                new.experiment_sha256,
+                new.experiment_json,
+                new.planned_trials as i64
+            ],
+        ))?;
+        self.upsert_cells(run_id, cells)
+    }
+
+    fn upsert_cells(&self, run_id: i64, cells: &[Cell]) -> Result<(), StoreError> {
+        let tx = self.sql(self.conn.unchecked_transaction())?;
+        for (pos, c) in cells.iter().enumerate() {
+            let params = serde_json::to_string(&c.params).unwrap_or_default();
+            let sweep = serde_json::to_string(&c.sweep).unwrap_or_default();
+            self.sql(tx.execute(
+                "INSERT INTO cell (run_id, key, variant, workload, params, sweep, position)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run_id, key) DO UPDATE SET position = excluded.position",
+                params![
+                    run_id, c.key, c.variant, c.workload, params, sweep, pos as i64
+                ],
+            ))?;
+        }
+        self.sql(tx.commit())
+    }
+
+    pub fn set_run_status(&self, run_id: i64, status: &str) -> Result<(), StoreError> {
+        self.sql(self.conn.execute(
+            "UPDATE run SET status = ?2 WHERE id = ?1",
+            params![run_id, status],
+        ))
+        .map(|_| ())
+    }
+
+    pub fn start_session(&self, s: &NewSession<'_>) -> Result<i64, StoreError> {
+        self.sql(self.conn.execute(
+            "INSERT INTO session (run_id, started_at, status, rigor_version, command_line, file_sha256,
+                                  experiment_sha256, environment)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.run_id,
+                now_rfc3339(),
+                s.rigor_version,
+                s.command_line,
+                s.file_sha256,
+                s.experiment_sha256,
+                s.environment.to_string()
+            ],
+        ))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn end_session(&self, session_id: i64, status: &str) -> Result<(), StoreError> {
+        self.sql(self.conn.execute(
+            "UPDATE session SET ended_at = ?2, status = ?3 WHERE id = ?1",
+            params![session_id, now_rfc3339(), status],
+        ))
+        .map(|_| ())
+    }
+
+    /// For each trial with at least one attempt: (attempts made, whether it is finished).
+    pub fn attempts(&self, run_id: i64) -> Result<HashMap<TrialKey, (u32, bool)>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare(
+            "SELECT cell_key, phase, idx, max(attempt), max(final) FROM trial WHERE run_id = ?1
+             GROUP BY cell_key, phase, idx",
+        ))?;
+        let rows = self.sql(stmt.query_map([run_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        }))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (cell, phase, idx, attempts, fin) = self.sql(row)?;
+            let Some(phase) = Phase::parse(&phase) else {
+                continue;
+            };
+            out.insert(
+                TrialKey {
+                    cell,
+                    phase,
+                    index: idx as u32,
+                },
+                (attempts as u32, fin != 0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Wall times of finished, successful trials of every run of `experiment`, by cell key:
+    /// the history that `rigor plan` estimates durations from.
+    pub fn wall_history(&self, experiment: &str) -> Result<HashMap<String, Vec<f64>>, StoreError> {
+        let mut stmt = self.sql(self.conn.prepare(
+            "SELECT t.cell_key, t.wall_s FROM trial t JOIN run r ON r.id = t.run_id
+             WHERE r.experiment = ?1 AND t.status = 'ok' AND t.wall_s IS NOT NULL",
+        ))?;
+        let rows = self.sql(stmt.query_map([experiment], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
+        }))?;
+        let mut out: HashMap<String, Vec<f64>> = HashMap::new();
+        for row in rows {
+            let (k, w) = self.sql(row)?;
+            out.entry(k).or_default().push(w);
+        }
+        Ok(out)
+    }
+
+    /// Commits one attempt with its metrics in a single transaction: all of it or none.
+    pub fn record_attempt(&self, a: &AttemptRecord<'_>) -> Result<i64, StoreError> {
+        let tx = self.sql(self.conn.unchecked_transaction())?;
+        let env: serde_json::Map<String, serde_json::Value> = a
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        self.sql(
+            tx.prepare_cached(
+                "INSERT INTO trial (run_id, session_id, cell_key, phase, idx, seq, attempt, final, status,
+                                reason, exit_code, signal, started_at, wall_s, argv, env, workdir,
+                                stdout_log, stderr_log, notes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    a.run_id,
+                    a.session_id,
+                    a.key.cell,
+                    a.key.phase.as_str(),
+                    a.key.index as i64,
+                    a.seq as i64,
+                    a.attempt as i64,
+                    a.is_final as i64,
+                    a.status.as_str(),
+                    a.reason,
+                    a.exit_code,
+                    a.signal,
+                    a.started_at,
+                    a.wall_s,
+                    serde_json::to_string(a.argv).unwrap_or_default(),
+                    serde_json::Value::Object(env).to_string(),
+                    a.workdir.display().to_string(),
+                    a.stdout_log.map(|p| p.display().to_string()),
+                    a.stderr_log.map(|p| p.display().to_string()),
+                    serde_json::to_string(a.notes).unwrap_or_default(),
+                ])
+            }),
+        )?;
+        let trial_id = tx.last_insert_rowid();
+        {
+            let mut m = self.sql(tx.prepare_cached(
+                "INSERT INTO metric (trial_id, name, value, unit, better, n_samples) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            ))?;
+            let mut s = self.sql(tx.prepare_cached(
+                "INSERT INTO sample (trial_id, metric, idx, value) VALUES (?1, ?2, ?3, ?4)",
+            ))?;
+            for (name, v) in a.metrics {
+                let n = v.samples.len().max(1) as i64;
+                self.sql(m.execute(params![
+                    trial_id,
+                    name,
+                    v.value,
+                    v.unit,
+                    v.better.map(|b| b.to_string()),
+                    n
+                ]))?;
+                for (i, x) in v.samples.iter().enumerate() {
+                    self.sql(s.execute(params![trial_id, name, i as i64, x]))?;
+                }
+            }
+            let mut mm = self.sql(tx.prepare_cached(
+                "INSERT INTO missing_metric (trial_id, name, reason) VALUES (?1, ?2, ?3)",
+            ))?;
+            for (name, reason) in a.missing {
+                self.sql(mm.execute(params![trial_id, name, reason]))?;
+            }
+        }
+        self.sql(tx.commit())?;
+        Ok(trial_id)
+    }
+
+    /// Everything recorded for a run.
+    pub fn load(&self, run_id: i64) -> Result<RunData, StoreError> {
+        let run = self.run(run_id)?;
+        let mut sessions = Vec::new();
+        {
+            let mut stmt = self.sql(self.conn.prepare(
+                "SELECT id, started_at, ended_at, status, rigor_version, command_line, environment
+                 FROM session WHERE run_id = ?1 ORDER BY id",
+            ))?;
+            let rows = self.sql(stmt.query_map([run_id], |r| {
+                Ok(SessionRow {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    ended_at: r.get(2)?,
+                    status: r.get(3)?,
+                    rigor_version: r.get(4)?,
+                    command_line: r.get(5)?,
+                    environment: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                })
+            }))?;
+            for row in rows {
+                sessions.push(self.sql(row)?);
+            }
+        }
+        let mut cells = Vec::new();
+        {
+            let mut stmt = self.sql(self.conn.prepare(
+                "SELECT key, variant, workload, params, sweep FROM cell WHERE run_id = ?1 ORDER BY position",
+            ))?;
+            let rows = self.sql(stmt.query_map([run_id], |r| {
+                Ok(Cell {
+                    key: r.get(0)?,
+                    variant: r.get(1)?,
+                    workload: r.get(2)?,
+                    params: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                    sweep: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                })
+            }))?;
+            for row in rows {
+                cells.push(self.sql(row)?);
+            }
+        }
+        let mut trials = Vec::new();
+        let mut by_id = HashMap::new();
+        {
+            let mut stmt = self.sql(self.conn.prepare(
+                "SELECT id, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, started_at,
+                        wall_s, argv, stdout_log, stderr_log, notes
+                 FROM trial WHERE run_id = ?1 ORDER BY seq, attempt",
+            ))?;
+            let rows = self.sql(stmt.query_map([run_id], |r| {
+                Ok(TrialRow {
+                    id: r.get(0)?,
+                    cell_key: r.get(1)?,
+                    phase: Phase::parse(&r.get::<_, String>(2)?).unwrap_or(Phase::Measure),
+                    index: r.get::<_, i64>(3)? as u32,
+                    seq: r.get::<_, i64>(4)? as u64,
+                    attempt: r.get::<_, i64>(5)? as u32,
+                    is_final: r.get::<_, i64>(6)? != 0,
+                    status: TrialStatus::parse(&r.get::<_, String>(7)?),
+                    reason: r.get(8)?,
+                    exit_code: r.get(9)?,
+                    started_at: r.get(10)?,
+                    wall_s: r.get(11)?,
+                    argv: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+                    stdout_log: r.get(13)?,
+                    stderr_log: r.get(14)?,
+                    notes: serde_json::from_str(&r.get::<_, String>(15)?).unwrap_or_default(),
+                    metrics: Vec::new(),
+                    missing: Vec::new(),
+                })
+            }))?;
+            for row in rows {
+                let t = self.sql(row)?;
+                by_id.insert(t.id, trials.len());
+                trials.push(t);
+            }
+        }
+        {
+            let mut stmt = self.sql(self.conn.prepare(
+                "SELECT m.trial_id, m.name, m.value, m.unit, m.better, m.n_samples FROM metric m
+                 JOIN trial t ON t.id = m.trial_id WHERE t.run_id = ?1 ORDER BY m.trial_id, m.name",
+            ))?;
+            let rows = self.sql(stmt.query_map([run_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    StoredMetric {
+                        name: r.get(1)?,
+                        value: r.get(2)?,
+                        unit: r.get(3)?,
+                        better: r.get(4)?,
+                        n_samples: r.get::<_, i64>(5)? as u32,
+                    },
+                ))
+            }))?;
+            for row in rows {
+                let (tid, m) = self.sql(row)?;
+                if let Some(&i) = by_id.get(&tid) {
+                    trials[i].metrics.push(m);
+                }
+            }
+            let mut stmt = self.sql(self.conn.prepare(
+                "SELECT m.trial_id, m.name, m.reason FROM missing_metric m
+                 JOIN trial t ON t.id = m.trial_id WHERE t.run_id = ?1 ORDER BY m.trial_id, m.name",
+            ))?;
+            let rows = self.sql(stmt.query_map([run_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            }))?;
+            for row in rows {
+                let (tid, name, reason) = self.sql(row)?;
+                if let Some(&i) = by_id.get(&tid) {
+                    trials[i].missing.push((name, reason));
+                }
+            }
+        }
+        Ok(RunData {
+            run,
+            sessions,
+            cells,
+            trials,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn cell() -> Cell {
+        Cell {
+            key: "a/w".into(),
+            variant: "a".into(),
+            workload: "w".into(),
+            params: BTreeMap::new(),
+            sweep: BTreeMap::new(),
+        }
+    }
+
+    fn new_run() -> NewRun<'static> {
+        NewRun {
+            experiment: "e",
+            seed: 1,
+            file_path: "e.toml",
+            file_text: "",
+            file_sha256: "f",
+            experiment_sha256: "x",
+            experiment_json: "{}",
+            planned_trials: 2,
+        }
+    }
+
+    #[test]
+    fn an_attempt_round_trips_with_its_metrics_samples_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_for_run(&dir.path().join("s.db")).unwrap();
+        let run = store.create_run(&new_run(), &[cell()]).unwrap();
+        let env = serde_json::json!({"host": "h"});
+        let session = store
+            .start_session(&NewSession {
+                run_id: run,
+                rigor_version: "0",
+                command_line: "rigor run",
+                file_sha256: "f",
+                experiment_sha256: "x",
+                environment: &env,
+            })
+            .unwrap();
+        let key = TrialKey {
+            cell: "a/w".into(),
+            phase: Phase::Measure,
+            index: 0,
+        };
+        let metrics = vec![(
+            "lat".to_string(),
+            MetricValue {
+                value: 2.0,
+                unit: Some("ms".into()),
+                better: Some(crate::config::Better::Lower),
+                samples: vec![1.0, 3.0],
+            },
+        )];
+        let missing = vec![("tok".to_string(), "not reported".to_string())];
+        store
+            .record_attempt(&AttemptRecord {
+                run_id: run,
+                session_id: session,
+                key: &key,
+                seq: 0,
+                attempt: 1,
+                is_final: true,
+                status: TrialStatus::Ok,
+                reason: None,
+                exit_code: Some(0),
+                signal: None,
+                started_at: "t",
+                wall_s: Some(0.5),
+                argv: &["true".to_string()],
+                env: &[],
+                workdir: Path::new("."),
+                stdout_log: None,
+                stderr_log: None,
+                notes: &[],
+                metrics: &metrics,
+                missing: &missing,
+            })
+            .unwrap();
+        let data = store.load(run).unwrap();
+        assert_eq!(data.trials.len(), 1);
+        assert_eq!(data.trials[0].metrics[0].value, 2.0);
+        assert_eq!(data.trials[0].metrics[0].n_samples, 2);
+        assert_eq!(data.trials[0].missing, missing);
+        assert_eq!(data.sessions[0].environment, env);
+        assert_eq!(store.attempts(run).unwrap()[&key], (1, true));
+        assert!(matches!(
+            Store::open_for_run(&dir.path().join("s.db")),
+            Err(StoreError::Locked { .. })
+        ));
+    }
+}

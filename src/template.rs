@@ -1,0 +1,121 @@
+//! `{name}` placeholders in commands and environment values.
+//!
+//! Only `{identifier}` not preceded by `$` is a placeholder, so shell and awk braces (`${HOME}`, `{ print $1 }`,
+//! `{a,b}`) pass through untouched; `{{` and `}}` write a literal brace where an identifier
+//! would otherwise be read as a placeholder.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece<'a> {
+    Text(&'a str),
+    Brace(char),
+    Placeholder(&'a str),
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn pieces(template: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        if i > 0 {
+            out.push(Piece::Text(&rest[..i]));
+        }
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push(Piece::Brace(tail.as_bytes()[0] as char));
+            rest = &tail[2..];
+            continue;
+        }
+        // `${NAME}` is the shell's, never ours.
+        let after_dollar = out
+            .last()
+            .is_some_and(|p| matches!(p, Piece::Text(t) if t.ends_with('$')));
+        if tail.starts_with('{')
+            && !after_dollar
+            && let Some(end) = tail.find('}')
+            && is_ident(&tail[1..end])
+        {
+            out.push(Piece::Placeholder(&tail[1..end]));
+            rest = &tail[end + 1..];
+            continue;
+        }
+        out.push(Piece::Text(&tail[..1]));
+        rest = &tail[1..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    out
+}
+
+/// The placeholder names used in `template`, in order of first use.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut seen = Vec::new();
+    for p in pieces(template) {
+        if let Piece::Placeholder(name) = p
+            && !seen.contains(&name)
+        {
+            seen.push(name);
+        }
+    }
+    seen
+}
+
+/// Substitutes every placeholder; names missing from `values` are an error naming them
+/// (validation rejects such files earlier, so this only fires on programming errors).
+pub fn render(template: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 16);
+    for p in pieces(template) {
+        match p {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Brace(c) => out.push(c),
+            Piece::Placeholder(name) => match values.get(name) {
+                Some(v) => out.push_str(v),
+                None => return Err(format!("no value for placeholder `{{{name}}}`")),
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn substitutes_identifiers_and_leaves_shell_braces_alone() {
+        let t = "echo {size} ${HOME} {a,b} awk '{ print $1 }' {{size}}";
+        assert_eq!(placeholders(t), vec!["size"]);
+        assert_eq!(
+            render(t, &vals(&[("size", "4")])).unwrap(),
+            "echo 4 ${HOME} {a,b} awk '{ print $1 }' {size}"
+        );
+    }
+
+    #[test]
+    fn reports_a_missing_value() {
+        assert!(
+            render("run {x}", &BTreeMap::new())
+                .unwrap_err()
+                .contains("{x}")
+        );
+    }
+
+    #[test]
+    fn lists_each_placeholder_once() {
+        assert_eq!(placeholders("{a}{b}{a}{ c}{1x}"), vec!["a", "b"]);
+    }
+}
