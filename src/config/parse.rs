@@ -806,39 +806,48 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// The dotted path of the innermost key or value whose span holds `span`.
+/// The dotted path of the key or value with the tightest span around `span`. Every node is
+/// visited, because a `[table]`'s own span covers only its header, not its body.
 fn field_at(table: &DeTable<'_>, span: &Range<usize>) -> String {
-    fn walk(value: &DeValue<'_>, span: &Range<usize>, path: &mut String) {
+    fn holds(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+        outer.start <= inner.start && inner.end <= outer.end
+    }
+    fn visit(
+        value: &DeValue<'_>,
+        path: &str,
+        span: &Range<usize>,
+        best: &mut Option<(usize, String)>,
+    ) {
+        fn consider(
+            s: Range<usize>,
+            p: String,
+            span: &Range<usize>,
+            best: &mut Option<(usize, String)>,
+        ) {
+            if holds(&s, span) && best.as_ref().is_none_or(|(w, _)| s.len() <= *w) {
+                *best = Some((s.len(), p));
+            }
+        }
         match value {
             DeValue::Table(t) => {
                 for (k, v) in t.iter() {
-                    let ks = k.span();
-                    let vs = v.span();
-                    let in_key = ks.start <= span.start && span.end <= ks.end;
-                    let in_val = vs.start <= span.start && span.end <= vs.end;
-                    if in_key || in_val {
-                        *path = join(path, k.get_ref());
-                        if in_val {
-                            walk(v.get_ref(), span, path);
-                        }
-                        return;
-                    }
+                    let p = join(path, k.get_ref());
+                    consider(k.span(), p.clone(), span, best);
+                    consider(v.span(), p.clone(), span, best);
+                    visit(v.get_ref(), &p, span, best);
                 }
             }
             DeValue::Array(a) => {
                 for (i, v) in a.iter().enumerate() {
-                    let vs = v.span();
-                    if vs.start <= span.start && span.end <= vs.end {
-                        path.push_str(&format!("[{i}]"));
-                        walk(v.get_ref(), span, path);
-                        return;
-                    }
+                    let p = format!("{path}[{i}]");
+                    consider(v.span(), p.clone(), span, best);
+                    visit(v.get_ref(), &p, span, best);
                 }
             }
             _ => {}
         }
     }
-    let mut path = String::new();
-    walk(&DeValue::Table(table.clone()), span, &mut path);
-    path
+    let mut best = None;
+    visit(&DeValue::Table(table.clone()), "", span, &mut best);
+    best.map(|(_, p)| p).unwrap_or_default()
 }

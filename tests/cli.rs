@@ -1,0 +1,692 @@
+//! End-to-end tests: the real `rigor` binary on real experiment files, real processes and a
+//! real SQLite store.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn rigor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rigor"))
+}
+
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    fn store(&self) -> PathBuf {
+        self.path().join("results.db")
+    }
+    /// `rigor <args>` in this directory, with the store inside it.
+    fn run(&self, args: &[&str]) -> Output {
+        rigor()
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap()
+    }
+    fn run_file(&self, file: &Path, extra: &[&str]) -> Output {
+        let store = self.store();
+        let mut args = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--progress",
+            "lines",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+    fn db(&self) -> Connection {
+        Connection::open(self.store()).unwrap()
+    }
+    fn report_json(&self) -> serde_json::Value {
+        let out = self.run(&["report", self.store().to_str().unwrap(), "--format", "json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn count(db: &Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn quickstart_runs_and_reports_every_cell() {
+    let d = Dir::new();
+    let qs = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.toml");
+    let out = d.run_file(&qs, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("checksum · throughput [MiB/s], higher is better"),
+        "{stdout}"
+    );
+    let json = d.report_json();
+    let cells = json["analysis"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6);
+    for c in cells {
+        assert_eq!(c["ok"], 5, "{c}");
+        assert_eq!(c["metrics"]["throughput"]["stats"]["n"], 5);
+        assert_eq!(c["metrics"]["hash_time"]["unit"], "ms");
+        assert!(c["metrics"]["wall_time"]["stats"]["mean"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(
+        json["analysis"]["warnings"].as_array().unwrap().len(),
+        0,
+        "{}",
+        json["analysis"]["warnings"]
+    );
+    // 3 variants × 2 sizes × (5 measured + 1 warm-up)
+    assert_eq!(
+        count(&d.db(), "SELECT count(*) FROM trial WHERE final = 1"),
+        36
+    );
+}
+
+#[test]
+fn a_sweep_makes_the_cross_product_and_a_tidy_csv() {
+    let d = Dir::new();
+    let f = d.write(
+        "sweep.toml",
+        r#"
+[experiment]
+name = "sweep"
+trials = 2
+order = "interleaved"
+[[variant]]
+name = "base"
+[[variant]]
+name = "env"
+env = { FACTOR = "3" }
+[[workload]]
+name = "echo"
+kind = "command"
+command = ["sh", "-c", "echo '{\"metric\":\"score\",\"value\":'$(( {a} * {b} * ${FACTOR:-1} ))',\"unit\":\"pt\",\"better\":\"higher\"}'"]
+params = { a = [1, 2], b = [10, 20, 30] }
+"#,
+    );
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json = d.report_json();
+    assert_eq!(json["analysis"]["cells"].as_array().unwrap().len(), 12);
+    let cmp = json["analysis"]["comparisons"].as_array().unwrap();
+    let score: Vec<_> = cmp.iter().filter(|c| c["metric"] == "score").collect();
+    assert_eq!(score.len(), 6);
+    for c in score {
+        assert_eq!(c["ratio"].as_f64().unwrap(), 3.0, "{c}");
+    }
+    let csv = d.run(&["report", d.store().to_str().unwrap(), "--format", "csv"]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.contains("param_a,param_b"), "{header}");
+    let score_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",score,")).collect();
+    assert_eq!(score_rows.len(), 24, "one row per trial and metric");
+    assert!(
+        score_rows
+            .iter()
+            .any(|l| l.contains("env,echo,2,30,") && l.contains(",score,180.0,pt,higher,")),
+        "{csv}"
+    );
+}
+
+#[test]
+fn a_failing_trial_is_recorded_retried_excluded_and_named() {
+    let d = Dir::new();
+    let f = d.write(
+        "fail.toml",
+        r#"
+[experiment]
+name = "fail"
+trials = 3
+retries = 1
+[[workload]]
+name = "w"
+kind = "command"
+command = "sh -c 'test {n} -ne 2 || { echo boom >&2; exit 7; }; echo ok'"
+params = { n = [1, 2] }
+"#,
+    );
+    let out = d.run_file(&f, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning [failed-trials]: 3 measured trial(s) failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("exit status 7"), "{stdout}");
+    let db = d.db();
+    // n=2: 3 trials × 2 attempts, all failed; n=1: 3 ok.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial WHERE status = 'failed'"),
+        6
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM trial WHERE status = 'failed' AND final = 1"
+        ),
+        3
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial WHERE status = 'ok'"),
+        3
+    );
+    let log: String = db
+        .query_row(
+            "SELECT stderr_log FROM trial WHERE status = 'failed' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(log).unwrap(), "boom\n");
+    let json = d.report_json();
+    let failed_cell = json["analysis"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cell"]["params"]["n"] == 2)
+        .unwrap()
+        .clone();
+    assert_eq!(failed_cell["ok"], 0);
+    assert_eq!(failed_cell["failed"], 3);
+    assert!(
+        failed_cell["metrics"].as_object().unwrap().is_empty(),
+        "failed trials never enter statistics"
+    );
+}
+
+#[test]
+fn a_trial_past_its_timeout_is_killed_and_recorded() {
+    let d = Dir::new();
+    let f = d.write(
+        "slow.toml",
+        r#"
+[experiment]
+name = "slow"
+trials = 1
+timeout = "300ms"
+[[workload]]
+name = "w"
+kind = "command"
+command = "sleep {s}"
+params = { s = [0, 30] }
+"#,
+    );
+    let t0 = Instant::now();
+    let out = d.run_file(&f, &[]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "the timeout must stop the trial"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let db = d.db();
+    let (status, reason): (String, String) = db
+        .query_row(
+            "SELECT status, reason FROM trial WHERE cell_key LIKE '%s=30%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "timeout");
+    assert!(reason.contains("timed out after 300ms"), "{reason}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial WHERE status = 'ok'"),
+        1
+    );
+}
+
+fn expect_config_error(d: &Dir, name: &str, body: &str, location: &str, needles: &[&str]) {
+    let f = d.write(name, body);
+    let out = d.run_file(&f, &[]);
+    assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{name}:{location}")),
+        "{name}: expected location {location} in\n{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{name}: expected {n:?} in\n{err}");
+    }
+    assert!(
+        !d.store().exists() || count(&d.db(), "SELECT count(*) FROM trial") == 0,
+        "nothing may run"
+    );
+}
+
+#[test]
+fn malformed_files_name_the_line_the_field_and_a_fix() {
+    let d = Dir::new();
+    let head = "[experiment]\nname = \"bad\"\n";
+    let wl = "[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"echo {n}\"\nparams = { n = [1] }\n";
+    expect_config_error(
+        &d,
+        "typo.toml",
+        &format!("{head}trails = 3\n{wl}"),
+        "3:1",
+        &["field `experiment.trails`", "hint: did you mean `trials`?"],
+    );
+    expect_config_error(
+        &d,
+        "order.toml",
+        &format!("{head}order = \"random\"\n{wl}"),
+        "3:9",
+        &[
+            "field `experiment.order`",
+            "unknown variant `random`",
+            "did you mean `randomized`?",
+        ],
+    );
+    expect_config_error(
+        &d,
+        "baseline.toml",
+        &format!("{head}baseline = \"nativ\"\n[[variant]]\nname = \"native\"\n{wl}"),
+        "3:12",
+        &[
+            "field `experiment.baseline`",
+            "no variant is named `nativ`",
+            "did you mean `native`?",
+        ],
+    );
+    expect_config_error(
+        &d,
+        "placeholder.toml",
+        &format!(
+            "{head}[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"echo {{sise}}\"\nparams = {{ size = [1] }}\n"
+        ),
+        "6:11",
+        &[
+            "field `workload[0].command`",
+            "`{sise}` is not a parameter",
+            "did you mean `{size}`?",
+        ],
+    );
+    expect_config_error(
+        &d,
+        "syntax.toml",
+        &format!("{head}trials = [1,\n"),
+        "3:",
+        &["not valid TOML"],
+    );
+    expect_config_error(
+        &d,
+        "duration.toml",
+        &format!("{head}cooldown = \"5 parsecs\"\n{wl}"),
+        "3:12",
+        &["field `experiment.cooldown`", "not a duration", "hint:"],
+    );
+    expect_config_error(
+        &d,
+        "noworkload.toml",
+        head,
+        "",
+        &["no workload is defined", "hint: add a `[[workload]]`"],
+    );
+    expect_config_error(
+        &d,
+        "regex.toml",
+        &format!(
+            "{wl}[[workload.metric]]\nname = \"x\"\nregex = 'x=(\\d+) y=(\\d+)'\nbetter = \"lower\"\n{head}"
+        ),
+        "8:9",
+        &["field `workload[0].metric[0].regex`", "group named `value`"],
+    );
+    expect_config_error(
+        &d,
+        "kind.toml",
+        &format!("{head}[[workload]]\nname = \"w\"\nkind = \"comand\"\ncommand = \"true\"\n"),
+        "5:8",
+        &["field `workload[0].kind`", "did you mean `command`?"],
+    );
+    expect_config_error(
+        &d,
+        "unused.toml",
+        &format!(
+            "{head}[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\nparams = {{ size = [1, 2] }}\n"
+        ),
+        "7:19",
+        &["parameter `size` is swept but never used"],
+    );
+}
+
+fn resume_experiment(d: &Dir) -> PathBuf {
+    d.write(
+        "resume.toml",
+        r#"
+[experiment]
+name = "resume"
+trials = 4
+warmup = 1
+order = "shuffled"
+seed = 3
+[[variant]]
+name = "a"
+[[variant]]
+name = "b"
+[[workload]]
+name = "w"
+kind = "command"
+command = "sleep 0.{d}"
+params = { d = [1, 2] }
+"#,
+    )
+}
+
+fn wait_for_trials(d: &Dir, n: i64) {
+    let t0 = Instant::now();
+    loop {
+        if d.store().exists() {
+            if let Ok(db) = Connection::open(d.store()) {
+                if db
+                    .query_row("SELECT count(*) FROM trial", [], |r| r.get::<_, i64>(0))
+                    .unwrap_or(0)
+                    >= n
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_exactly_the_plan(d: &Dir) {
+    let db = d.db();
+    // 4 cells × (4 measured + 1 warm-up), each exactly once, no duplicate attempts.
+    assert_eq!(count(&db, "SELECT count(*) FROM trial WHERE final = 1"), 20);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial"),
+        20,
+        "no trial may be recorded twice"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM (SELECT DISTINCT cell_key, phase, idx FROM trial)"
+        ),
+        20
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM run"), 1);
+    let status: String = db
+        .query_row("SELECT status FROM run", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "complete");
+}
+
+#[test]
+fn kill_9_mid_run_then_resume_ends_with_exactly_the_planned_trials() {
+    let d = Dir::new();
+    let f = resume_experiment(&d);
+    let store = d.store();
+    let mut child = rigor()
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--progress",
+            "none",
+        ])
+        .current_dir(d.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_trials(&d, 6);
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    let done_before = count(&d.db(), "SELECT count(*) FROM trial");
+    assert!(
+        (6..20).contains(&done_before),
+        "killed mid-run: {done_before}"
+    );
+
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "resuming: {done_before} of 20 trials already done"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_exactly_the_plan(&d);
+    assert_eq!(count(&d.db(), "SELECT count(*) FROM session"), 2);
+
+    // Running again finds nothing to do and adds nothing.
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_exactly_the_plan(&d);
+}
+
+#[test]
+fn sigint_stops_the_trial_saves_the_rest_and_exits_130() {
+    let d = Dir::new();
+    let f = resume_experiment(&d);
+    let store = d.store();
+    let child = rigor()
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--progress",
+            "none",
+        ])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_trials(&d, 3);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run the same command again to resume"));
+    let status: String = d
+        .db()
+        .query_row("SELECT status FROM run", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "interrupted");
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_exactly_the_plan(&d);
+}
+
+#[test]
+fn a_changed_experiment_is_refused_until_force_or_new_run() {
+    let d = Dir::new();
+    let body = "[experiment]\nname = \"chg\"\ntrials = 2\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n";
+    let f = d.write("chg.toml", body);
+    assert!(d.run_file(&f, &[]).status.success());
+    // A comment changes the bytes, not the experiment: no complaint.
+    d.write("chg.toml", &format!("# a comment\n{body}"));
+    assert!(d.run_file(&f, &[]).status.success());
+    d.write("chg.toml", &body.replace("trials = 2", "trials = 3"));
+    let out = d.run_file(&f, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the experiment changed since run 1"), "{err}");
+    assert!(
+        err.contains("--force") && err.contains("--new-run"),
+        "{err}"
+    );
+    let out = d.run_file(&f, &["--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        count(&d.db(), "SELECT count(*) FROM trial"),
+        3,
+        "force keeps the 2 done and adds 1"
+    );
+    let out = d.run_file(&f, &["--new-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(count(&d.db(), "SELECT count(*) FROM run"), 2);
+    assert_eq!(
+        count(&d.db(), "SELECT count(*) FROM trial WHERE run_id = 2"),
+        3
+    );
+}
+
+#[test]
+fn compare_runs_an_ab_test_and_stores_it() {
+    let d = Dir::new();
+    let out = d.run(&[
+        "compare",
+        "true",
+        "sleep 0.05",
+        "-n",
+        "3",
+        "--warmup",
+        "1",
+        "--progress",
+        "none",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a = true") && stderr.contains("b = sleep 0.05"),
+        "{stderr}"
+    );
+    let store = d.path().join("rigor-results/compare.db");
+    let out = d.run(&["report", store.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cmp = json["analysis"]["comparisons"].as_array().unwrap();
+    let wall = cmp.iter().find(|c| c["metric"] == "wall_time").unwrap();
+    assert!(
+        wall["ratio"].as_f64().unwrap() > 5.0,
+        "sleep 0.05 is far slower than true: {wall}"
+    );
+    assert!(
+        json["experiment_file"]
+            .as_str()
+            .unwrap()
+            .contains("cmd = \"sleep 0.05\"")
+    );
+    // Every compare is its own run.
+    assert!(
+        d.run(&["compare", "true", "true", "-n", "2", "--progress", "none"])
+            .status
+            .success()
+    );
+    let db = Connection::open(&store).unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM run"), 2);
+}
+
+#[test]
+fn plan_shows_cells_order_and_an_estimate_once_there_is_history() {
+    let d = Dir::new();
+    let f = resume_experiment(&d);
+    let store = d.store();
+    let out = d.run(&[
+        "plan",
+        f.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("2 variant(s) × 1 workload(s) → 4 cell(s)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("20 trials: 16 measured (4 per cell) + 4 warm-up; order shuffled (seed 3)"),
+        "{s}"
+    );
+    assert!(s.contains("estimated duration: unknown"), "{s}");
+    assert!(!store.exists(), "plan must not create a store");
+    assert!(d.run_file(&f, &[]).status.success());
+    let out = d.run(&[
+        "plan",
+        f.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("estimated duration: ") && s.contains("from earlier trials"),
+        "{s}"
+    );
+}
+
+#[test]
+fn env_describes_the_machine_and_the_run_records_it() {
+    let d = Dir::new();
+    let f = d.write("e.toml", "[experiment]\nname = \"e\"\ntrials = 1\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n");
+    let out = d.run(&["env", f.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(env["kernel"].as_str().unwrap().starts_with("Linux"));
+    assert_eq!(env["experiment_file_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        env["git"]["unavailable"].is_string(),
+        "a temp dir has no git commit: {}",
+        env["git"]
+    );
+    assert!(d.run_file(&f, &[]).status.success());
+    let json = d.report_json();
+    let recorded = &json["run"]["sessions"][0]["environment"];
+    assert_eq!(
+        recorded["experiment_file_sha256"],
+        env["experiment_file_sha256"]
+    );
+    assert_eq!(recorded["cpu_model"], env["cpu_model"]);
+}
+
+#[test]
+fn report_writes_all_formats_to_a_directory() {
+    let d = Dir::new();
+    let f = d.write("r.toml", "[experiment]\nname = \"r\"\ntrials = 2\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n");
+    assert!(d.run_file(&f, &[]).status.success());
+    let out_dir = d.path().join("rep");
+    let out = d.run(&[
+        "report",
+        f.to_str().unwrap(),
+        "--store",
+        d.store().to_str().unwrap(),
+        "--format",
+        "md,csv,json",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("# r — run 1 (complete)"), "{md}");
+    assert!(md.contains("### wall_time [s] — lower is better"), "{md}");
+    assert!(md.contains("```toml\n[experiment]"), "{md}");
+    assert!(
+        std::fs::read_to_string(out_dir.join("trials.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 2
+    );
+    assert!(out_dir.join("report.json").is_file());
+}
