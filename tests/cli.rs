@@ -398,16 +398,18 @@ params = { d = [1, 2] }
 fn wait_for_trials(d: &Dir, n: i64) {
     let t0 = Instant::now();
     loop {
-        if d.store().exists() {
-            if let Ok(db) = Connection::open(d.store()) {
-                if db
-                    .query_row("SELECT count(*) FROM trial", [], |r| r.get::<_, i64>(0))
-                    .unwrap_or(0)
-                    >= n
-                {
-                    return;
-                }
-            }
+        // Opening the store before the runner creates it would create an empty file.
+        let done = if d.store().exists() {
+            Connection::open(d.store())
+                .and_then(|db| {
+                    db.query_row("SELECT count(*) FROM trial", [], |r| r.get::<_, i64>(0))
+                })
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if done >= n {
+            return;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
