@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ pub struct ExecSpec<'a> {
     pub timeout: Option<Duration>,
     /// Set by a signal handler; the process group is stopped when it turns true.
     pub interrupt: &'a AtomicBool,
+    /// Called with the child's pid (= its process group id) once it runs.
+    pub on_start: &'a mut dyn FnMut(libc::pid_t),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +65,20 @@ fn log_file(path: &Path) -> Result<File, ExecError> {
     })
 }
 
-pub fn execute(spec: &ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
+/// Where `program` would be found by `execvp` with search path `path`. Resolving once per
+/// run keeps the PATH walk (one failed `execve` per directory) out of every timed trial.
+pub fn resolve_program(program: &str, path: Option<&str>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = path.map(str::to_string).or_else(|| std::env::var("PATH").ok())?;
+    path.split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
     let program = spec.argv.first().map(String::as_str).unwrap_or("");
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..])
@@ -73,25 +88,13 @@ pub fn execute(spec: &ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
         .stdout(log_file(spec.stdout)?)
         .stderr(log_file(spec.stderr)?)
         .process_group(0);
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            // If rigor is killed (even with -9), its trial must not run on unobserved.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-
     let start = Instant::now();
     let child = cmd.spawn().map_err(|source| ExecError::Spawn {
         program: program.to_string(),
         source,
     })?;
     let pid = child.id() as libc::pid_t;
+    (spec.on_start)(pid);
     let deadline = spec.timeout.map(|t| start + t);
     let mut waiter = ExitWaiter::new(pid);
 
@@ -254,7 +257,7 @@ mod tests {
         let err = dir.path().join("err");
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
         let flag = AtomicBool::new(false);
-        let r = execute(&ExecSpec {
+        let r = execute(&mut ExecSpec {
             argv: &argv,
             env: &[("RIGOR_TEST_VAR".into(), "hello".into())],
             workdir: dir.path(),
@@ -262,6 +265,7 @@ mod tests {
             stderr: &err,
             timeout,
             interrupt: &flag,
+            on_start: &mut |_| {},
         });
         (r, std::fs::read_to_string(&out).unwrap_or_default())
     }
@@ -302,6 +306,14 @@ mod tests {
             msg.contains("cannot start `definitely-not-a-program-xyz`"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn resolves_programs_like_execvp() {
+        assert_eq!(resolve_program("/bin/sh", None), Some(PathBuf::from("/bin/sh")));
+        let sh = resolve_program("sh", Some("/nonexistent:/bin")).unwrap();
+        assert_eq!(sh, PathBuf::from("/bin/sh"));
+        assert_eq!(resolve_program("sh", Some("/nonexistent")), None);
     }
 
     #[test]

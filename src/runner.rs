@@ -8,6 +8,8 @@ use crate::invocation::{self, Invocation};
 use crate::metrics::{self, MetricValue};
 use crate::plan::{self, Plan, PlannedTrial};
 use crate::progress::{Progress, TrialEvent};
+use crate::runlock::{LockError, RunLock};
+use std::collections::HashMap;
 use crate::store::{
     AttemptRecord, NewRun, NewSession, Store, StoreError, TrialStatus, now_rfc3339,
 };
@@ -58,6 +60,8 @@ pub struct RunOutcome {
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(
         "the experiment changed since run {run_id} in {store} began ({done} of {planned} trials done).\n\
          hint: to continue run {run_id} with the changed file, add --force (finished trials are kept and reported with the new ones);\n\
@@ -148,6 +152,7 @@ fn run_attempt(
     out: &Path,
     err: &Path,
     interrupt: &AtomicBool,
+    lock: &mut RunLock,
 ) -> AttemptResult {
     let mut r = AttemptResult {
         status: TrialStatus::Failed,
@@ -160,7 +165,7 @@ fn run_attempt(
         notes: Vec::new(),
         interrupted: false,
     };
-    let outcome = exec::execute(&ExecSpec {
+    let outcome = exec::execute(&mut ExecSpec {
         argv: &inv.argv,
         env: &inv.env,
         workdir: &inv.workdir,
@@ -168,6 +173,7 @@ fn run_attempt(
         stderr: err,
         timeout: exp.timeout,
         interrupt,
+        on_start: &mut |pid| lock.set_running(pid),
     });
     let o = match outcome {
         Ok(o) => o,
@@ -251,7 +257,11 @@ pub fn run(
 ) -> Result<RunOutcome, RunError> {
     let exp = &src.experiment;
     let plan: Plan = plan::build(exp);
-    let store = Store::open_for_run(&opts.store)?;
+    let (mut lock, leftover) = RunLock::acquire(&opts.store)?;
+    if let Some(note) = leftover {
+        progress.note(&note);
+    }
+    let store = Store::open(&opts.store)?;
     let file_sha = sha256_hex(src.text.as_bytes());
     let exp_json = serde_json::to_string(exp).unwrap_or_default();
     let exp_sha = sha256_hex(exp_json.as_bytes());
@@ -314,6 +324,7 @@ pub fn run(
     let mut executed = 0;
     let mut interrupted = false;
     let mut first = true;
+    let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
     let pending: Vec<&PlannedTrial> = plan
         .trials
         .iter()
@@ -339,7 +350,18 @@ pub fn run(
         );
         let made = attempts.get(&key).map_or(0, |(n, _)| *n);
         let max_attempts = exp.retries + 1;
-        let invocation = invocation::build(exp, cell, t.index);
+        let invocation = invocation::build(exp, cell, t.index).map(|mut inv| {
+            // The exact program that runs is recorded, and the PATH walk stays out of the timing.
+            let path = inv.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+            let key = (inv.argv[0].clone(), path);
+            let resolved = programs
+                .entry(key)
+                .or_insert_with_key(|(prog, path)| exec::resolve_program(prog, path.as_deref()));
+            if let Some(p) = resolved {
+                inv.argv[0] = p.display().to_string();
+            }
+            inv
+        });
         for attempt in (made + 1)..=max_attempts.max(made + 1) {
             progress.trial_started(&label);
             let base = format!(
@@ -355,7 +377,7 @@ pub fn run(
             let started_at = now_rfc3339();
             let (result, inv) = match &invocation {
                 Ok(inv) => (
-                    run_attempt(exp, cell, inv, &out_path, &err_path, interrupt),
+                    run_attempt(exp, cell, inv, &out_path, &err_path, interrupt, &mut lock),
                     inv.clone(),
                 ),
                 Err(e) => (

@@ -10,7 +10,6 @@ use crate::plan::{Cell, Phase, TrialKey};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -112,8 +111,6 @@ pub enum StoreError {
         "the results store {path} was written by a newer rigor (schema {found}, this rigor knows {SCHEMA_VERSION}); use a newer rigor or another --store"
     )]
     TooNew { path: PathBuf, found: i64 },
-    #[error("another rigor process is running this store ({path}); wait for it or stop it first")]
-    Locked { path: PathBuf },
     #[error("results store {path}: {source}")]
     Sql {
         path: PathBuf,
@@ -261,7 +258,6 @@ pub struct NewSession<'a> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    _lock: Option<File>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -281,7 +277,6 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
-            _lock: None,
         };
         store.init()?;
         Ok(store)
@@ -296,21 +291,6 @@ impl Store {
             )));
         }
         Store::open(path)
-    }
-
-    /// Opens a store for running trials: only one runner may hold a store at a time.
-    pub fn open_for_run(path: &Path) -> Result<Store, StoreError> {
-        let mut store = Store::open(path)?;
-        let lock_path = path.with_extension("lock");
-        let file = File::create(&lock_path).map_err(|e| StoreError::Dir(lock_path.clone(), e))?;
-        use std::os::fd::AsRawFd;
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(StoreError::Locked {
-                path: path.to_path_buf(),
-            });
-        }
-        store._lock = Some(file);
-        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -777,7 +757,7 @@ mod tests {
     #[test]
     fn an_attempt_round_trips_with_its_metrics_samples_and_missing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_for_run(&dir.path().join("s.db")).unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
         let run = store.create_run(&new_run(), &[cell()]).unwrap();
         let env = serde_json::json!({"host": "h"});
         let session = store
@@ -836,9 +816,5 @@ mod tests {
         assert_eq!(data.trials[0].missing, missing);
         assert_eq!(data.sessions[0].environment, env);
         assert_eq!(store.attempts(run).unwrap()[&key], (1, true));
-        assert!(matches!(
-            Store::open_for_run(&dir.path().join("s.db")),
-            Err(StoreError::Locked { .. })
-        ));
     }
 }
