@@ -19,8 +19,9 @@ pub struct ExecSpec<'a> {
     pub argv: &'a [String],
     pub env: &'a [(String, String)],
     pub workdir: &'a Path,
-    pub stdout: &'a Path,
-    pub stderr: &'a Path,
+    /// Where the process's output goes (rigor's per-run logs, opened for appending).
+    pub stdout: &'a File,
+    pub stderr: &'a File,
     pub timeout: Option<Duration>,
     /// Set by a signal handler; the process group is stopped when it turns true.
     pub interrupt: &'a AtomicBool,
@@ -50,19 +51,12 @@ pub struct ExecOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    #[error("cannot create log file {path}: {source}")]
-    Log { path: String, source: io::Error },
+    #[error("cannot pass the log file to the process: {0}")]
+    Log(io::Error),
     #[error("cannot start `{program}`: {source}")]
     Spawn { program: String, source: io::Error },
     #[error("waiting for the process failed: {0}")]
     Wait(io::Error),
-}
-
-fn log_file(path: &Path) -> Result<File, ExecError> {
-    File::create(path).map_err(|source| ExecError::Log {
-        path: path.display().to_string(),
-        source,
-    })
 }
 
 /// Where `program` would be found by `execvp` with search path `path`. Resolving once per
@@ -72,10 +66,14 @@ pub fn resolve_program(program: &str, path: Option<&str>) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program));
     }
-    let path = path.map(str::to_string).or_else(|| std::env::var("PATH").ok())?;
+    let path = path
+        .map(str::to_string)
+        .or_else(|| std::env::var("PATH").ok())?;
     path.split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
@@ -85,8 +83,8 @@ pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.workdir)
         .stdin(Stdio::null())
-        .stdout(log_file(spec.stdout)?)
-        .stderr(log_file(spec.stderr)?)
+        .stdout(spec.stdout.try_clone().map_err(ExecError::Log)?)
+        .stderr(spec.stderr.try_clone().map_err(ExecError::Log)?)
         .process_group(0);
     let start = Instant::now();
     let child = cmd.spawn().map_err(|source| ExecError::Spawn {
@@ -253,8 +251,9 @@ mod tests {
 
     fn run(argv: &[&str], timeout: Option<Duration>) -> (Result<ExecOutcome, ExecError>, String) {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let err = dir.path().join("err");
+        let out_path = dir.path().join("out");
+        let out = File::create(&out_path).unwrap();
+        let err = File::create(dir.path().join("err")).unwrap();
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
         let flag = AtomicBool::new(false);
         let r = execute(&mut ExecSpec {
@@ -267,7 +266,7 @@ mod tests {
             interrupt: &flag,
             on_start: &mut |_| {},
         });
-        (r, std::fs::read_to_string(&out).unwrap_or_default())
+        (r, std::fs::read_to_string(&out_path).unwrap_or_default())
     }
 
     #[test]
@@ -310,7 +309,10 @@ mod tests {
 
     #[test]
     fn resolves_programs_like_execvp() {
-        assert_eq!(resolve_program("/bin/sh", None), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(
+            resolve_program("/bin/sh", None),
+            Some(PathBuf::from("/bin/sh"))
+        );
         let sh = resolve_program("sh", Some("/nonexistent:/bin")).unwrap();
         assert_eq!(sh, PathBuf::from("/bin/sh"));
         assert_eq!(resolve_program("sh", Some("/nonexistent")), None);

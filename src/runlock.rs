@@ -28,7 +28,12 @@ pub struct RunLock {
 fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22; the command name (field 2) may contain spaces, so count from its ')'.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 impl RunLock {
@@ -36,6 +41,9 @@ impl RunLock {
     /// found still running and stopped.
     pub fn acquire(store: &Path) -> Result<(RunLock, Option<String>), LockError> {
         let path = store.with_extension("lock");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| LockError::Io(dir.to_path_buf(), e))?;
+        }
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -101,7 +109,11 @@ mod tests {
     fn a_trial_left_by_a_dead_runner_is_stopped_and_a_recycled_pid_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("s.db");
-        let mut child = std::process::Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
         {
             let (mut lock, _) = RunLock::acquire(&store).unwrap();
             lock.set_running(child.id() as i32);
@@ -114,7 +126,11 @@ mod tests {
 
         // A pid whose start time does not match is someone else's process: leave it alone.
         drop(_lock);
-        std::fs::write(store.with_extension("lock"), format!("{} 1\n", std::process::id())).unwrap();
+        std::fs::write(
+            store.with_extension("lock"),
+            format!("{} 1\n", std::process::id()),
+        )
+        .unwrap();
         let (_lock, note) = RunLock::acquire(&store).unwrap();
         assert!(note.is_none());
     }

@@ -5,15 +5,16 @@ use crate::config::{Better, Experiment};
 use crate::envinfo;
 use crate::exec::{self, ExecSpec, Termination};
 use crate::invocation::{self, Invocation};
+use crate::logs::RunLogs;
 use crate::metrics::{self, MetricValue};
 use crate::plan::{self, Plan, PlannedTrial};
 use crate::progress::{Progress, TrialEvent};
 use crate::runlock::{LockError, RunLock};
-use std::collections::HashMap;
 use crate::store::{
-    AttemptRecord, NewRun, NewSession, Store, StoreError, TrialStatus, now_rfc3339,
+    AttemptRecord, LogRange, NewRun, NewSession, Store, StoreError, TrialStatus, now_rfc3339,
 };
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -87,7 +88,8 @@ pub fn default_store_path(exp: &Experiment) -> PathBuf {
     Path::new("rigor-results").join(format!("{}.db", exp.name))
 }
 
-fn log_dir(store: &Path, run_id: i64) -> PathBuf {
+/// `<store dir>/<store stem>-logs/`
+fn log_dir(store: &Path) -> PathBuf {
     let stem = store
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -96,19 +98,6 @@ fn log_dir(store: &Path, run_id: i64) -> PathBuf {
         .parent()
         .unwrap_or(Path::new("."))
         .join(format!("{stem}-logs"))
-        .join(format!("run-{run_id}"))
-}
-
-fn slug(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.=,".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Sleeps, waking early on interrupt. Returns false if interrupted.
@@ -134,6 +123,8 @@ struct AttemptResult {
     missing: Vec<(String, String)>,
     notes: Vec<String>,
     interrupted: bool,
+    stdout: Option<LogRange>,
+    stderr: Option<LogRange>,
 }
 
 fn builtin(value: f64, unit: &str) -> MetricValue {
@@ -149,8 +140,8 @@ fn run_attempt(
     exp: &Experiment,
     cell: &plan::Cell,
     inv: &Invocation,
-    out: &Path,
-    err: &Path,
+    logs: &mut RunLogs,
+    header: &str,
     interrupt: &AtomicBool,
     lock: &mut RunLock,
 ) -> AttemptResult {
@@ -164,17 +155,36 @@ fn run_attempt(
         missing: Vec::new(),
         notes: Vec::new(),
         interrupted: false,
+        stdout: None,
+        stderr: None,
+    };
+    let start = match logs.begin(header) {
+        Ok(s) => s,
+        Err(e) => {
+            r.reason = Some(format!("cannot write the run's log files: {e}"));
+            return r;
+        }
     };
     let outcome = exec::execute(&mut ExecSpec {
         argv: &inv.argv,
         env: &inv.env,
         workdir: &inv.workdir,
-        stdout: out,
-        stderr: err,
+        stdout: &logs.stdout,
+        stderr: &logs.stderr,
         timeout: exp.timeout,
         interrupt,
         on_start: &mut |pid| lock.set_running(pid),
     });
+    match logs.end(start) {
+        Ok((out, err)) => {
+            r.stdout = Some(out);
+            r.stderr = Some(err);
+        }
+        Err(e) => {
+            r.reason = Some(format!("cannot read the run's log files: {e}"));
+            return r;
+        }
+    }
     let o = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -226,8 +236,12 @@ fn run_attempt(
     }
     let workload = exp.workloads.iter().find(|w| w.name == cell.workload);
     if let Some(w) = workload {
-        let stdout = std::fs::read(out).map(|b| String::from_utf8_lossy(&b).into_owned());
-        let stderr = std::fs::read(err).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let read = |range: &Option<LogRange>| match range {
+            Some(range) => logs.text(range),
+            None => Ok(String::new()),
+        };
+        let stdout = read(&r.stdout);
+        let stderr = read(&r.stderr);
         match (stdout, stderr) {
             (Ok(so), Ok(se)) => {
                 let ex = metrics::extract(invocation::command_of(w), &so, &se);
@@ -317,8 +331,9 @@ pub fn run(
         environment: &environment,
     })?;
     store.set_run_status(run_id, "running")?;
-    let logs = log_dir(&opts.store, run_id);
-    std::fs::create_dir_all(&logs).map_err(|e| RunError::Logs(logs.clone(), e))?;
+    let log_dir = log_dir(&opts.store);
+    let mut logs =
+        RunLogs::open(&log_dir, run_id).map_err(|e| RunError::Logs(log_dir.clone(), e))?;
 
     progress.begin(plan.trials.len(), done);
     let mut executed = 0;
@@ -352,7 +367,11 @@ pub fn run(
         let max_attempts = exp.retries + 1;
         let invocation = invocation::build(exp, cell, t.index).map(|mut inv| {
             // The exact program that runs is recorded, and the PATH walk stays out of the timing.
-            let path = inv.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+            let path = inv
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone());
             let key = (inv.argv[0].clone(), path);
             let resolved = programs
                 .entry(key)
@@ -364,20 +383,15 @@ pub fn run(
         });
         for attempt in (made + 1)..=max_attempts.max(made + 1) {
             progress.trial_started(&label);
-            let base = format!(
-                "{:06}-{}-{}{}-a{}",
+            let header = format!(
+                "trial {} {label} attempt {attempt} at {}",
                 t.seq,
-                slug(&cell.key),
-                t.phase.as_str(),
-                t.index,
-                attempt
+                now_rfc3339()
             );
-            let out_path = logs.join(format!("{base}.out"));
-            let err_path = logs.join(format!("{base}.err"));
             let started_at = now_rfc3339();
             let (result, inv) = match &invocation {
                 Ok(inv) => (
-                    run_attempt(exp, cell, inv, &out_path, &err_path, interrupt, &mut lock),
+                    run_attempt(exp, cell, inv, &mut logs, &header, interrupt, &mut lock),
                     inv.clone(),
                 ),
                 Err(e) => (
@@ -391,6 +405,8 @@ pub fn run(
                         missing: Vec::new(),
                         notes: Vec::new(),
                         interrupted: false,
+                        stdout: None,
+                        stderr: None,
                     },
                     Invocation {
                         argv: Vec::new(),
@@ -421,8 +437,8 @@ pub fn run(
                 argv: &inv.argv,
                 env: &inv.env,
                 workdir: &inv.workdir,
-                stdout_log: invocation.is_ok().then_some(out_path.as_path()),
-                stderr_log: invocation.is_ok().then_some(err_path.as_path()),
+                stdout_log: result.stdout.as_ref(),
+                stderr_log: result.stderr.as_ref(),
                 notes: &result.notes,
                 metrics: &result.metrics,
                 missing: &result.missing,

@@ -69,8 +69,12 @@ CREATE TABLE IF NOT EXISTS trial (
     argv TEXT NOT NULL,                -- JSON array
     env TEXT NOT NULL,                 -- JSON object: variables rigor added
     workdir TEXT NOT NULL,
-    stdout_log TEXT,
+    stdout_log TEXT,                   -- the run's stdout log; this trial's part is
+    stdout_offset INTEGER,             --   bytes [offset, offset + len)
+    stdout_len INTEGER,
     stderr_log TEXT,
+    stderr_offset INTEGER,
+    stderr_len INTEGER,
     notes TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
     UNIQUE (run_id, cell_key, phase, idx, attempt)
 );
@@ -195,11 +199,42 @@ pub struct TrialRow {
     pub started_at: String,
     pub wall_s: Option<f64>,
     pub argv: Vec<String>,
-    pub stdout_log: Option<String>,
-    pub stderr_log: Option<String>,
+    pub stdout_log: Option<LogRange>,
+    pub stderr_log: Option<LogRange>,
     pub notes: Vec<String>,
     pub metrics: Vec<StoredMetric>,
     pub missing: Vec<(String, String)>,
+}
+
+/// A trial's part of a run's log file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogRange {
+    pub path: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl LogRange {
+    /// The trial's output, read back from the log.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&self.path)?;
+        let mut buf = vec![0; self.len as usize];
+        f.read_exact_at(&mut buf, self.offset)?;
+        Ok(buf)
+    }
+}
+
+impl std::fmt::Display for LogRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (bytes {}..{})",
+            self.path,
+            self.offset,
+            self.offset + self.len
+        )
+    }
 }
 
 /// Everything about one run, as the analysis needs it.
@@ -228,8 +263,8 @@ pub struct AttemptRecord<'a> {
     pub argv: &'a [String],
     pub env: &'a [(String, String)],
     pub workdir: &'a Path,
-    pub stdout_log: Option<&'a Path>,
-    pub stderr_log: Option<&'a Path>,
+    pub stdout_log: Option<&'a LogRange>,
+    pub stderr_log: Option<&'a LogRange>,
     pub notes: &'a [String],
     pub metrics: &'a [(String, MetricValue)],
     pub missing: &'a [(String, String)],
@@ -316,6 +351,9 @@ impl Store {
         self.sql(self.conn.busy_timeout(std::time::Duration::from_secs(10)))?;
         self.sql(self.conn.pragma_update(None, "journal_mode", "WAL"))?;
         self.sql(self.conn.pragma_update(None, "synchronous", "NORMAL"))?;
+        // Checkpoints fsync; the default (every 1000 pages, ~250 trials) cost a short trial
+        // more than its own commit. Committed trials are durable in the WAL either way.
+        self.sql(self.conn.pragma_update(None, "wal_autocheckpoint", 16384))?;
         self.sql(self.conn.pragma_update(None, "foreign_keys", "ON"))?;
         self.sql(self.conn.execute_batch(SCHEMA))?;
         self.sql(
@@ -537,8 +575,9 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO trial (run_id, session_id, cell_key, phase, idx, seq, attempt, final, status,
                                 reason, exit_code, signal, started_at, wall_s, argv, env, workdir,
-                                stdout_log, stderr_log, notes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                                stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                     ?21, ?22, ?23, ?24)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -559,8 +598,12 @@ impl Store {
                     serde_json::to_string(a.argv).unwrap_or_default(),
                     serde_json::Value::Object(env).to_string(),
                     a.workdir.display().to_string(),
-                    a.stdout_log.map(|p| p.display().to_string()),
-                    a.stderr_log.map(|p| p.display().to_string()),
+                    a.stdout_log.map(|l| l.path.clone()),
+                    a.stdout_log.map(|l| l.offset as i64),
+                    a.stdout_log.map(|l| l.len as i64),
+                    a.stderr_log.map(|l| l.path.clone()),
+                    a.stderr_log.map(|l| l.offset as i64),
+                    a.stderr_log.map(|l| l.len as i64),
                     serde_json::to_string(a.notes).unwrap_or_default(),
                 ])
             }),
@@ -645,7 +688,7 @@ impl Store {
         {
             let mut stmt = self.sql(self.conn.prepare(
                 "SELECT id, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, started_at,
-                        wall_s, argv, stdout_log, stderr_log, notes
+                        wall_s, argv, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes
                  FROM trial WHERE run_id = ?1 ORDER BY seq, attempt",
             ))?;
             let rows = self.sql(stmt.query_map([run_id], |r| {
@@ -663,9 +706,9 @@ impl Store {
                     started_at: r.get(10)?,
                     wall_s: r.get(11)?,
                     argv: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
-                    stdout_log: r.get(13)?,
-                    stderr_log: r.get(14)?,
-                    notes: serde_json::from_str(&r.get::<_, String>(15)?).unwrap_or_default(),
+                    stdout_log: log_range(r, 13)?,
+                    stderr_log: log_range(r, 16)?,
+                    notes: serde_json::from_str(&r.get::<_, String>(19)?).unwrap_or_default(),
                     metrics: Vec::new(),
                     missing: Vec::new(),
                 })
@@ -724,6 +767,20 @@ impl Store {
             trials,
         })
     }
+}
+
+fn log_range(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<LogRange>> {
+    let path: Option<String> = r.get(i)?;
+    let offset: Option<i64> = r.get(i + 1)?;
+    let len: Option<i64> = r.get(i + 2)?;
+    Ok(match (path, offset, len) {
+        (Some(path), Some(o), Some(l)) => Some(LogRange {
+            path,
+            offset: o as u64,
+            len: l as u64,
+        }),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

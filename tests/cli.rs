@@ -195,14 +195,19 @@ params = { n = [1, 2] }
         count(&db, "SELECT count(*) FROM trial WHERE status = 'ok'"),
         3
     );
-    let log: String = db
+    let (log, offset, len): (String, i64, i64) = db
         .query_row(
-            "SELECT stderr_log FROM trial WHERE status = 'failed' LIMIT 1",
+            "SELECT stderr_log, stderr_offset, stderr_len FROM trial WHERE status = 'failed' LIMIT 1",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!(std::fs::read_to_string(log).unwrap(), "boom\n");
+    let bytes = std::fs::read(log).unwrap();
+    assert_eq!(
+        &bytes[offset as usize..(offset + len) as usize],
+        b"boom\n",
+        "the trial's own stderr, exactly"
+    );
     let json = d.report_json();
     let failed_cell = json["analysis"]["cells"]
         .as_array()

@@ -152,7 +152,10 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
                 if t.is_final { "yes" } else { "retried" },
                 t.status.as_str(),
                 esc(t.reason.as_deref().unwrap_or("")),
-                t.stderr_log.as_deref().unwrap_or("")
+                t.stderr_log
+                    .as_ref()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default()
             );
         }
         o.push('\n');
