@@ -400,6 +400,25 @@ params = { d = [1, 2] }
     )
 }
 
+/// `rigor run` in the background, output captured, for tests that signal it.
+fn spawn_run(d: &Dir, file: &Path) -> std::process::Child {
+    let store = d.store();
+    rigor()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--progress",
+            "none",
+        ])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn wait_for_trials(d: &Dir, n: i64) {
     let t0 = Instant::now();
     loop {
@@ -451,21 +470,7 @@ fn assert_exactly_the_plan(d: &Dir) {
 fn kill_9_mid_run_then_resume_ends_with_exactly_the_planned_trials() {
     let d = Dir::new();
     let f = resume_experiment(&d);
-    let store = d.store();
-    let mut child = rigor()
-        .args([
-            "run",
-            f.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--progress",
-            "none",
-        ])
-        .current_dir(d.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&d, &f);
     wait_for_trials(&d, 6);
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
@@ -497,21 +502,7 @@ fn kill_9_mid_run_then_resume_ends_with_exactly_the_planned_trials() {
 fn sigint_stops_the_trial_saves_the_rest_and_exits_130() {
     let d = Dir::new();
     let f = resume_experiment(&d);
-    let store = d.store();
-    let child = rigor()
-        .args([
-            "run",
-            f.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--progress",
-            "none",
-        ])
-        .current_dir(d.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&d, &f);
     wait_for_trials(&d, 3);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
