@@ -216,8 +216,11 @@ pub fn analyze(data: &RunData) -> Analysis {
     let mut implausible = Vec::new();
     for t in data.trials.iter().filter(|t| included(t)) {
         for m in &t.metrics {
-            let zero_time =
-                m.value <= 0.0 && (is_time_unit(m.unit.as_deref()) || m.name == "wall_time");
+            // CPU time is counted in scheduler ticks: a short process honestly reads 0 s.
+            let cpu_time = matches!(m.name.as_str(), "user_time" | "sys_time");
+            let zero_time = m.value <= 0.0
+                && !cpu_time
+                && (is_time_unit(m.unit.as_deref()) || m.name == "wall_time");
             let zero_rate = m.value == 0.0 && m.better.as_deref() == Some("higher");
             if zero_time || zero_rate {
                 implausible.push(format!("{}: {} = {}", trial_label(t), m.name, m.value));
@@ -294,6 +297,18 @@ pub fn analyze(data: &RunData) -> Analysis {
     }
 }
 
+impl Analysis {
+    /// The comparison of `cell`'s variant with the baseline on `metric`, if there is one.
+    pub fn comparison(&self, cell: &Cell, metric: &str) -> Option<&Comparison> {
+        self.comparisons.iter().find(|x| {
+            x.metric == metric
+                && x.variant == cell.variant
+                && x.workload == cell.workload
+                && x.sweep == cell.sweep
+        })
+    }
+}
+
 /// Each non-baseline cell against the baseline cell at the same workload sweep point.
 fn compare_to_baseline(cells: &[CellSummary], baseline: &str) -> Vec<Comparison> {
     let mut out = Vec::new();
@@ -326,4 +341,103 @@ fn compare_to_baseline(cells: &[CellSummary], baseline: &str) -> Vec<Comparison>
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RunRow, StoredMetric};
+
+    fn metric(name: &str, value: f64, unit: &str) -> StoredMetric {
+        StoredMetric {
+            name: name.into(),
+            value,
+            unit: Some(unit.into()),
+            better: Some("lower".into()),
+            n_samples: 1,
+        }
+    }
+
+    fn data(metrics: Vec<Vec<StoredMetric>>) -> RunData {
+        let cell = Cell {
+            key: "a/w".into(),
+            variant: "a".into(),
+            workload: "w".into(),
+            params: BTreeMap::new(),
+            sweep: BTreeMap::new(),
+        };
+        let trials = metrics
+            .into_iter()
+            .enumerate()
+            .map(|(i, metrics)| TrialRow {
+                id: i as i64,
+                cell_key: "a/w".into(),
+                phase: Phase::Measure,
+                index: i as u32,
+                seq: i as u64,
+                attempt: 1,
+                is_final: true,
+                status: TrialStatus::Ok,
+                reason: None,
+                exit_code: Some(0),
+                started_at: String::new(),
+                wall_s: None,
+                argv: Vec::new(),
+                stdout_log: None,
+                stderr_log: None,
+                notes: Vec::new(),
+                metrics,
+                missing: Vec::new(),
+            })
+            .collect();
+        RunData {
+            run: RunRow {
+                id: 1,
+                experiment: "e".into(),
+                created_at: String::new(),
+                status: "complete".into(),
+                seed: 0,
+                file_path: String::new(),
+                file_text: String::new(),
+                file_sha256: String::new(),
+                experiment_sha256: String::new(),
+                experiment_json: r#"{"baseline":"a","trials":2}"#.into(),
+                planned_trials: 2,
+            },
+            sessions: Vec::new(),
+            cells: vec![cell],
+            trials,
+        }
+    }
+
+    fn kinds(a: &Analysis) -> Vec<&str> {
+        a.warnings.iter().map(|w| w.kind).collect()
+    }
+
+    #[test]
+    fn zero_cpu_time_of_a_short_process_is_not_implausible() {
+        let trial = || {
+            vec![
+                metric("wall_time", 0.0005, "s"),
+                metric("user_time", 0.0, "s"),
+                metric("sys_time", 0.0, "s"),
+            ]
+        };
+        let a = analyze(&data(vec![trial(), trial()]));
+        assert!(a.warnings.is_empty(), "{:?}", kinds(&a));
+    }
+
+    #[test]
+    fn a_zero_duration_is_flagged() {
+        let a = analyze(&data(vec![
+            vec![metric("latency", 0.0, "ms")],
+            vec![metric("latency", 1.0, "ms")],
+        ]));
+        assert_eq!(kinds(&a), ["implausible-values"]);
+        assert!(
+            a.warnings[0].message.contains("a/w #1: latency = 0"),
+            "{}",
+            a.warnings[0].message
+        );
+    }
 }

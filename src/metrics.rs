@@ -64,160 +64,187 @@ fn parse_json_line(line: &str) -> Option<serde_json::Map<String, serde_json::Val
     }
 }
 
-pub fn extract(w: &CommandWorkload, stdout: &str, stderr: &str) -> Extraction {
-    let mut out = Extraction::default();
-    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-    let declared = |name: &str| w.metrics.iter().find(|m| m.name == name);
+/// A workload's metric extraction with its regexes compiled once, not once per trial.
+pub struct Extractor<'w> {
+    w: &'w CommandWorkload,
+    regexes: Vec<(&'w MetricSpec, regex::Regex)>,
+}
 
-    if w.json_metrics {
-        for (lineno, line) in stdout.lines().enumerate() {
-            let Some(obj) = parse_json_line(line) else {
-                continue;
-            };
-            let Some(name) = obj
-                .get("metric")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-            else {
-                out.errors.push(format!(
-                    "stdout line {}: `metric` must be a string",
-                    lineno + 1
-                ));
-                continue;
-            };
-            let spec = declared(&name).filter(|s| s.regex.is_none());
-            if crate::config::BUILTIN_METRICS.contains(&name.as_str()) {
-                out.errors.push(format!(
-                    "stdout line {}: `{name}` is measured by rigor itself; report it under another name",
-                    lineno + 1
-                ));
-                continue;
-            }
-            let unit = obj.get("unit").and_then(|v| v.as_str()).map(str::to_string);
-            let better = match obj.get("better").and_then(|v| v.as_str()) {
-                Some("lower") => Some(Better::Lower),
-                Some("higher") => Some(Better::Higher),
-                Some(other) => {
+/// One-shot extraction (compiles the regexes each call).
+pub fn extract(w: &CommandWorkload, stdout: &str, stderr: &str) -> Extraction {
+    Extractor::new(w).extract(stdout, stderr)
+}
+
+impl<'w> Extractor<'w> {
+    pub fn new(w: &'w CommandWorkload) -> Self {
+        let regexes = w
+            .metrics
+            .iter()
+            .filter_map(|spec| {
+                let re = regex::Regex::new(spec.regex.as_deref()?)
+                    .expect("validated when the experiment file was read");
+                Some((spec, re))
+            })
+            .collect();
+        Extractor { w, regexes }
+    }
+
+    pub fn extract(&self, stdout: &str, stderr: &str) -> Extraction {
+        let w = self.w;
+        let mut out = Extraction::default();
+        let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
+        let declared = |name: &str| w.metrics.iter().find(|m| m.name == name);
+
+        if w.json_metrics {
+            for (lineno, line) in stdout.lines().enumerate() {
+                let Some(obj) = parse_json_line(line) else {
+                    continue;
+                };
+                let Some(name) = obj
+                    .get("metric")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+                else {
                     out.errors.push(format!(
-                        "stdout line {}: metric `{name}` has better = {other:?}; use \"lower\" or \"higher\"",
+                        "stdout line {}: `metric` must be a string",
                         lineno + 1
                     ));
                     continue;
-                }
-                None => None,
-            };
-            let entry = acc.entry(name.clone()).or_insert_with(|| Acc {
-                samples: Vec::new(),
-                unit: spec.and_then(|s| s.unit.clone()).or_else(|| unit.clone()),
-                better: spec.map(|s| s.better).or(better),
-                reduce: spec.map_or(Reduce::Mean, |s| s.reduce),
-                invalid: Vec::new(),
-            });
-            if unit.is_some() && unit != entry.unit {
-                out.errors.push(format!(
-                    "stdout line {}: metric `{name}` in {:?}, but {} before",
-                    lineno + 1,
-                    unit.as_deref().unwrap_or(""),
-                    entry
-                        .unit
-                        .as_deref()
-                        .map_or("no unit".to_string(), |u| format!("{u:?}")),
+                };
+                let spec = declared(&name).filter(|s| s.regex.is_none());
+                if crate::config::BUILTIN_METRICS.contains(&name.as_str()) {
+                    out.errors.push(format!(
+                    "stdout line {}: `{name}` is measured by rigor itself; report it under another name",
+                    lineno + 1
                 ));
-                continue;
-            }
-            if better.is_some() && better != entry.better {
-                out.errors.push(format!(
+                    continue;
+                }
+                let unit = obj.get("unit").and_then(|v| v.as_str()).map(str::to_string);
+                let better = match obj.get("better").and_then(|v| v.as_str()) {
+                    Some("lower") => Some(Better::Lower),
+                    Some("higher") => Some(Better::Higher),
+                    Some(other) => {
+                        out.errors.push(format!(
+                        "stdout line {}: metric `{name}` has better = {other:?}; use \"lower\" or \"higher\"",
+                        lineno + 1
+                    ));
+                        continue;
+                    }
+                    None => None,
+                };
+                let entry = acc.entry(name.clone()).or_insert_with(|| Acc {
+                    samples: Vec::new(),
+                    unit: spec.and_then(|s| s.unit.clone()).or_else(|| unit.clone()),
+                    better: spec.map(|s| s.better).or(better),
+                    reduce: spec.map_or(Reduce::Mean, |s| s.reduce),
+                    invalid: Vec::new(),
+                });
+                if unit.is_some() && unit != entry.unit {
+                    out.errors.push(format!(
+                        "stdout line {}: metric `{name}` in {:?}, but {} before",
+                        lineno + 1,
+                        unit.as_deref().unwrap_or(""),
+                        entry
+                            .unit
+                            .as_deref()
+                            .map_or("no unit".to_string(), |u| format!("{u:?}")),
+                    ));
+                    continue;
+                }
+                if better.is_some() && better != entry.better {
+                    out.errors.push(format!(
                     "stdout line {}: metric `{name}` says better = {:?}, which contradicts its declaration",
                     lineno + 1,
                     better.map(|b| b.to_string()).unwrap_or_default()
                 ));
+                    continue;
+                }
+                match obj.get("value").and_then(|v| v.as_f64()) {
+                    Some(x) if x.is_finite() => entry.samples.push(x),
+                    _ => entry.invalid.push(format!(
+                        "line {}: value {}",
+                        lineno + 1,
+                        obj.get("value")
+                            .map_or("absent".to_string(), |v| v.to_string())
+                    )),
+                }
+            }
+        }
+
+        for (spec, re) in &self.regexes {
+            let text = match spec.source {
+                Stream::Stdout => stdout,
+                Stream::Stderr => stderr,
+            };
+            let entry = acc.entry(spec.name.clone()).or_insert_with(|| Acc {
+                samples: Vec::new(),
+                unit: spec.unit.clone(),
+                better: Some(spec.better),
+                reduce: spec.reduce,
+                invalid: Vec::new(),
+            });
+            for caps in re.captures_iter(text) {
+                let m = caps.name("value").or_else(|| caps.get(1));
+                let raw = m.map_or("", |m| m.as_str());
+                match raw.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() => entry.samples.push(x),
+                    _ => entry.invalid.push(format!("captured {raw:?}")),
+                }
+            }
+        }
+
+        for (name, a) in acc {
+            if a.samples.is_empty() {
+                let reason = if a.invalid.is_empty() {
+                    "not reported".to_string()
+                } else {
+                    format!("no finite value ({})", a.invalid.join("; "))
+                };
+                out.missing.push((name, reason));
                 continue;
             }
-            match obj.get("value").and_then(|v| v.as_f64()) {
-                Some(x) if x.is_finite() => entry.samples.push(x),
-                _ => entry.invalid.push(format!(
-                    "line {}: value {}",
-                    lineno + 1,
-                    obj.get("value")
-                        .map_or("absent".to_string(), |v| v.to_string())
-                )),
-            }
-        }
-    }
-
-    for spec in w.metrics.iter().filter(|s| s.regex.is_some()) {
-        let text = match spec.source {
-            Stream::Stdout => stdout,
-            Stream::Stderr => stderr,
-        };
-        let re = regex::Regex::new(spec.regex.as_deref().unwrap_or_default())
-            .expect("validated when the experiment file was read");
-        let entry = acc.entry(spec.name.clone()).or_insert_with(|| Acc {
-            samples: Vec::new(),
-            unit: spec.unit.clone(),
-            better: Some(spec.better),
-            reduce: spec.reduce,
-            invalid: Vec::new(),
-        });
-        for caps in re.captures_iter(text) {
-            let m = caps.name("value").or_else(|| caps.get(1));
-            let raw = m.map_or("", |m| m.as_str());
-            match raw.trim().parse::<f64>() {
-                Ok(x) if x.is_finite() => entry.samples.push(x),
-                _ => entry.invalid.push(format!("captured {raw:?}")),
-            }
-        }
-    }
-
-    for (name, a) in acc {
-        if a.samples.is_empty() {
-            let reason = if a.invalid.is_empty() {
-                "not reported".to_string()
-            } else {
-                format!("no finite value ({})", a.invalid.join("; "))
-            };
-            out.missing.push((name, reason));
-            continue;
-        }
-        if !a.invalid.is_empty() {
-            out.errors.push(format!(
+            if !a.invalid.is_empty() {
+                out.errors.push(format!(
                 "metric `{name}` had values that are not finite numbers ({}); the other samples cannot be trusted alone",
                 a.invalid.join("; ")
             ));
-        }
-        out.values.insert(
-            name,
-            MetricValue {
-                value: reduce(&a.samples, a.reduce),
-                unit: a.unit,
-                better: a.better,
-                samples: if a.samples.len() > 1 {
-                    a.samples
-                } else {
-                    Vec::new()
+            }
+            out.values.insert(
+                name,
+                MetricValue {
+                    value: reduce(&a.samples, a.reduce),
+                    unit: a.unit,
+                    better: a.better,
+                    samples: if a.samples.len() > 1 {
+                        a.samples
+                    } else {
+                        Vec::new()
+                    },
                 },
-            },
-        );
-    }
+            );
+        }
 
-    for spec in &w.metrics {
-        if out.values.contains_key(&spec.name) || out.missing.iter().any(|(n, _)| n == &spec.name) {
-            continue;
-        }
-        out.missing.push((spec.name.clone(), not_found(spec)));
-    }
-    for (name, reason) in &mut out.missing {
-        if let Some(spec) = declared(name) {
-            if spec.regex.is_some() && reason == "not reported" {
-                *reason = not_found(spec);
+        for spec in &w.metrics {
+            if out.values.contains_key(&spec.name)
+                || out.missing.iter().any(|(n, _)| n == &spec.name)
+            {
+                continue;
             }
-            if spec.required {
-                out.errors
-                    .push(format!("required metric `{name}` is missing: {reason}"));
+            out.missing.push((spec.name.clone(), not_found(spec)));
+        }
+        for (name, reason) in &mut out.missing {
+            if let Some(spec) = declared(name) {
+                if spec.regex.is_some() && reason == "not reported" {
+                    *reason = not_found(spec);
+                }
+                if spec.required {
+                    out.errors
+                        .push(format!("required metric `{name}` is missing: {reason}"));
+                }
             }
         }
+        out
     }
-    out
 }
 
 fn not_found(spec: &MetricSpec) -> String {

@@ -156,17 +156,18 @@ pub fn build(exp: &Experiment) -> Plan {
     let mut trials = Vec::new();
     let rounds =
         |phase: Phase, count: u32, rng: &mut ChaCha8Rng, out: &mut Vec<(usize, Phase, u32)>| {
-            match exp.order {
+            // Warm-ups of a shuffled run are round-robin: every cell is warm before any
+            // measured trial, whatever the shuffle puts first.
+            let scheme = match (exp.order, phase) {
+                (Order::Shuffled, Phase::Warmup) => Order::Interleaved,
+                (order, _) => order,
+            };
+            match scheme {
                 Order::Sequential => {
                     for c in 0..n {
                         for i in 0..count {
                             out.push((c, phase, i));
                         }
-                    }
-                }
-                Order::Interleaved | Order::Shuffled if phase == Phase::Warmup => {
-                    for i in 0..count {
-                        out.extend((0..n).map(|c| (c, phase, i)));
                     }
                 }
                 Order::Interleaved => {

@@ -6,7 +6,7 @@ use crate::envinfo;
 use crate::exec::{self, ExecSpec, Termination};
 use crate::invocation::{self, Invocation};
 use crate::logs::RunLogs;
-use crate::metrics::{self, MetricValue};
+use crate::metrics::{Extractor, MetricValue};
 use crate::plan::{self, Plan, PlannedTrial};
 use crate::progress::{Progress, TrialEvent};
 use crate::runlock::{LockError, RunLock};
@@ -52,8 +52,6 @@ pub struct RunOutcome {
     pub executed: usize,
     /// Trials found finished from earlier sessions.
     pub already_done: usize,
-    /// Measured trials (all sessions) that failed for good.
-    pub failed: usize,
     pub interrupted: bool,
 }
 
@@ -138,7 +136,7 @@ fn builtin(value: f64, unit: &str) -> MetricValue {
 
 fn run_attempt(
     exp: &Experiment,
-    cell: &plan::Cell,
+    extractor: &Extractor<'_>,
     inv: &Invocation,
     logs: &mut RunLogs,
     header: &str,
@@ -234,28 +232,25 @@ fn run_attempt(
             }
         }
     }
-    let workload = exp.workloads.iter().find(|w| w.name == cell.workload);
-    if let Some(w) = workload {
-        let read = |range: &Option<LogRange>| match range {
-            Some(range) => logs.text(range),
-            None => Ok(String::new()),
-        };
-        let stdout = read(&r.stdout);
-        let stderr = read(&r.stderr);
-        match (stdout, stderr) {
-            (Ok(so), Ok(se)) => {
-                let ex = metrics::extract(invocation::command_of(w), &so, &se);
-                r.metrics.extend(ex.values);
-                r.missing = ex.missing;
-                if !ex.errors.is_empty() {
-                    r.reason = Some(ex.errors.join("; "));
-                    return r;
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                r.reason = Some(format!("cannot read the trial's output log: {e}"));
+    let read = |range: &Option<LogRange>| match range {
+        Some(range) => logs.text(range),
+        None => Ok(String::new()),
+    };
+    let stdout = read(&r.stdout);
+    let stderr = read(&r.stderr);
+    match (stdout, stderr) {
+        (Ok(so), Ok(se)) => {
+            let ex = extractor.extract(&so, &se);
+            r.metrics.extend(ex.values);
+            r.missing = ex.missing;
+            if !ex.errors.is_empty() {
+                r.reason = Some(ex.errors.join("; "));
                 return r;
             }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            r.reason = Some(format!("cannot read the trial's output log: {e}"));
+            return r;
         }
     }
     r.status = TrialStatus::Ok;
@@ -339,6 +334,11 @@ pub fn run(
     let mut executed = 0;
     let mut interrupted = false;
     let mut first = true;
+    let extractors: HashMap<&String, Extractor<'_>> = exp
+        .workloads
+        .iter()
+        .map(|w| (&w.name, Extractor::new(invocation::command_of(w))))
+        .collect();
     let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
     let pending: Vec<&PlannedTrial> = plan
         .trials
@@ -391,7 +391,15 @@ pub fn run(
             let started_at = now_rfc3339();
             let (result, inv) = match &invocation {
                 Ok(inv) => (
-                    run_attempt(exp, cell, inv, &mut logs, &header, interrupt, &mut lock),
+                    run_attempt(
+                        exp,
+                        &extractors[&cell.workload],
+                        inv,
+                        &mut logs,
+                        &header,
+                        interrupt,
+                        &mut lock,
+                    ),
                     inv.clone(),
                 ),
                 Err(e) => (
@@ -478,18 +486,11 @@ pub fn run(
     };
     store.set_run_status(run_id, status)?;
     store.end_session(session, status)?;
-    let data = store.load(run_id)?;
-    let failed = data
-        .trials
-        .iter()
-        .filter(|t| t.is_final && t.phase == plan::Phase::Measure && t.status != TrialStatus::Ok)
-        .count();
     Ok(RunOutcome {
         run_id,
         store: opts.store.clone(),
         executed,
         already_done: done,
-        failed,
         interrupted,
     })
 }

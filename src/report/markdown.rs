@@ -1,7 +1,7 @@
 //! The Markdown report: warnings first, then one table per workload and metric, failures,
 //! the environment and the exact experiment file.
 
-use super::{fmt_num, fmt_ratio, metric_names, workloads};
+use super::{fmt_num, metric_names, ratio_label, workloads};
 use crate::analysis::Analysis;
 use crate::plan::fmt_params;
 use crate::store::{RunData, TrialStatus};
@@ -85,23 +85,7 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
                     );
                     continue;
                 };
-                let ratio = a
-                    .comparisons
-                    .iter()
-                    .find(|x| {
-                        x.metric == metric
-                            && x.variant == c.cell.variant
-                            && x.workload == w
-                            && x.sweep == c.cell.sweep
-                    })
-                    .map(|x| fmt_ratio(x.ratio))
-                    .unwrap_or_else(|| {
-                        if c.cell.variant == a.baseline {
-                            "baseline".into()
-                        } else {
-                            "—".into()
-                        }
-                    });
+                let ratio = ratio_label(a, c, &metric);
                 let s = &m.stats;
                 let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "—".into());
                 let _ = writeln!(

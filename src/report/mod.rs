@@ -34,6 +34,15 @@ pub(crate) fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
     user
 }
 
+/// The ratio column of a cell: its ratio to the baseline, `baseline`, or `—`.
+pub(crate) fn ratio_label(a: &crate::analysis::Analysis, c: &CellSummary, metric: &str) -> String {
+    match a.comparison(&c.cell, metric) {
+        Some(x) => fmt_ratio(x.ratio),
+        None if c.cell.variant == a.baseline => "baseline".into(),
+        None => "—".into(),
+    }
+}
+
 /// Workloads in first-appearance order.
 pub(crate) fn workloads(cells: &[CellSummary]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

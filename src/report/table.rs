@@ -1,6 +1,6 @@
 //! The summary printed after `rigor run` and `rigor compare`.
 
-use super::{fmt_num, fmt_ratio, metric_names, workloads};
+use super::{fmt_num, metric_names, ratio_label, workloads};
 use crate::analysis::Analysis;
 use crate::plan::fmt_params;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -50,23 +50,7 @@ pub fn summary_table(a: &Analysis) -> String {
                     ]);
                     continue;
                 };
-                let ratio = a
-                    .comparisons
-                    .iter()
-                    .find(|x| {
-                        x.metric == metric
-                            && x.variant == c.cell.variant
-                            && x.workload == w
-                            && x.sweep == c.cell.sweep
-                    })
-                    .map(|x| fmt_ratio(x.ratio))
-                    .unwrap_or_else(|| {
-                        if c.cell.variant == a.baseline {
-                            "baseline".into()
-                        } else {
-                            "—".into()
-                        }
-                    });
+                let ratio = ratio_label(a, c, &metric);
                 let n = if c.failed > 0 || (c.ok as usize) < c.planned as usize {
                     format!("{}/{}", m.stats.n, c.planned)
                 } else {
