@@ -7,9 +7,13 @@
 #   measured    mean time the harness reports for `true` itself
 #   overhead    (total - sum of measured times) / number of runs: what each run costs
 #               beyond the timed region (spawn bookkeeping, logs, store commits, output)
+# and, from a second invocation with LONG times as many runs, the split of that overhead
+# into a per-run (marginal) part and a fixed part (start-up, final store sync, report).
+# rigor runs 2 commands, so its runs are 2N trials.
 # Run from the repository root after `cargo build --release`.
 set -euo pipefail
 RUNS=${RUNS:-200}
+LONG=${LONG:-4}
 ROUNDS=${ROUNDS:-3}
 RIGOR=${RIGOR:-target/release/rigor}
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
@@ -18,32 +22,44 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 now() { date +%s%N; }
 
-printf 'runs per command: %s, rounds: %s (alternating harnesses)\n' "$RUNS" "$ROUNDS"
+printf 'runs per command: %s and %s, rounds: %s (alternating harnesses)\n' "$RUNS" "$((RUNS * LONG))" "$ROUNDS"
 for round in $(seq 1 "$ROUNDS"); do
-  t0=$(now)
-  hyperfine -N --runs "$RUNS" --export-json "$tmp/h$round.json" true >/dev/null 2>&1
-  t1=$(now)
-  "$RIGOR" compare true true -n "$RUNS" --store "$tmp/r$round.db" --progress none >/dev/null 2>&1
-  t2=$(now)
-  "$RIGOR" report "$tmp/r$round.db" --format json >"$tmp/r$round.json"
-  echo "$round $((t1 - t0)) $((t2 - t1))" >>"$tmp/totals"
+  for n in "$RUNS" "$((RUNS * LONG))"; do
+    t0=$(now)
+    hyperfine -N --runs "$n" --export-json "$tmp/h$round-$n.json" true >/dev/null 2>&1
+    t1=$(now)
+    "$RIGOR" compare true true -n "$n" --store "$tmp/r$round-$n.db" --progress none >/dev/null 2>&1
+    t2=$(now)
+    "$RIGOR" report "$tmp/r$round-$n.db" --format json >"$tmp/r$round-$n.json"
+    echo "$round $n $((t1 - t0)) $((t2 - t1))" >>"$tmp/totals"
+  done
 done
 
-python3 - "$tmp" "$RUNS" <<'PY'
+python3 - "$tmp" "$RUNS" "$((RUNS * LONG))" <<'PY'
 import json, sys, statistics
-tmp, runs = sys.argv[1], int(sys.argv[2])
-rows = []
+tmp, short, long_ = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+res = {}  # (harness, n) -> list of (total s, mean measured s, overhead s)
 for line in open(f"{tmp}/totals"):
-    rnd, th, tr = line.split()
-    h = json.load(open(f"{tmp}/h{rnd}.json"))["results"][0]["times"]
-    r = json.load(open(f"{tmp}/r{rnd}.json"))
+    rnd, n, th, tr = line.split()
+    n = int(n)
+    h = json.load(open(f"{tmp}/h{rnd}-{n}.json"))["results"][0]["times"]
+    r = json.load(open(f"{tmp}/r{rnd}-{n}.json"))
     rw = [v for c in r["analysis"]["cells"] for v in c["metrics"]["wall_time"]["values"]]
-    assert len(h) == runs and len(rw) == 2 * runs, (len(h), len(rw))
-    th, tr = int(th) / 1e9, int(tr) / 1e9
-    rows.append((th, statistics.mean(h), (th - sum(h)) / len(h), tr, statistics.mean(rw), (tr - sum(rw)) / len(rw)))
-med = lambda i: statistics.median(x[i] for x in rows)
-print(f"{'harness':<12}{'total s':>10}{'measured true':>16}{'overhead/run':>15}")
-print(f"{'hyperfine':<12}{med(0):>10.3f}{med(1)*1e6:>13.0f} µs{med(2)*1e6:>12.0f} µs")
-print(f"{'rigor':<12}{med(3):>10.3f}{med(4)*1e6:>13.0f} µs{med(5)*1e6:>12.0f} µs")
-print(f"ratio rigor/hyperfine: overhead per run {med(5)/med(2):.2f}x, measured time of `true` {med(4)/med(1):.2f}x (medians of {len(rows)} rounds)")
+    assert len(h) == n and len(rw) == 2 * n, (len(h), len(rw))
+    for name, total, times in (("hyperfine", int(th) / 1e9, h), ("rigor", int(tr) / 1e9, rw)):
+        res.setdefault((name, n), []).append((total, statistics.mean(times), total - sum(times), len(times)))
+med = lambda name, n, i: statistics.median(x[i] for x in res[(name, n)])
+print(f"{'harness':<12}{'total s':>10}{'measured true':>16}{'overhead/run':>15}{'per-run part':>15}{'fixed part':>13}")
+out = {}
+for name in ("hyperfine", "rigor"):
+    k = res[(name, short)][0][3]           # timed runs in the short invocation
+    kl = res[(name, long_)][0][3]
+    marginal = (med(name, long_, 2) - med(name, short, 2)) / (kl - k)
+    fixed = med(name, short, 2) - marginal * k
+    out[name] = (med(name, short, 2) / k, marginal, med(name, short, 1))
+    print(f"{name:<12}{med(name, short, 0):>10.3f}{med(name, short, 1)*1e6:>13.0f} µs"
+          f"{med(name, short, 2)/k*1e6:>12.0f} µs{marginal*1e6:>12.0f} µs{fixed*1e3:>10.1f} ms")
+print(f"ratio rigor/hyperfine at {short} runs: overhead per run {out['rigor'][0]/out['hyperfine'][0]:.2f}x, "
+      f"per-run part {out['rigor'][1]/out['hyperfine'][1]:.2f}x, "
+      f"measured time of `true` {out['rigor'][2]/out['hyperfine'][2]:.2f}x (medians of {len(res[('rigor', short)])} rounds)")
 PY

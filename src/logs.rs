@@ -16,6 +16,23 @@ pub struct RunLogs {
     pub stderr: File,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
+    /// Current lengths of the two files. Only this runner (it holds the run lock) and its
+    /// trials write to them, and trials only between `begin` and `end`, so the lengths are
+    /// tracked here instead of asked of the file system on every trial.
+    len: (u64, u64),
+}
+
+/// Ends the file with a newline if the trial's output (`start..end`) did not; returns the
+/// file's new length.
+fn terminate_line(f: &mut File, start: u64, end: u64) -> io::Result<u64> {
+    if end > start {
+        let mut last = [0u8];
+        if f.read_exact_at(&mut last, end - 1).is_ok() && last[0] != b'\n' {
+            f.write_all(b"\n")?;
+            return Ok(end + 1);
+        }
+    }
+    Ok(end)
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -32,11 +49,15 @@ impl RunLogs {
         std::fs::create_dir_all(dir)?;
         let stdout_path = dir.join(format!("run-{run_id}.stdout.log"));
         let stderr_path = dir.join(format!("run-{run_id}.stderr.log"));
+        let stdout = open_append(&stdout_path)?;
+        let stderr = open_append(&stderr_path)?;
+        let len = (stdout.metadata()?.len(), stderr.metadata()?.len());
         Ok(RunLogs {
-            stdout: open_append(&stdout_path)?,
-            stderr: open_append(&stderr_path)?,
+            stdout,
+            stderr,
             stdout_path,
             stderr_path,
+            len,
         })
     }
 
@@ -45,7 +66,9 @@ impl RunLogs {
         let line = format!("==> {header} <==\n");
         self.stdout.write_all(line.as_bytes())?;
         self.stderr.write_all(line.as_bytes())?;
-        Ok((self.stdout.metadata()?.len(), self.stderr.metadata()?.len()))
+        let n = line.len() as u64;
+        self.len = (self.len.0 + n, self.len.1 + n);
+        Ok(self.len)
     }
 
     /// The ranges the trial wrote since `begin`.
@@ -60,14 +83,11 @@ impl RunLogs {
         let out = range(&self.stdout_path, start.0, out_end);
         let err = range(&self.stderr_path, start.1, err_end);
         // Keep the next header on a line of its own even if the program did not end with one.
-        for (f, end) in [(&mut self.stdout, out_end), (&mut self.stderr, err_end)] {
-            if end > 0 {
-                let mut last = [0u8];
-                if f.read_exact_at(&mut last, end - 1).is_ok() && last[0] != b'\n' {
-                    f.write_all(b"\n")?;
-                }
-            }
-        }
+        // (A trial that wrote nothing left the header's newline last.)
+        self.len = (
+            terminate_line(&mut self.stdout, start.0, out_end)?,
+            terminate_line(&mut self.stderr, start.1, err_end)?,
+        );
         Ok((out, err))
     }
 
