@@ -1,0 +1,116 @@
+//! The ratio of means (variant / baseline): Fieller's interval and equivalence tests.
+
+use super::dist::{t_cdf, t_ppf, t_sf};
+use super::error::{StatsError, need};
+use super::moments::{Moments, satterthwaite};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RatioInterval {
+    pub ratio: f64,
+    /// Bounds; absent when the interval is unbounded (the baseline mean is not
+    /// distinguishable from zero at this confidence, so no finite interval exists).
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    pub df: f64,
+}
+
+fn moments(x: &[f64], y: &[f64]) -> Result<(Moments, Moments), StatsError> {
+    need(x, 2)?;
+    need(y, 2)?;
+    let (a, b) = (Moments::of(x), Moments::of(y));
+    if b.mean == 0.0 {
+        return Err(StatsError::ZeroBaseline);
+    }
+    if a.var == 0.0 && b.var == 0.0 {
+        return Err(StatsError::ZeroVariance {
+            a: a.mean,
+            b: b.mean,
+        });
+    }
+    Ok((a, b))
+}
+
+/// Fieller's interval (Fieller 1954) for mean(x)/mean(y), independent samples with
+/// unequal variances; degrees of freedom by Welch–Satterthwaite for
+/// var(mean x − R·mean y) (Tamhane & Logan 2004).
+pub fn fieller(x: &[f64], y: &[f64], conf: f64) -> Result<RatioInterval, StatsError> {
+    let (a, b) = moments(x, y)?;
+    let r = a.mean / b.mean;
+    let (va, vb) = (a.se2(), b.se2());
+    let df = satterthwaite(va, a.n, r * r * vb, b.n);
+    let t = t_ppf(0.5 + conf / 2.0, df);
+    let g = t * t * vb / (b.mean * b.mean);
+    if g >= 1.0 {
+        return Ok(RatioInterval {
+            ratio: r,
+            lo: None,
+            hi: None,
+            df,
+        });
+    }
+    let half = t / b.mean.abs() * (va * (1.0 - g) + r * r * vb).sqrt();
+    Ok(RatioInterval {
+        ratio: r,
+        lo: Some((r - half) / (1.0 - g)),
+        hi: Some((r + half) / (1.0 - g)),
+        df,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tost {
+    /// The equivalence margin: ±margin (relative for the ratio, absolute for the difference).
+    pub margin: f64,
+    /// p of H0 "below the lower margin" and of H0 "above the upper margin".
+    pub p_lower: f64,
+    pub p_upper: f64,
+    /// max of the two: equivalence is shown at level α when p < α.
+    pub p: f64,
+}
+
+/// One-sided Welch-type test of mean(x) − θ·mean(y) against 0 (Sasabuchi 1980).
+fn ratio_one_sided(a: &Moments, b: &Moments, theta: f64, greater: bool) -> f64 {
+    let (va, vb) = (a.se2(), theta * theta * b.se2());
+    let t = (a.mean - theta * b.mean) / (va + vb).sqrt();
+    let df = satterthwaite(va, a.n, vb, b.n);
+    if greater { t_sf(t, df) } else { t_cdf(t, df) }
+}
+
+/// Two one-sided tests (Schuirmann 1987) that mean(x)/mean(y) lies within 1 ± margin.
+pub fn tost_ratio(x: &[f64], y: &[f64], margin: f64) -> Result<Tost, StatsError> {
+    let (a, b) = moments(x, y)?;
+    let p_lower = ratio_one_sided(&a, &b, 1.0 - margin, true);
+    let p_upper = ratio_one_sided(&a, &b, 1.0 + margin, false);
+    Ok(Tost {
+        margin,
+        p_lower,
+        p_upper,
+        p: p_lower.max(p_upper),
+    })
+}
+
+/// TOST that mean(x) − mean(y) lies within (low, high), with Welch's t: statsmodels'
+/// `ttost_ind(x, y, low, high, usevar="unequal")`.
+pub fn tost_difference(x: &[f64], y: &[f64], low: f64, high: f64) -> Result<Tost, StatsError> {
+    need(x, 2)?;
+    need(y, 2)?;
+    let (a, b) = (Moments::of(x), Moments::of(y));
+    if a.var == 0.0 && b.var == 0.0 {
+        return Err(StatsError::ZeroVariance {
+            a: a.mean,
+            b: b.mean,
+        });
+    }
+    let se = (a.se2() + b.se2()).sqrt();
+    let df = satterthwaite(a.se2(), a.n, b.se2(), b.n);
+    let d = a.mean - b.mean;
+    let p_lower = t_sf((d - low) / se, df);
+    let p_upper = t_cdf((d - high) / se, df);
+    Ok(Tost {
+        margin: high,
+        p_lower,
+        p_upper,
+        p: p_lower.max(p_upper),
+    })
+}

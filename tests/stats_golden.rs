@@ -1,0 +1,296 @@
+//! rigor's statistics against SciPy / statsmodels / pymannkendall. The fixture is made by
+//! tests/fixtures/stats/generate.py (the versions are recorded in it).
+
+use rigor::stats::bootstrap::{BootMethod, Stat, bootstrap_ci, bootstrap_ratio};
+use rigor::stats::ci::t_interval;
+use rigor::stats::dist::{nct_cdf, t_cdf, t_ppf};
+use rigor::stats::effect::effect_sizes;
+use rigor::stats::hypothesis::{Alternative, UMethod, mann_whitney, student, welch};
+use rigor::stats::multiple::{Correction, adjust};
+use rigor::stats::normality::shapiro_wilk;
+use rigor::stats::outliers::fences;
+use rigor::stats::power::{n_per_group, ttest_power, welch_power};
+use rigor::stats::ratio::{fieller, tost_difference, tost_ratio};
+use rigor::stats::trend::mann_kendall;
+use rigor::stats::{StatsError, percentile, summarize};
+use serde_json::Value;
+
+const REL: f64 = 1e-9;
+
+fn golden() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stats/golden.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[track_caller]
+fn close(what: &str, got: f64, want: &Value, rel: f64) {
+    let want = want
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: no reference"));
+    let tol = rel * want.abs().max(1e-300);
+    assert!(
+        (got - want).abs() <= tol || (got - want).abs() <= 1e-15,
+        "{what}: got {got:e}, SciPy {want:e} (relative error {:e})",
+        ((got - want) / want).abs()
+    );
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn alt(name: &str) -> Alternative {
+    match name {
+        "two-sided" => Alternative::TwoSided,
+        "less" => Alternative::Less,
+        _ => Alternative::Greater,
+    }
+}
+
+#[test]
+fn distributions_match_scipy() {
+    let g = golden();
+    for c in g["t"].as_array().unwrap() {
+        let (p, df) = (c["p"].as_f64().unwrap(), c["df"].as_f64().unwrap());
+        close(&format!("t.ppf({p}, {df})"), t_ppf(p, df), &c["ppf"], 1e-11);
+        let x = c["cdf_at"].as_f64().unwrap();
+        close(&format!("t.cdf({x}, {df})"), t_cdf(x, df), &c["cdf"], 1e-11);
+    }
+    for c in g["nct"].as_array().unwrap() {
+        let (x, df, nc) = (
+            c["x"].as_f64().unwrap(),
+            c["df"].as_f64().unwrap(),
+            c["nc"].as_f64().unwrap(),
+        );
+        // AS 243's series is accurate in absolute terms (lower tails lose relative digits).
+        let want = c["cdf"].as_f64().unwrap();
+        let got = nct_cdf(x, df, nc);
+        assert!(
+            (got - want).abs() < 1e-10,
+            "nct.cdf({x}, {df}, {nc}): {got:e} vs {want:e}"
+        );
+    }
+}
+
+#[test]
+fn descriptive_and_one_sample_methods_match() {
+    for (name, pair) in golden()["pairs"].as_object().unwrap() {
+        for side in ["baseline", "variant"] {
+            let x = floats(&pair[side]);
+            let d = &pair[format!("describe_{side}")];
+            let what = |m: &str| format!("{name}/{side}: {m}");
+            let s = summarize(&x).unwrap();
+            close(&what("mean"), s.mean, &d["mean"], REL);
+            close(&what("median"), s.median, &d["median"], REL);
+            close(&what("sd"), s.sd.unwrap(), &d["sd"], REL);
+            close(&what("q1"), s.q1, &d["q1"], REL);
+            close(&what("q3"), s.q3, &d["q3"], REL);
+            let mut sorted = x.clone();
+            sorted.sort_by(f64::total_cmp);
+            close(&what("p90"), percentile(&sorted, 90.0), &d["p90"], REL);
+            close(&what("p99"), percentile(&sorted, 99.0), &d["p99"], REL);
+            let f = fences(&x).unwrap();
+            close(&what("iqr"), f.iqr, &d["iqr"], REL);
+            close(&what("mild lo"), f.mild[0], &d["tukey"]["mild_lo"], REL);
+            close(
+                &what("severe hi"),
+                f.severe[1],
+                &d["tukey"]["severe_hi"],
+                REL,
+            );
+            if d.get("t_interval").is_none() {
+                // Constant sample: every method that needs variation says so.
+                assert!(matches!(shapiro_wilk(&x), Err(StatsError::Constant { .. })));
+                assert!(matches!(mann_kendall(&x), Err(StatsError::Constant { .. })));
+                continue;
+            }
+            let ti = t_interval(&x, 0.95).unwrap();
+            close(&what("t interval lo"), ti[0], &d["t_interval"][0], REL);
+            close(&what("t interval hi"), ti[1], &d["t_interval"][1], REL);
+            let sw = shapiro_wilk(&x).unwrap();
+            close(&what("shapiro W"), sw.w, &d["shapiro"][0], 1e-9);
+            // p is a function of ln(1 − W), which multiplies W's last-digit differences
+            // (SciPy's coefficients use a 7-digit normal quantile) by 1/(1 − W), ~200 at
+            // n = 500: agreement to 1e-7.
+            close(&what("shapiro p"), sw.p, &d["shapiro"][1], 1e-7);
+            let mk = mann_kendall(&x).unwrap();
+            close(&what("MK s"), mk.s, &d["mann_kendall"]["s"], REL);
+            close(&what("MK var"), mk.var_s, &d["mann_kendall"]["var_s"], REL);
+            close(&what("MK z"), mk.z, &d["mann_kendall"]["z"], REL);
+            close(&what("MK p"), mk.p, &d["mann_kendall"]["p"], 1e-8);
+            close(&what("MK tau"), mk.tau, &d["mann_kendall"]["tau"], REL);
+        }
+    }
+}
+
+#[test]
+fn two_sample_methods_match() {
+    let mut checked = 0;
+    for (name, pair) in golden()["pairs"].as_object().unwrap() {
+        let (b, v) = (floats(&pair["baseline"]), floats(&pair["variant"]));
+        let what = |m: &str| format!("{name}: {m}");
+        if pair.get("student").is_none() {
+            // A constant sample: tests on it are refused with a reason, not NaN.
+            if let Err(e) = welch(&v, &b, Alternative::TwoSided) {
+                assert!(e.to_string().contains("variance"), "{e}");
+            }
+            assert!(fieller(&[3.0, 3.0], &[3.0, 3.0], 0.95).is_err());
+            continue;
+        }
+        checked += 1;
+        for a in ["two-sided", "less", "greater"] {
+            let w = welch(&v, &b, alt(a)).unwrap();
+            let r = &pair[format!("welch_{a}")];
+            close(&what("welch t"), w.t, &r["t"], REL);
+            close(&what("welch df"), w.df, &r["df"], REL);
+            close(&what(&format!("welch p {a}")), w.p, &r["p"], REL);
+            let u = mann_whitney(&v, &b, alt(a)).unwrap();
+            let r = &pair[format!("mwu_{a}")];
+            close(&what("U"), u.u, &r["u"], REL);
+            close(&what(&format!("U p {a}")), u.p, &r["p"], REL);
+            let method = if u.method == UMethod::Exact {
+                "exact"
+            } else {
+                "asymptotic"
+            };
+            assert_eq!(method, r["method"].as_str().unwrap(), "{name}");
+        }
+        let s = student(&v, &b, Alternative::TwoSided).unwrap();
+        close(&what("student t"), s.t, &pair["student"]["t"], REL);
+        close(&what("student p"), s.p, &pair["student"]["p"], REL);
+        let e = effect_sizes(&v, &b, 0.95).unwrap();
+        let r = &pair["effect"];
+        close(&what("cohen d"), e.cohen_d.value, &r["cohen_d"], REL);
+        close(
+            &what("cohen d lo"),
+            e.cohen_d.ci[0],
+            &r["cohen_d_ci"][0],
+            REL,
+        );
+        close(&what("hedges g"), e.hedges_g.value, &r["hedges_g"], REL);
+        close(
+            &what("hedges g hi"),
+            e.hedges_g.ci[1],
+            &r["hedges_g_ci"][1],
+            REL,
+        );
+        close(&what("cliff"), e.cliffs_delta, &r["cliffs_delta"], REL);
+        let f = fieller(&v, &b, 0.95).unwrap();
+        let r = &pair["fieller"];
+        close(&what("ratio"), f.ratio, &r["ratio"], REL);
+        close(&what("fieller df"), f.df, &r["df"], REL);
+        close(&what("fieller lo"), f.lo.unwrap(), &r["lo"], REL);
+        close(&what("fieller hi"), f.hi.unwrap(), &r["hi"], REL);
+        let m = pair["tost_ratio"]["margin"].as_f64().unwrap();
+        let t = tost_ratio(&v, &b, m).unwrap();
+        close(
+            &what("tost ratio lower"),
+            t.p_lower,
+            &pair["tost_ratio"]["p_lower"],
+            REL,
+        );
+        close(
+            &what("tost ratio upper"),
+            t.p_upper,
+            &pair["tost_ratio"]["p_upper"],
+            REL,
+        );
+        let mb = summarize(&b).unwrap().mean;
+        let t = tost_difference(&v, &b, -m * mb, m * mb).unwrap();
+        close(&what("tost diff"), t.p, &pair["tost_diff"]["p"], REL);
+        close(
+            &what("welch power"),
+            welch_power(&v, &b, 0.05).unwrap(),
+            &pair["welch_power"],
+            1e-8,
+        );
+    }
+    assert!(checked >= 7, "only {checked} pairs compared");
+}
+
+#[test]
+fn adjustments_and_power_match_statsmodels() {
+    let g = golden();
+    let p = floats(&g["adjust"]["p"]);
+    for (key, method) in [
+        ("bonferroni", Correction::Bonferroni),
+        ("holm", Correction::Holm),
+        ("bh", Correction::BenjaminiHochberg),
+    ] {
+        for (i, (got, want)) in adjust(&p, method)
+            .iter()
+            .zip(g["adjust"][key].as_array().unwrap())
+            .enumerate()
+        {
+            close(&format!("{key}[{i}]"), *got, want, REL);
+        }
+    }
+    for c in g["power"].as_array().unwrap() {
+        let (d, n, a) = (
+            c["d"].as_f64().unwrap(),
+            c["n"].as_f64().unwrap(),
+            c["alpha"].as_f64().unwrap(),
+        );
+        close(
+            &format!("power d={d} n={n}"),
+            ttest_power(d, n, a),
+            &c["power"],
+            1e-9,
+        );
+    }
+    for c in g["solve_n"].as_array().unwrap() {
+        let (d, a, pw) = (
+            c["d"].as_f64().unwrap(),
+            c["alpha"].as_f64().unwrap(),
+            c["power"].as_f64().unwrap(),
+        );
+        // statsmodels solves with brentq to its default tolerance: agreement to 1e-6.
+        close(
+            &format!("n for d={d}"),
+            n_per_group(d, a, pw).unwrap(),
+            &c["n"],
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn bootstrap_is_reproducible_and_brackets_the_estimate() {
+    use rand::SeedableRng;
+    let x = [9.8, 10.1, 10.4, 9.9, 10.0, 10.3, 10.2, 11.5];
+    let y = [10.0, 10.2, 9.9, 10.1, 10.05, 9.95];
+    for method in [BootMethod::Percentile, BootMethod::Bca] {
+        for stat in [Stat::Mean, Stat::Median] {
+            let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let a = bootstrap_ci(&x, stat, 0.95, 2000, method, &mut r1).unwrap();
+            let b = bootstrap_ci(&x, stat, 0.95, 2000, method, &mut r2).unwrap();
+            assert_eq!(a, b);
+            assert!(a.lo <= a.estimate && a.estimate <= a.hi, "{a:?}");
+            assert_eq!(a.resamples, 2000);
+        }
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let c = bootstrap_ratio(&x, &y, 0.95, 2000, method, &mut r).unwrap();
+        assert!(c.lo < c.estimate && c.estimate < c.hi, "{c:?}");
+    }
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    assert!(
+        bootstrap_ci(
+            &[2.0, 2.0, 2.0],
+            Stat::Mean,
+            0.95,
+            100,
+            BootMethod::Bca,
+            &mut r
+        )
+        .is_err()
+    );
+}
