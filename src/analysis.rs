@@ -5,8 +5,13 @@
 //! counted and named in a warning instead.
 
 use crate::plan::{Cell, Phase};
+use crate::stats::ci::t_interval;
+use crate::stats::compare::{Direction, Inference, Settings, finalize, infer, p_eq, verdict};
+use crate::stats::outliers::{Outliers, tukey};
+use crate::stats::trend::{MannKendall, mann_kendall};
 use crate::stats::{Summary, summarize};
 use crate::store::{RunData, TrialRow, TrialStatus};
+use rand::SeedableRng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -19,6 +24,12 @@ pub struct MetricSummary {
     pub values: Vec<f64>,
     /// Successful trials that did not report this metric.
     pub missing: usize,
+    /// t-interval of the mean at the analysis confidence.
+    pub mean_ci: Option<[f64; 2]>,
+    /// Mann–Kendall trend over run order (drift); absent below 3 trials or for constants.
+    pub drift: Option<MannKendall>,
+    /// Tukey's fences; outliers are listed, never removed.
+    pub outliers: Option<Outliers>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +57,12 @@ pub struct Comparison {
     pub mean_baseline: f64,
     /// Ratio of means, variant / baseline; absent when the baseline mean is 0.
     pub ratio: Option<f64>,
+    /// CIs, tests, effect sizes, equivalence and power; absent with `inference_error`
+    /// saying why (too few trials, constant values).
+    pub inference: Option<Inference>,
+    pub inference_error: Option<String>,
+    /// The comparison in one line of plain words.
+    pub verdict: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +81,7 @@ pub struct Analysis {
     pub baseline: String,
     pub trials_per_cell: u32,
     pub unit_of_replication: &'static str,
+    pub settings: Settings,
     pub cells: Vec<CellSummary>,
     pub comparisons: Vec<Comparison>,
     pub warnings: Vec<Warning>,
@@ -103,6 +121,8 @@ pub fn analyze(data: &RunData) -> Analysis {
         serde_json::from_str(&data.run.experiment_json).unwrap_or_default();
     let baseline = exp["baseline"].as_str().unwrap_or_default().to_string();
     let trials_per_cell = exp["trials"].as_u64().unwrap_or(0) as u32;
+    let settings: Settings = serde_json::from_value(exp["analysis"].clone()).unwrap_or_default();
+    let seed = exp["seed"].as_u64().unwrap_or(0);
 
     let mut warnings = Vec::new();
     let mut cells = Vec::new();
@@ -128,6 +148,9 @@ pub fn analyze(data: &RunData) -> Analysis {
             .filter_map(|(name, (unit, better, values))| {
                 let stats = summarize(&values)?;
                 let missing = ok.len() - values.len();
+                let mean_ci = t_interval(&values, settings.confidence).ok();
+                let drift = mann_kendall(&values).ok();
+                let outliers = tukey(&values);
                 Some((
                     name,
                     MetricSummary {
@@ -136,6 +159,9 @@ pub fn analyze(data: &RunData) -> Analysis {
                         stats,
                         values,
                         missing,
+                        mean_ci,
+                        drift,
+                        outliers,
                     },
                 ))
             })
@@ -283,7 +309,8 @@ pub fn analyze(data: &RunData) -> Analysis {
         });
     }
 
-    let comparisons = compare_to_baseline(&cells, &baseline);
+    warnings.extend(drift_and_outlier_warnings(&cells, &settings));
+    let comparisons = compare_to_baseline(&cells, &baseline, &settings, seed);
     Analysis {
         experiment: data.run.experiment.clone(),
         run_id: data.run.id,
@@ -291,10 +318,59 @@ pub fn analyze(data: &RunData) -> Analysis {
         baseline,
         trials_per_cell,
         unit_of_replication: "trial: each trial is one fresh process; samples inside a trial are reduced to one value per trial before any statistic",
+        settings,
         cells,
         comparisons,
         warnings,
     }
+}
+
+/// Trends over run order and severe outliers, per cell and metric.
+fn drift_and_outlier_warnings(cells: &[CellSummary], s: &Settings) -> Vec<Warning> {
+    let (mut drift, mut severe) = (Vec::new(), Vec::new());
+    for c in cells {
+        for (name, m) in &c.metrics {
+            if let Some(d) = m.drift.filter(|d| d.p < s.alpha / 5.0) {
+                drift.push(format!(
+                    "{} {name}: {} over run order (Mann–Kendall {}, tau = {:.2})",
+                    c.cell.key,
+                    if d.s > 0.0 { "rising" } else { "falling" },
+                    p_eq("p", d.p),
+                    d.tau
+                ));
+            }
+            // Quartiles of fewer than 10 values are too coarse for fences worth a warning.
+            if let Some(o) = m
+                .outliers
+                .as_ref()
+                .filter(|o| !o.severe.is_empty() && m.values.len() >= 10)
+            {
+                let which: Vec<String> = o.severe.iter().map(|i| format!("#{}", i + 1)).collect();
+                severe.push(format!(
+                    "{} {name}: {} beyond 3 IQR (measured trials {})",
+                    c.cell.key,
+                    o.severe.len(),
+                    which.join(", ")
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if !drift.is_empty() {
+        out.push(Warning {
+            kind: "drift",
+            message: format!("values trend over run order: {}", list(&drift, 5)),
+            advice: "a trend means the machine changed during the run (thermal state, caches, background load); use order = \"randomized\" or \"interleaved\", add warm-up trials or cooldown, and check the environment".into(),
+        });
+    }
+    if !severe.is_empty() {
+        out.push(Warning {
+            kind: "severe-outliers",
+            message: format!("severe outliers (kept in the statistics): {}", list(&severe, 5)),
+            advice: "read those trials' logs; if a known disturbance caused them, fix it and rerun rather than dropping values".into(),
+        });
+    }
+    out
 }
 
 impl Analysis {
@@ -309,8 +385,26 @@ impl Analysis {
     }
 }
 
-/// Each non-baseline cell against the baseline cell at the same workload sweep point.
-fn compare_to_baseline(cells: &[CellSummary], baseline: &str) -> Vec<Comparison> {
+/// A stable per-comparison seed, so bootstrap intervals do not change between reports.
+fn comparison_seed(seed: u64, parts: &[&str]) -> u64 {
+    // FNV-1a: tiny, stable across Rust versions (unlike `DefaultHasher`).
+    let mut h: u64 = 0xcbf29ce484222325 ^ seed;
+    for p in parts {
+        for b in p.bytes().chain([0]) {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+/// Each non-baseline cell against the baseline cell at the same workload sweep point, with
+/// p-values adjusted over each metric's family of comparisons.
+fn compare_to_baseline(
+    cells: &[CellSummary],
+    baseline: &str,
+    settings: &Settings,
+    seed: u64,
+) -> Vec<Comparison> {
     let mut out = Vec::new();
     for c in cells.iter().filter(|c| c.cell.variant != baseline) {
         let Some(b) = cells.iter().find(|b| {
@@ -324,6 +418,13 @@ fn compare_to_baseline(cells: &[CellSummary], baseline: &str) -> Vec<Comparison>
             let Some(bm) = b.metrics.get(name) else {
                 continue;
             };
+            let mut rng =
+                rand_chacha::ChaCha8Rng::seed_from_u64(comparison_seed(seed, &[&c.cell.key, name]));
+            let (inference, inference_error) =
+                match infer(&bm.values, &m.values, settings, &mut rng) {
+                    Ok(i) => (Some(i), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
             out.push(Comparison {
                 workload: c.cell.workload.clone(),
                 sweep: c.cell.sweep.clone(),
@@ -337,8 +438,37 @@ fn compare_to_baseline(cells: &[CellSummary], baseline: &str) -> Vec<Comparison>
                 mean_variant: m.stats.mean,
                 mean_baseline: bm.stats.mean,
                 ratio: (bm.stats.mean != 0.0).then(|| m.stats.mean / bm.stats.mean),
+                inference,
+                inference_error,
+                verdict: String::new(),
             });
         }
+    }
+    // One family per metric: each metric answers its own question, and within it every
+    // variant × workload × sweep point is a comparison the reader may single out.
+    let metrics: Vec<String> = out.iter().map(|c| c.metric.clone()).collect();
+    for metric in metrics.iter().collect::<std::collections::BTreeSet<_>>() {
+        let mut family: Vec<&mut Inference> = out
+            .iter_mut()
+            .filter(|c| &c.metric == metric)
+            .filter_map(|c| c.inference.as_mut())
+            .collect();
+        finalize(&mut family, settings);
+    }
+    for c in &mut out {
+        c.verdict = match (&c.inference, &c.inference_error) {
+            (Some(i), _) => verdict(
+                &c.variant,
+                i,
+                settings,
+                Direction {
+                    lower_is_better: c.better.as_deref().map(|b| b == "lower"),
+                    time: is_time_unit(c.unit.as_deref()),
+                },
+            ),
+            (None, Some(e)) => format!("not compared: {e}"),
+            (None, None) => String::new(),
+        };
     }
     out
 }

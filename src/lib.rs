@@ -20,6 +20,7 @@ pub mod progress;
 pub mod report;
 pub mod runlock;
 pub mod runner;
+pub mod samples;
 pub mod stats;
 pub mod store;
 pub mod template;

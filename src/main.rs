@@ -82,6 +82,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare samples you already have (one number per line, or a CSV column): the same
+    /// tests, intervals and verdicts as `rigor report`.
+    Stats {
+        /// Two or more files; each is a sample named after its file stem.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+        /// The sample the others are compared with (file stem; default: the first file).
+        #[arg(long)]
+        baseline: Option<String>,
+        /// CSV column to read (the files then need a header row).
+        #[arg(long)]
+        metric: Option<String>,
+        /// Which direction is better: for "slower/faster" or "better/worse" wording.
+        #[arg(long, value_enum, default_value_t = BetterArg::Lower)]
+        better: BetterArg,
+        /// The values are durations (verdicts say slower/faster).
+        #[arg(long)]
+        time: bool,
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        #[arg(long, default_value_t = 0.95)]
+        confidence: f64,
+        /// Relative equivalence margin and smallest effect of interest (0.03 = ±3%).
+        #[arg(long, default_value_t = 0.03)]
+        margin: f64,
+        /// Target power for the trials-needed estimate.
+        #[arg(long, default_value_t = 0.8)]
+        power: f64,
+        #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+        correction: CorrectionArg,
+        /// Bootstrap resamples (where a bootstrap is used).
+        #[arg(long, default_value_t = 5000)]
+        resamples: usize,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Machine-readable output (schema rigor.stats/1, documented in docs/statistics.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Quick A/B of shell commands, stored and reported like any experiment.
     Compare {
         /// Two or more commands; the first is the baseline.
@@ -116,6 +156,21 @@ enum Format {
     Md,
     Csv,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BetterArg {
+    Lower,
+    Higher,
+    Unknown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CorrectionArg {
+    None,
+    Bonferroni,
+    Holm,
+    Bh,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -189,6 +244,53 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             out,
         } => report_cmd(&target, store, run, &format, out.as_deref()),
         Command::Env { file, json } => env_cmd(file.as_deref(), json),
+        Command::Stats {
+            files,
+            baseline,
+            metric,
+            better,
+            time,
+            alpha,
+            confidence,
+            margin,
+            power,
+            correction,
+            resamples,
+            seed,
+            json,
+        } => {
+            use rigor::stats::multiple::Correction;
+            let settings = rigor::stats::compare::Settings {
+                alpha,
+                confidence,
+                margin,
+                power,
+                correction: match correction {
+                    CorrectionArg::None => Correction::None,
+                    CorrectionArg::Bonferroni => Correction::Bonferroni,
+                    CorrectionArg::Holm => Correction::Holm,
+                    CorrectionArg::Bh => Correction::BenjaminiHochberg,
+                },
+                resamples,
+            };
+            let dir = rigor::stats::compare::Direction {
+                lower_is_better: match better {
+                    BetterArg::Lower => Some(true),
+                    BetterArg::Higher => Some(false),
+                    BetterArg::Unknown => None,
+                },
+                time,
+            };
+            stats_cmd(
+                &files,
+                baseline.as_deref(),
+                metric.as_deref(),
+                &settings,
+                seed,
+                dir,
+                json,
+            )
+        }
         Command::Compare {
             commands,
             runs,
@@ -459,6 +561,105 @@ fn env_cmd(file: Option<&Path>, json: bool) -> Result<ExitCode> {
     } else {
         for (k, v) in env.lines() {
             println!("{k:>24}: {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stats_cmd(
+    files: &[PathBuf],
+    baseline: Option<&str>,
+    metric: Option<&str>,
+    settings: &rigor::stats::compare::Settings,
+    seed: u64,
+    dir: rigor::stats::compare::Direction,
+    json: bool,
+) -> Result<ExitCode> {
+    let within = |v: f64, lo: f64, hi: f64| v > lo && v < hi;
+    if !(within(settings.alpha, 0.0, 0.5 + f64::EPSILON)
+        && within(settings.confidence, 0.5, 1.0)
+        && within(settings.margin, 0.0, 1.0)
+        && within(settings.power, 0.5, 1.0))
+    {
+        bail!(
+            "--alpha must be in (0, 0.5], --confidence and --power in (0.5, 1), --margin in (0, 1)"
+        );
+    }
+    if settings.resamples < 1000 {
+        bail!("--resamples must be at least 1000");
+    }
+    let mut samples = Vec::new();
+    for f in files {
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| f.display().to_string());
+        if samples.iter().any(|(n, _): &(String, Vec<f64>)| n == &name) {
+            bail!("two files are named `{name}`; rename one so the samples can be told apart");
+        }
+        samples.push((name, rigor::samples::load(f, metric)?));
+    }
+    let base = match baseline {
+        None => 0,
+        Some(b) => samples.iter().position(|(n, _)| n == b).with_context(|| {
+            format!(
+                "--baseline {b}: no such sample; the samples are: {}",
+                samples
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?,
+    };
+    let r = rigor::samples::analyze_samples(&samples, base, settings, seed, dir);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    use rigor::report::fmt_num;
+    use rigor::stats::compare::p_eq;
+    println!(
+        "sample        n  mean        sd          CV      median      {}% CI of mean         Shapiro–Wilk",
+        settings.confidence * 100.0
+    );
+    for s in &r.samples {
+        let m = &s.summary;
+        println!(
+            "{:<12} {:>3}  {:<10}  {:<10}  {:<6}  {:<10}  {:<22} {}",
+            s.name,
+            m.n,
+            fmt_num(m.mean),
+            m.sd.map(fmt_num).unwrap_or_else(|| "—".into()),
+            m.cv.map(|c| format!("{:.1}%", c * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            fmt_num(m.median),
+            s.mean_ci
+                .map(|c| format!("[{}, {}]", fmt_num(c[0]), fmt_num(c[1])))
+                .unwrap_or_else(|| "—".into()),
+            s.normality
+                .map(|n| format!("W = {:.3}, {}", n.w, p_eq("p", n.p)))
+                .unwrap_or_else(|| "—".into()),
+        );
+    }
+    println!();
+    for c in &r.comparisons {
+        println!("{} vs {}: {}", c.variant, c.baseline, c.verdict);
+        if let Some(i) = &c.inference {
+            println!("  test: {}", i.test_reason);
+            if let Some(e) = i.effect {
+                println!(
+                    "  effect: Hedges' g = {:.2} [{:.2}, {:.2}], Cliff's delta = {:.2}; power at ±{}%: {}",
+                    e.hedges_g.value,
+                    e.hedges_g.ci[0],
+                    e.hedges_g.ci[1],
+                    e.cliffs_delta,
+                    settings.margin * 100.0,
+                    i.power_at_margin
+                        .map(|p| format!("{:.0}%", p * 100.0))
+                        .unwrap_or_else(|| "—".into())
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

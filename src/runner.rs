@@ -273,7 +273,17 @@ pub fn run(
     let store = Store::open(&opts.store)?;
     let file_sha = sha256_hex(src.text.as_bytes());
     let exp_json = serde_json::to_string(exp).unwrap_or_default();
-    let exp_sha = sha256_hex(exp_json.as_bytes());
+    // The hash covers what decides the trials; [analysis] only changes how the report reads
+    // them, so editing it neither refuses a resume nor starts a new run.
+    let exp_sha = {
+        let mut measured = exp.clone();
+        measured.analysis = Default::default();
+        sha256_hex(
+            serde_json::to_string(&measured)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+    };
     let new_run = NewRun {
         experiment: &exp.name,
         seed: exp.seed,
@@ -292,7 +302,12 @@ pub fn run(
     };
     let run_id = match latest {
         None => store.create_run(&new_run, &plan.cells)?,
-        Some(run) if run.experiment_sha256 == exp_sha => run.id,
+        Some(run) if run.experiment_sha256 == exp_sha => {
+            if run.experiment_json != exp_json || run.file_text != src.text {
+                store.update_run_file(run.id, &new_run, &plan.cells)?;
+            }
+            run.id
+        }
         Some(run) if opts.resume == ResumePolicy::Force => {
             progress.note(&format!("the experiment changed since run {} began; continuing it with the new file (--force)", run.id));
             store.update_run_file(run.id, &new_run, &plan.cells)?;

@@ -100,6 +100,22 @@ fn quickstart_runs_and_reports_every_cell() {
         "{}",
         json["analysis"]["warnings"]
     );
+    // Every variant is compared with the baseline on every metric, with a verdict.
+    let comparisons = json["analysis"]["comparisons"].as_array().unwrap();
+    assert_eq!(
+        comparisons.len(),
+        2 * 2 * 6,
+        "2 variants × 2 sizes × 6 metrics"
+    );
+    for c in comparisons {
+        let v = c["verdict"].as_str().unwrap();
+        assert!(!v.is_empty(), "{c}");
+        if c["metric"] == "throughput" {
+            assert!(c["inference"]["p_adjusted"].as_f64().unwrap() < 0.05, "{c}");
+            assert!(v.contains("lower (worse)"), "{v}");
+        }
+    }
+    assert!(stdout.contains("md5 at [mb=8]: md5 is"), "{stdout}");
     // 3 variants × 2 sizes × (5 measured + 1 warm-up)
     assert_eq!(
         count(&d.db(), "SELECT count(*) FROM trial WHERE final = 1"),
@@ -687,4 +703,82 @@ fn report_writes_all_formats_to_a_directory() {
             > 2
     );
     assert!(out_dir.join("report.json").is_file());
+}
+
+#[test]
+fn stats_reanalyses_numbers_from_files_and_csv_columns() {
+    let d = Dir::new();
+    let a = d.write(
+        "native.txt",
+        "# seconds\n10.1\n10.3\n9.9\n10.0\n10.2\n10.1\n",
+    );
+    let b = d.write("docker.txt", "10.6\n10.8\n10.4\n10.7\n10.5\n10.9\n");
+    let out = rigor()
+        .args(["stats", "--time", "--json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["schema"], "rigor.stats/1");
+    let c = &j["comparisons"][0];
+    assert_eq!(
+        (c["variant"].as_str(), c["baseline"].as_str()),
+        (Some("docker"), Some("native"))
+    );
+    // scipy.stats.ttest_ind(docker, native, equal_var=False).pvalue
+    let p = c["inference"]["p"].as_f64().unwrap();
+    assert!((p - 0.00024504314712247806).abs() < 1e-12, "{p}");
+    assert_eq!(c["inference"]["test"], "welch");
+    assert!(
+        c["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("docker is 5.4% slower"),
+        "{c}"
+    );
+
+    // The text form, from a CSV column, with the baseline chosen by name.
+    let csv_a = d.write("old.csv", "run,tok_s\n1,101\n2,99\n3,100\n4,102\n5,98\n");
+    let csv_b = d.write("new.csv", "run,tok_s\n1,100\n2,101\n3,99\n4,100\n5,102\n");
+    let out = rigor()
+        .args([
+            "stats",
+            "--metric",
+            "tok_s",
+            "--better",
+            "higher",
+            "--baseline",
+            "old",
+        ])
+        .arg(&csv_b)
+        .arg(&csv_a)
+        .output()
+        .unwrap();
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    assert!(
+        s.contains(
+            "new vs old: no difference detected (p_adj = 0.66); equivalence within ±3.0% shown"
+        ),
+        "{s}"
+    );
+
+    // Mistakes name the file and line, or the columns there are.
+    let out = rigor()
+        .args(["stats", "--metric", "tok"])
+        .arg(&csv_a)
+        .arg(&csv_b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("the columns are: run, tok_s"),
+        "{}",
+        text(&out)
+    );
+    let bad = d.write("bad.txt", "1.0\n2,5\n");
+    let out = rigor().arg("stats").arg(&a).arg(&bad).output().unwrap();
+    assert!(text(&out).contains("bad.txt:2"), "{}", text(&out));
 }

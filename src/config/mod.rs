@@ -33,6 +33,9 @@ pub struct Experiment {
     pub timeout: Option<Duration>,
     /// Extra attempts for a failed trial before it is recorded as failed for good.
     pub retries: u32,
+    /// How the report compares variants; changing it never invalidates measured trials.
+    #[serde(default)]
+    pub analysis: crate::stats::compare::Settings,
     pub variants: Vec<Variant>,
     pub workloads: Vec<Workload>,
     /// Directory that relative working directories and commands resolve against: the one

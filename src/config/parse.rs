@@ -37,6 +37,7 @@ struct RawFile {
     experiment: Spanned<RawExperiment>,
     #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
+    analysis: Option<Spanned<crate::stats::compare::Settings>>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +138,40 @@ impl<'a> Parser<'a> {
         err
     }
 
+    fn analysis(
+        &self,
+        a: Option<&Spanned<crate::stats::compare::Settings>>,
+    ) -> Result<crate::stats::compare::Settings> {
+        let Some(a) = a else {
+            return Ok(Default::default());
+        };
+        let s = *a.get_ref();
+        let bad = |field: &str, what: &str| {
+            Err(self
+                .err(a.span(), format!("analysis.{field}"), what.to_string())
+                .with_hint("see docs/statistics.md for what each setting does"))
+        };
+        if !(s.alpha > 0.0 && s.alpha <= 0.5) {
+            return bad("alpha", "alpha must be in (0, 0.5], e.g. 0.05");
+        }
+        if !(s.confidence > 0.5 && s.confidence < 1.0) {
+            return bad("confidence", "confidence must be in (0.5, 1), e.g. 0.95");
+        }
+        if !(s.margin > 0.0 && s.margin < 1.0) {
+            return bad(
+                "margin",
+                "margin is relative and must be in (0, 1), e.g. 0.03 for ±3%",
+            );
+        }
+        if !(s.power > 0.5 && s.power < 1.0) {
+            return bad("power", "power must be in (0.5, 1), e.g. 0.8");
+        }
+        if s.resamples < 1000 {
+            return bad("resamples", "use at least 1000 bootstrap resamples");
+        }
+        Ok(s)
+    }
+
     fn parse(&self) -> Result<Experiment> {
         let mut doc = DeTable::parse(self.text).map_err(|e| {
             let msg = e.message().trim().to_string();
@@ -234,6 +269,7 @@ impl<'a> Parser<'a> {
             cooldown,
             timeout,
             retries: exp.retries.unwrap_or(0),
+            analysis: self.analysis(raw.analysis.as_ref())?,
             variants,
             workloads,
             base_dir,

@@ -52,6 +52,8 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
         o.push('\n');
     }
 
+    verdicts(&mut o, a);
+
     for w in workloads(&a.cells) {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         let _ = writeln!(o, "## Workload `{w}`\n");
@@ -108,11 +110,13 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
                 );
             }
             o.push('\n');
+            comparison_table(&mut o, a, &w, &metric);
         }
     }
     let _ = writeln!(
         o,
-        "Ratios are of means (variant / baseline) over successful measured trials. sd is the sample standard deviation; quartiles use linear interpolation (NumPy's default).\n"
+        "Ratios are of means (variant / baseline) over successful measured trials. sd is the sample standard deviation; quartiles use linear interpolation (NumPy's default). {}\n",
+        methods(a)
     );
 
     let failed: Vec<_> = data
@@ -178,4 +182,115 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
         data.run.file_text.trim_end()
     );
     o
+}
+
+/// What the comparisons did, in one paragraph a methods section can quote.
+fn methods(a: &Analysis) -> String {
+    let s = &a.settings;
+    format!(
+        "Each comparison is variant vs baseline at the same sweep point, on per-trial values. Test: Welch's t-test with Fieller's {conf}% CI of the ratio, unless Shapiro–Wilk rejects normality (α = {alpha}) in a sample of fewer than 30 trials, then Mann–Whitney U with a BCa bootstrap CI ({b} resamples). p-values are adjusted with {corr:?} over all comparisons of the same metric. Without a significant difference, TOST tests equivalence within ±{m}% and the trials needed are for {pw}% power at ±{m}%. See docs/statistics.md.",
+        conf = s.confidence * 100.0,
+        alpha = s.alpha,
+        b = s.resamples,
+        corr = s.correction,
+        m = s.margin * 100.0,
+        pw = s.power * 100.0,
+    )
+}
+
+fn verdicts(o: &mut String, a: &Analysis) {
+    if a.comparisons.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "## Verdicts (vs `{}`)\n", a.baseline);
+    for c in &a.comparisons {
+        let _ = writeln!(
+            o,
+            "- `{}{}` **{}**: {}",
+            c.workload,
+            if c.sweep.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", fmt_params(&c.sweep))
+            },
+            c.metric,
+            esc(&c.verdict)
+        );
+    }
+    o.push('\n');
+}
+
+fn comparison_table(o: &mut String, a: &Analysis, workload: &str, metric: &str) {
+    let rows: Vec<_> = a
+        .comparisons
+        .iter()
+        .filter(|c| c.workload == workload && c.metric == metric)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| variant | params | ratio | {}% CI | test | p | p_adj | Hedges' g | TOST p (±{}%) | power at ±{}% | trials needed |\n|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        a.settings.confidence * 100.0,
+        a.settings.margin * 100.0,
+        a.settings.margin * 100.0
+    );
+    for c in rows {
+        let params = esc(&fmt_params(&c.sweep));
+        let Some(i) = &c.inference else {
+            let _ = writeln!(
+                o,
+                "| {} | {params} | {} | — | — | — | — | — | — | — | — |",
+                c.variant,
+                c.ratio.map(fmt_num).unwrap_or_else(|| "—".into())
+            );
+            continue;
+        };
+        let bound = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "unbounded".into());
+        let _ = writeln!(
+            o,
+            "| {} | {params} | {} | [{}, {}] ({}) | {} | {} | {} | {} | {} | {} | {} |",
+            c.variant,
+            fmt_num(i.ratio),
+            bound(i.ratio_ci.lo),
+            bound(i.ratio_ci.hi),
+            i.ratio_ci.method,
+            match i.test {
+                crate::stats::compare::TestUsed::Welch => "Welch t",
+                crate::stats::compare::TestUsed::MannWhitney => "Mann–Whitney U",
+            },
+            crate::stats::compare::fmt_p(i.p),
+            crate::stats::compare::fmt_p(i.p_adjusted),
+            i.effect
+                .map(|e| format!("{:.2}", e.hedges_g.value))
+                .unwrap_or_else(|| "—".into()),
+            i.tost
+                .map(|t| crate::stats::compare::fmt_p(t.p))
+                .unwrap_or_else(|| "—".into()),
+            i.power_at_margin
+                .map(|p| format!("{:.0}%", p * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            i.trials_needed
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "—".into()),
+        );
+    }
+    o.push('\n');
+    for c in a
+        .comparisons
+        .iter()
+        .filter(|c| c.workload == workload && c.metric == metric)
+    {
+        if let Some(i) = &c.inference {
+            let _ = writeln!(
+                o,
+                "- {} {}: {}",
+                c.variant,
+                esc(&fmt_params(&c.sweep)),
+                esc(&i.test_reason)
+            );
+        }
+    }
+    o.push('\n');
 }

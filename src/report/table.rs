@@ -38,7 +38,11 @@ pub fn summary_table(a: &Analysis) -> String {
                 "median",
                 "min",
                 "max",
-                &format!("ratio to {}", a.baseline),
+                &format!(
+                    "ratio to {} [{}% CI]",
+                    a.baseline,
+                    a.settings.confidence * 100.0
+                ),
             ]);
             for c in &cells {
                 let Some(m) = c.metrics.get(&metric) else {
@@ -78,6 +82,19 @@ pub fn summary_table(a: &Analysis) -> String {
                 format!(" [{unit}]")
             };
             out.push_str(&format!("{w} · {metric}{unit}{better}\n{t}\n"));
+            for x in a
+                .comparisons
+                .iter()
+                .filter(|x| x.workload == w && x.metric == metric)
+            {
+                let params = fmt_params(&x.sweep);
+                let at = if params.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {params}")
+                };
+                out.push_str(&format!("  {}{at}: {}\n", x.variant, x.verdict));
+            }
         }
     }
     out

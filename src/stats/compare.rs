@@ -302,7 +302,11 @@ fn signed_pct(v: Option<f64>) -> String {
         None => "unbounded".into(),
         Some(v) => {
             let s = pct(v);
-            if v < 0.0 { format!("−{s}") } else { format!("+{s}") }
+            if v < 0.0 {
+                format!("−{s}")
+            } else {
+                format!("+{s}")
+            }
         }
     }
 }
@@ -378,7 +382,9 @@ mod tests {
             .map(|_| {
                 // Box–Muller: the simulations need no more than this.
                 let (u1, u2): (f64, f64) = (rng.random(), rng.random());
-                mean + sd * (-2.0 * (1.0 - u1).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+                mean + sd
+                    * (-2.0 * (1.0 - u1).ln()).sqrt()
+                    * (2.0 * std::f64::consts::PI * u2).cos()
             })
             .collect()
     }
@@ -403,9 +409,15 @@ mod tests {
         let i = one(&b, &v);
         assert_eq!(i.outcome, Outcome::Different);
         let text = verdict("docker", &i, &Settings::default(), TIME);
-        assert!(text.starts_with("docker is 3.") || text.starts_with("docker is 4."), "{text}");
+        assert!(
+            text.starts_with("docker is 3.") || text.starts_with("docker is 4."),
+            "{text}"
+        );
         assert!(text.contains("p_adj < 0.0001"), "{text}");
-        assert!(text.contains("slower") && text.contains("large effect"), "{text}");
+        assert!(
+            text.contains("slower") && text.contains("large effect"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -415,7 +427,9 @@ mod tests {
         let v = normal(&mut rng, 30, 10.0, 0.05);
         let i = one(&b, &v);
         assert_eq!(i.outcome, Outcome::Equivalent);
-        assert!(verdict("x", &i, &Settings::default(), TIME).contains("equivalence within ±3.0% shown"));
+        assert!(
+            verdict("x", &i, &Settings::default(), TIME).contains("equivalence within ±3.0% shown")
+        );
 
         let b = normal(&mut rng, 5, 10.0, 1.0);
         let v = normal(&mut rng, 5, 10.1, 1.0);
@@ -447,7 +461,12 @@ mod tests {
 
     #[test]
     fn constant_samples_are_refused_with_a_reason() {
-        let e = infer(&[2.0; 5], &[2.0; 5], &Settings::default(), &mut ChaCha8Rng::seed_from_u64(1));
+        let e = infer(
+            &[2.0; 5],
+            &[2.0; 5],
+            &Settings::default(),
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
         assert!(matches!(e, Err(StatsError::ZeroVariance { .. })));
     }
 
@@ -463,11 +482,20 @@ mod tests {
         let truth = if lognormal { (0.2f64).exp() } else { 1.05 };
         for _ in 0..reps {
             let (b, v) = if lognormal {
-                let b: Vec<f64> = normal(&mut rng, n, 0.0, 0.5).iter().map(|x| x.exp()).collect();
-                let v: Vec<f64> = normal(&mut rng, n, 0.2, 0.5).iter().map(|x| x.exp()).collect();
+                let b: Vec<f64> = normal(&mut rng, n, 0.0, 0.5)
+                    .iter()
+                    .map(|x| x.exp())
+                    .collect();
+                let v: Vec<f64> = normal(&mut rng, n, 0.2, 0.5)
+                    .iter()
+                    .map(|x| x.exp())
+                    .collect();
                 (b, v)
             } else {
-                (normal(&mut rng, n, 10.0, 1.0), normal(&mut rng, n, 10.5, 1.0))
+                (
+                    normal(&mut rng, n, 10.0, 1.0),
+                    normal(&mut rng, n, 10.5, 1.0),
+                )
             };
             let f = fieller(&v, &b, 0.95).unwrap();
             if f.lo.is_some_and(|lo| lo <= truth) && f.hi.is_some_and(|hi| truth <= hi) {
@@ -478,7 +506,10 @@ mod tests {
                 boot_hits += 1;
             }
         }
-        (fieller_hits as f64 / reps as f64, boot_hits as f64 / reps as f64)
+        (
+            fieller_hits as f64 / reps as f64,
+            boot_hits as f64 / reps as f64,
+        )
     }
 
     #[test]
@@ -487,8 +518,14 @@ mod tests {
         // [0.91, 0.985] fails a correct method with probability well below 1e-3.
         for (lognormal, n) in [(false, 10), (true, 20)] {
             let (f, b) = coverage(400, lognormal, n);
-            assert!((0.91..=0.985).contains(&f), "Fieller coverage {f} (lognormal {lognormal})");
-            assert!((0.89..=0.985).contains(&b), "bootstrap coverage {b} (lognormal {lognormal})");
+            assert!(
+                (0.91..=0.985).contains(&f),
+                "Fieller coverage {f} (lognormal {lognormal})"
+            );
+            assert!(
+                (0.89..=0.985).contains(&b),
+                "bootstrap coverage {b} (lognormal {lognormal})"
+            );
         }
     }
 
@@ -497,11 +534,22 @@ mod tests {
     #[test]
     #[ignore]
     fn coverage_table() {
-        for (lognormal, n) in [(false, 5), (false, 10), (false, 30), (true, 10), (true, 30), (true, 100)] {
+        for (lognormal, n) in [
+            (false, 5),
+            (false, 10),
+            (false, 30),
+            (true, 10),
+            (true, 30),
+            (true, 100),
+        ] {
             let (f, b) = coverage(4000, lognormal, n);
             println!(
                 "| {} | {n} | {:.3} | {:.3} |",
-                if lognormal { "log-normal σ=0.5" } else { "normal CV 10%" },
+                if lognormal {
+                    "log-normal σ=0.5"
+                } else {
+                    "normal CV 10%"
+                },
                 f,
                 b
             );

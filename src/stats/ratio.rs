@@ -38,6 +38,10 @@ pub fn fieller(x: &[f64], y: &[f64], conf: f64) -> Result<RatioInterval, StatsEr
     let (a, b) = moments(x, y)?;
     let r = a.mean / b.mean;
     let (va, vb) = (a.se2(), b.se2());
+    if va == 0.0 && r == 0.0 {
+        // The variant is constantly 0: var(mean x − R·mean y) is 0 and so is the ratio.
+        return Err(StatsError::Constant { value: a.mean });
+    }
     let df = satterthwaite(va, a.n, r * r * vb, b.n);
     let t = t_ppf(0.5 + conf / 2.0, df);
     let g = t * t * vb / (b.mean * b.mean);
