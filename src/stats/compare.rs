@@ -5,8 +5,8 @@
 //! - the question is the ratio of means, variant / baseline;
 //! - Shapiro–Wilk checks each sample for normality when it has 3 to 29 values. If both
 //!   pass, or both samples have 30 or more values (the central limit theorem makes the
-//!   t-test on means robust), the test is Welch's t and the ratio CI Fieller's; otherwise
-//!   the test is Mann–Whitney U and the ratio CI a BCa bootstrap;
+//!   t-test on means robust), the test is Welch's t; otherwise Mann–Whitney U (with a BCa
+//!   bootstrap of the ratio as a cross-check). The ratio CI is Fieller's either way;
 //! - p-values are adjusted over a family (see [`finalize`]);
 //! - without a significant difference, TOST asks whether the ratio is within ±margin; if
 //!   not, the power to detect the margin and the n needed to reach the target power say
@@ -153,9 +153,7 @@ pub fn infer(
     } else if non_normal && small {
         (
             TestUsed::MannWhitney,
-            format!(
-                "Mann–Whitney U and a bootstrap ratio CI: not normal ({check}) with fewer than {CLT_N} trials"
-            ),
+            format!("Mann–Whitney U: not normal ({check}) with fewer than {CLT_N} trials"),
         )
     } else if non_normal {
         (
@@ -171,38 +169,29 @@ pub fn infer(
         )
     };
     let mw = mann_whitney(variant, baseline, Alternative::TwoSided).ok();
-    let (p, ratio_ci, bootstrap) = match test {
-        TestUsed::Welch => {
-            let f = fieller(variant, baseline, s.confidence)?;
-            (
-                w.p,
-                Interval {
-                    lo: f.lo,
-                    hi: f.hi,
-                    method: "fieller",
-                },
-                None,
-            )
-        }
-        TestUsed::MannWhitney => {
-            let b = bootstrap_ratio(
+    // Fieller's interval covered at the nominal rate in every simulation, skewed and small
+    // samples included, where BCa undercovered (docs/statistics.md, coverage table); so it
+    // is the interval reported, and the bootstrap is a cross-check for non-normal samples.
+    let f = fieller(variant, baseline, s.confidence)?;
+    let ratio_ci = Interval {
+        lo: f.lo,
+        hi: f.hi,
+        method: "fieller",
+    };
+    let (p, bootstrap) = match test {
+        TestUsed::Welch => (w.p, None),
+        TestUsed::MannWhitney => (
+            mw.map_or(w.p, |m| m.p),
+            bootstrap_ratio(
                 variant,
                 baseline,
                 s.confidence,
                 s.resamples,
                 BootMethod::Bca,
                 rng,
-            )?;
-            (
-                mw.map_or(w.p, |m| m.p),
-                Interval {
-                    lo: Some(b.lo),
-                    hi: Some(b.hi),
-                    method: "bootstrap-bca",
-                },
-                Some(b),
             )
-        }
+            .ok(),
+        ),
     };
     let ratio = mv.mean / mb.mean;
     let pct = |r: Option<f64>| r.map(|r| (r - 1.0) * 100.0);
@@ -446,7 +435,8 @@ mod tests {
         let v = [1.1, 1.12, 1.11, 1.13, 1.1, 1.12, 1.11, 1.1, 1.12, 1.11];
         let i = one(&b, &v);
         assert_eq!(i.test, TestUsed::MannWhitney, "{}", i.test_reason);
-        assert_eq!(i.ratio_ci.method, "bootstrap-bca");
+        assert_eq!(i.ratio_ci.method, "fieller");
+        assert_eq!(i.bootstrap.unwrap().resamples, 5000);
         assert!(i.test_reason.contains("not normal"));
     }
 
