@@ -5,11 +5,8 @@
 //! counted and named in a warning instead.
 
 use crate::plan::{Cell, Phase};
-use crate::stats::ci::t_interval;
-use crate::stats::compare::{Direction, Inference, Settings, finalize, infer, p_eq, verdict};
-use crate::stats::outliers::{Outliers, tukey};
-use crate::stats::trend::{MannKendall, mann_kendall};
-use crate::stats::{Summary, summarize};
+use crate::stats::compare::{Compared, Direction, Settings, conclude, infer, p_eq};
+use crate::stats::describe::{Description, describe};
 use crate::store::{RunData, TrialRow, TrialStatus};
 use rand::SeedableRng;
 use serde::Serialize;
@@ -19,17 +16,12 @@ use std::collections::BTreeMap;
 pub struct MetricSummary {
     pub unit: Option<String>,
     pub better: Option<String>,
-    pub stats: Summary,
+    #[serde(flatten)]
+    pub desc: Description,
     /// Per-trial values in run order (what the statistics were computed from).
     pub values: Vec<f64>,
     /// Successful trials that did not report this metric.
     pub missing: usize,
-    /// t-interval of the mean at the analysis confidence.
-    pub mean_ci: Option<[f64; 2]>,
-    /// Mann–Kendall trend over run order (drift); absent below 3 trials or for constants.
-    pub drift: Option<MannKendall>,
-    /// Tukey's fences; outliers are listed, never removed.
-    pub outliers: Option<Outliers>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,12 +49,9 @@ pub struct Comparison {
     pub mean_baseline: f64,
     /// Ratio of means, variant / baseline; absent when the baseline mean is 0.
     pub ratio: Option<f64>,
-    /// CIs, tests, effect sizes, equivalence and power; absent with `inference_error`
-    /// saying why (too few trials, constant values).
-    pub inference: Option<Inference>,
-    pub inference_error: Option<String>,
-    /// The comparison in one line of plain words.
-    pub verdict: String,
+    /// CIs, tests, effect sizes, equivalence and power, or why not; and the verdict.
+    #[serde(flatten)]
+    pub result: Compared,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,22 +135,16 @@ pub fn analyze(data: &RunData) -> Analysis {
         let metrics = per_metric
             .into_iter()
             .filter_map(|(name, (unit, better, values))| {
-                let stats = summarize(&values)?;
+                let desc = describe(&values, settings.confidence)?;
                 let missing = ok.len() - values.len();
-                let mean_ci = t_interval(&values, settings.confidence).ok();
-                let drift = mann_kendall(&values).ok();
-                let outliers = tukey(&values);
                 Some((
                     name,
                     MetricSummary {
                         unit,
                         better,
-                        stats,
+                        desc,
                         values,
                         missing,
-                        mean_ci,
-                        drift,
-                        outliers,
                     },
                 ))
             })
@@ -263,11 +246,11 @@ pub fn analyze(data: &RunData) -> Analysis {
     let mut constant = Vec::new();
     for c in &cells {
         for (name, m) in &c.metrics {
-            if m.stats.n >= 3
-                && m.stats.min == m.stats.max
+            if m.desc.stats.n >= 3
+                && m.desc.stats.min == m.desc.stats.max
                 && !crate::config::BUILTIN_METRICS.contains(&name.as_str())
             {
-                constant.push(format!("{} {name} = {}", c.cell.key, m.stats.min));
+                constant.push(format!("{} {name} = {}", c.cell.key, m.desc.stats.min));
             }
         }
     }
@@ -330,7 +313,7 @@ fn drift_and_outlier_warnings(cells: &[CellSummary], s: &Settings) -> Vec<Warnin
     let (mut drift, mut severe) = (Vec::new(), Vec::new());
     for c in cells {
         for (name, m) in &c.metrics {
-            if let Some(d) = m.drift.filter(|d| d.p < s.alpha / 5.0) {
+            if let Some(d) = m.desc.drift.filter(|d| d.p < s.alpha / 5.0) {
                 drift.push(format!(
                     "{} {name}: {} over run order (Mann–Kendall {}, tau = {:.2})",
                     c.cell.key,
@@ -341,6 +324,7 @@ fn drift_and_outlier_warnings(cells: &[CellSummary], s: &Settings) -> Vec<Warnin
             }
             // Quartiles of fewer than 10 values are too coarse for fences worth a warning.
             if let Some(o) = m
+                .desc
                 .outliers
                 .as_ref()
                 .filter(|o| !o.severe.is_empty() && m.values.len() >= 10)
@@ -420,11 +404,6 @@ fn compare_to_baseline(
             };
             let mut rng =
                 rand_chacha::ChaCha8Rng::seed_from_u64(comparison_seed(seed, &[&c.cell.key, name]));
-            let (inference, inference_error) =
-                match infer(&bm.values, &m.values, settings, &mut rng) {
-                    Ok(i) => (Some(i), None),
-                    Err(e) => (None, Some(e.to_string())),
-                };
             out.push(Comparison {
                 workload: c.cell.workload.clone(),
                 sweep: c.cell.sweep.clone(),
@@ -433,42 +412,32 @@ fn compare_to_baseline(
                 better: m.better.clone(),
                 variant: c.cell.variant.clone(),
                 baseline: baseline.to_string(),
-                n_variant: m.stats.n,
-                n_baseline: bm.stats.n,
-                mean_variant: m.stats.mean,
-                mean_baseline: bm.stats.mean,
-                ratio: (bm.stats.mean != 0.0).then(|| m.stats.mean / bm.stats.mean),
-                inference,
-                inference_error,
-                verdict: String::new(),
+                n_variant: m.desc.stats.n,
+                n_baseline: bm.desc.stats.n,
+                mean_variant: m.desc.stats.mean,
+                mean_baseline: bm.desc.stats.mean,
+                ratio: (bm.desc.stats.mean != 0.0).then(|| m.desc.stats.mean / bm.desc.stats.mean),
+                result: infer(&bm.values, &m.values, settings, &mut rng).into(),
             });
         }
     }
     // One family per metric: each metric answers its own question, and within it every
     // variant × workload × sweep point is a comparison the reader may single out.
-    let metrics: Vec<String> = out.iter().map(|c| c.metric.clone()).collect();
-    for metric in metrics.iter().collect::<std::collections::BTreeSet<_>>() {
-        let mut family: Vec<&mut Inference> = out
+    let metrics: std::collections::BTreeSet<String> =
+        out.iter().map(|c| c.metric.clone()).collect();
+    for metric in &metrics {
+        let mut family: Vec<(&str, Direction, &mut Compared)> = out
             .iter_mut()
             .filter(|c| &c.metric == metric)
-            .filter_map(|c| c.inference.as_mut())
-            .collect();
-        finalize(&mut family, settings);
-    }
-    for c in &mut out {
-        c.verdict = match (&c.inference, &c.inference_error) {
-            (Some(i), _) => verdict(
-                &c.variant,
-                i,
-                settings,
-                Direction {
+            .map(|c| {
+                let dir = Direction {
                     lower_is_better: c.better.as_deref().map(|b| b == "lower"),
                     time: is_time_unit(c.unit.as_deref()),
-                },
-            ),
-            (None, Some(e)) => format!("not compared: {e}"),
-            (None, None) => String::new(),
-        };
+                };
+                (c.variant.as_str(), dir, &mut c.result)
+            })
+            .collect();
+        conclude(&mut family, settings);
     }
     out
 }

@@ -624,7 +624,7 @@ fn stats_cmd(
         settings.confidence * 100.0
     );
     for s in &r.samples {
-        let m = &s.summary;
+        let m = &s.desc.stats;
         println!(
             "{:<12} {:>3}  {:<10}  {:<10}  {:<6}  {:<10}  {:<22} {}",
             s.name,
@@ -634,18 +634,20 @@ fn stats_cmd(
             m.cv.map(|c| format!("{:.1}%", c * 100.0))
                 .unwrap_or_else(|| "—".into()),
             fmt_num(m.median),
-            s.mean_ci
+            s.desc
+                .mean_ci
                 .map(|c| format!("[{}, {}]", fmt_num(c[0]), fmt_num(c[1])))
                 .unwrap_or_else(|| "—".into()),
-            s.normality
+            s.desc
+                .normality
                 .map(|n| format!("W = {:.3}, {}", n.w, p_eq("p", n.p)))
                 .unwrap_or_else(|| "—".into()),
         );
     }
     println!();
     for c in &r.comparisons {
-        println!("{} vs {}: {}", c.variant, c.baseline, c.verdict);
-        if let Some(i) = &c.inference {
+        println!("{} vs {}: {}", c.variant, c.baseline, c.result.verdict);
+        if let Some(i) = &c.result.inference {
             println!("  test: {}", i.test_reason);
             if let Some(e) = i.effect {
                 println!(

@@ -398,12 +398,8 @@ pub fn run(
         });
         for attempt in (made + 1)..=max_attempts.max(made + 1) {
             progress.trial_started(&label);
-            let header = format!(
-                "trial {} {label} attempt {attempt} at {}",
-                t.seq,
-                now_rfc3339()
-            );
             let started_at = now_rfc3339();
+            let header = format!("trial {} {label} attempt {attempt} at {started_at}", t.seq);
             let (result, inv) = match &invocation {
                 Ok(inv) => (
                     run_attempt(

@@ -3,12 +3,8 @@
 //!
 //! Loading is I/O; [`analyze_samples`] is pure.
 
-use crate::stats::ci::t_interval;
-use crate::stats::compare::{Direction, Inference, Settings, finalize, infer, verdict};
-use crate::stats::normality::{ShapiroWilk, shapiro_wilk};
-use crate::stats::outliers::{Outliers, tukey};
-use crate::stats::trend::{MannKendall, mann_kendall};
-use crate::stats::{Summary, summarize};
+use crate::stats::compare::{Compared, Direction, Settings, conclude, infer};
+use crate::stats::describe::{Description, describe};
 use rand::SeedableRng;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -112,20 +108,16 @@ fn column(path: &Path, text: &str, metric: &str) -> Result<Vec<f64>, SampleError
 #[derive(Debug, Clone, Serialize)]
 pub struct SampleReport {
     pub name: String,
-    pub summary: Summary,
-    pub mean_ci: Option<[f64; 2]>,
-    pub normality: Option<ShapiroWilk>,
-    pub drift: Option<MannKendall>,
-    pub outliers: Option<Outliers>,
+    #[serde(flatten)]
+    pub desc: Description,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ComparisonReport {
     pub variant: String,
     pub baseline: String,
-    pub inference: Option<Inference>,
-    pub error: Option<String>,
-    pub verdict: String,
+    #[serde(flatten)]
+    pub result: Compared,
 }
 
 /// The `--json` output of `rigor stats` (schema `rigor.stats/1`, docs/statistics.md).
@@ -151,11 +143,7 @@ pub fn analyze_samples(
         .filter_map(|(name, v)| {
             Some(SampleReport {
                 name: name.clone(),
-                summary: summarize(v)?,
-                mean_ci: t_interval(v, settings.confidence).ok(),
-                normality: shapiro_wilk(v).ok(),
-                drift: mann_kendall(v).ok(),
-                outliers: tukey(v),
+                desc: describe(v, settings.confidence)?,
             })
         })
         .collect();
@@ -166,31 +154,18 @@ pub fn analyze_samples(
         .filter(|(i, _)| *i != baseline)
         .map(|(i, (name, v))| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(i as u64));
-            let (inference, error) = match infer(bvals, v, settings, &mut rng) {
-                Ok(x) => (Some(x), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
             ComparisonReport {
                 variant: name.clone(),
                 baseline: bname.clone(),
-                inference,
-                error,
-                verdict: String::new(),
+                result: infer(bvals, v, settings, &mut rng).into(),
             }
         })
         .collect();
-    let mut family: Vec<&mut Inference> = comparisons
+    let mut family: Vec<(&str, Direction, &mut Compared)> = comparisons
         .iter_mut()
-        .filter_map(|c| c.inference.as_mut())
+        .map(|c| (c.variant.as_str(), dir, &mut c.result))
         .collect();
-    finalize(&mut family, settings);
-    for c in &mut comparisons {
-        c.verdict = match (&c.inference, &c.error) {
-            (Some(i), _) => verdict(&c.variant, i, settings, dir),
-            (None, Some(e)) => format!("not compared: {e}"),
-            _ => String::new(),
-        };
-    }
+    conclude(&mut family, settings);
     StatsReport {
         schema: "rigor.stats/1",
         settings: *settings,

@@ -593,6 +593,7 @@ impl Store {
     }
 
     fn insert_attempt(&self, a: &AttemptRecord<'_>) -> Result<i64, StoreError> {
+        // Runs inside record_attempt's transaction.
         let tx = &self.conn;
         let env: serde_json::Map<String, serde_json::Value> = a
             .env

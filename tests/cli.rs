@@ -391,6 +391,17 @@ fn malformed_files_name_the_line_the_field_and_a_fix() {
         "7:19",
         &["parameter `size` is swept but never used"],
     );
+    expect_config_error(
+        &d,
+        "margin.toml",
+        &format!("{head}{wl}[analysis]\nalpha = 0.01\nmargin = 3\n"),
+        "10:10",
+        &[
+            "field `analysis.margin`",
+            "0.03 for ±3%",
+            "docs/statistics.md",
+        ],
+    );
 }
 
 fn resume_experiment(d: &Dir) -> PathBuf {

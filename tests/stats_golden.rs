@@ -133,16 +133,28 @@ fn descriptive_and_one_sample_methods_match() {
 
 #[test]
 fn two_sample_methods_match() {
-    let mut checked = 0;
+    let (mut checked, mut refused) = (0, 0);
     for (name, pair) in golden()["pairs"].as_object().unwrap() {
         let (b, v) = (floats(&pair["baseline"]), floats(&pair["variant"]));
         let what = |m: &str| format!("{name}: {m}");
         if pair.get("student").is_none() {
-            // A constant sample: tests on it are refused with a reason, not NaN.
-            if let Err(e) = welch(&v, &b, Alternative::TwoSided) {
-                assert!(e.to_string().contains("variance"), "{e}");
-            }
-            assert!(fieller(&[3.0, 3.0], &[3.0, 3.0], 0.95).is_err());
+            // No variance in either sample: SciPy returns NaN; rigor refuses with a reason.
+            let zero = |r: Result<(), StatsError>| {
+                let e = r.expect_err(name);
+                assert!(matches!(e, StatsError::ZeroVariance { .. }), "{name}: {e}");
+            };
+            zero(welch(&v, &b, Alternative::TwoSided).map(|_| ()));
+            zero(student(&v, &b, Alternative::TwoSided).map(|_| ()));
+            zero(fieller(&v, &b, 0.95).map(|_| ()));
+            zero(tost_ratio(&v, &b, 0.03).map(|_| ()));
+            zero(effect_sizes(&v, &b, 0.95).map(|_| ()));
+            assert!(
+                welch(&v, &b, Alternative::TwoSided)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("zero variance")
+            );
+            refused += 1;
             continue;
         }
         checked += 1;
@@ -213,7 +225,8 @@ fn two_sample_methods_match() {
             1e-8,
         );
     }
-    assert!(checked >= 7, "only {checked} pairs compared");
+    assert!(checked >= 8, "only {checked} pairs compared");
+    assert_eq!(refused, 1, "the both-constant pair");
 }
 
 #[test]

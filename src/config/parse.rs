@@ -140,35 +140,23 @@ impl<'a> Parser<'a> {
 
     fn analysis(
         &self,
+        root: &DeTable<'_>,
         a: Option<&Spanned<crate::stats::compare::Settings>>,
     ) -> Result<crate::stats::compare::Settings> {
         let Some(a) = a else {
             return Ok(Default::default());
         };
         let s = *a.get_ref();
-        let bad = |field: &str, what: &str| {
-            Err(self
-                .err(a.span(), format!("analysis.{field}"), what.to_string())
-                .with_hint("see docs/statistics.md for what each setting does"))
-        };
-        if !(s.alpha > 0.0 && s.alpha <= 0.5) {
-            return bad("alpha", "alpha must be in (0, 0.5], e.g. 0.05");
-        }
-        if !(s.confidence > 0.5 && s.confidence < 1.0) {
-            return bad("confidence", "confidence must be in (0.5, 1), e.g. 0.95");
-        }
-        if !(s.margin > 0.0 && s.margin < 1.0) {
-            return bad(
-                "margin",
-                "margin is relative and must be in (0, 1), e.g. 0.03 for ±3%",
-            );
-        }
-        if !(s.power > 0.5 && s.power < 1.0) {
-            return bad("power", "power must be in (0.5, 1), e.g. 0.8");
-        }
-        if s.resamples < 1000 {
-            return bad("resamples", "use at least 1000 bootstrap resamples");
-        }
+        s.check().map_err(|(field, what)| {
+            // Point at the offending key's value when it was written, else at the table.
+            let span = root
+                .get("analysis")
+                .and_then(|t| t.get_ref().as_table())
+                .and_then(|t| t.get(field))
+                .map_or(a.span(), |v| v.span());
+            self.err(span, format!("analysis.{field}"), what)
+                .with_hint("see docs/statistics.md for what each setting does")
+        })?;
         Ok(s)
     }
 
@@ -269,7 +257,7 @@ impl<'a> Parser<'a> {
             cooldown,
             timeout,
             retries: exp.retries.unwrap_or(0),
-            analysis: self.analysis(raw.analysis.as_ref())?,
+            analysis: self.analysis(&root_for_paths, raw.analysis.as_ref())?,
             variants,
             workloads,
             base_dir,

@@ -88,7 +88,7 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
                     continue;
                 };
                 let ratio = ratio_label(a, c, &metric);
-                let s = &m.stats;
+                let s = &m.desc.stats;
                 let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "—".into());
                 let _ = writeln!(
                     o,
@@ -214,7 +214,7 @@ fn verdicts(o: &mut String, a: &Analysis) {
                 format!("[{}]", fmt_params(&c.sweep))
             },
             c.metric,
-            esc(&c.verdict)
+            esc(&c.result.verdict)
         );
     }
     o.push('\n');
@@ -236,9 +236,9 @@ fn comparison_table(o: &mut String, a: &Analysis, workload: &str, metric: &str) 
         a.settings.margin * 100.0,
         a.settings.margin * 100.0
     );
-    for c in rows {
+    for c in &rows {
         let params = esc(&fmt_params(&c.sweep));
-        let Some(i) = &c.inference else {
+        let Some(i) = &c.result.inference else {
             let _ = writeln!(
                 o,
                 "| {} | {params} | {} | — | — | — | — | — | — | — | — |",
@@ -277,12 +277,8 @@ fn comparison_table(o: &mut String, a: &Analysis, workload: &str, metric: &str) 
         );
     }
     o.push('\n');
-    for c in a
-        .comparisons
-        .iter()
-        .filter(|c| c.workload == workload && c.metric == metric)
-    {
-        if let Some(i) = &c.inference {
+    for c in &rows {
+        if let Some(i) = &c.result.inference {
             let _ = writeln!(
                 o,
                 "- {} {}: {}",

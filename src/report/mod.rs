@@ -37,7 +37,7 @@ pub(crate) fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
 /// The ratio column of a cell: its ratio to the baseline, `baseline`, or `—`.
 pub(crate) fn ratio_label(a: &crate::analysis::Analysis, c: &CellSummary, metric: &str) -> String {
     match a.comparison(&c.cell, metric) {
-        Some(x) => match &x.inference {
+        Some(x) => match &x.result.inference {
             Some(i) => {
                 let b = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "∞".into());
                 format!(

@@ -56,23 +56,24 @@ pub fn summary_table(a: &Analysis) -> String {
                 };
                 let ratio = ratio_label(a, c, &metric);
                 let n = if c.failed > 0 || (c.ok as usize) < c.planned as usize {
-                    format!("{}/{}", m.stats.n, c.planned)
+                    format!("{}/{}", m.desc.stats.n, c.planned)
                 } else {
-                    m.stats.n.to_string()
+                    m.desc.stats.n.to_string()
                 };
                 t.add_row(vec![
                     c.cell.variant.clone(),
                     fmt_params(&c.cell.sweep),
                     n,
-                    fmt_num(m.stats.mean),
-                    m.stats.sd.map(fmt_num).unwrap_or_else(|| "—".into()),
-                    m.stats
+                    fmt_num(m.desc.stats.mean),
+                    m.desc.stats.sd.map(fmt_num).unwrap_or_else(|| "—".into()),
+                    m.desc
+                        .stats
                         .cv
                         .map(|v| format!("{:.1}%", v * 100.0))
                         .unwrap_or_else(|| "—".into()),
-                    fmt_num(m.stats.median),
-                    fmt_num(m.stats.min),
-                    fmt_num(m.stats.max),
+                    fmt_num(m.desc.stats.median),
+                    fmt_num(m.desc.stats.min),
+                    fmt_num(m.desc.stats.max),
                     ratio,
                 ]);
             }
@@ -93,7 +94,7 @@ pub fn summary_table(a: &Analysis) -> String {
                 } else {
                     format!(" at {params}")
                 };
-                out.push_str(&format!("  {}{at}: {}\n", x.variant, x.verdict));
+                out.push_str(&format!("  {}{at}: {}\n", x.variant, x.result.verdict));
             }
         }
     }

@@ -57,6 +57,14 @@ fn resample(x: &[f64], buf: &mut [f64], rng: &mut impl Rng) {
     }
 }
 
+/// The mean of one resample of `x`, without materialising it.
+fn resampled_mean(x: &[f64], rng: &mut impl Rng) -> f64 {
+    (0..x.len())
+        .map(|_| x[rng.random_range(0..x.len())])
+        .sum::<f64>()
+        / x.len() as f64
+}
+
 /// The interval from the sorted bootstrap distribution `boot` of an estimate `theta`.
 /// `jack` holds the leave-one-out estimates, grouped by sample, for BCa's acceleration.
 fn interval(
@@ -160,12 +168,8 @@ pub fn bootstrap_ratio(
         return Err(StatsError::ZeroBaseline);
     }
     let theta = (sx / nx) / (sy / ny);
-    let draw_mean = |v: &[f64], rng: &mut dyn FnMut(usize) -> usize| {
-        (0..v.len()).map(|_| v[rng(v.len())]).sum::<f64>() / v.len() as f64
-    };
-    let mut pick = |n: usize| rng.random_range(0..n);
     let boot: Vec<f64> = (0..resamples)
-        .map(|_| draw_mean(x, &mut pick) / draw_mean(y, &mut pick))
+        .map(|_| resampled_mean(x, rng) / resampled_mean(y, rng))
         .collect();
     // Leave-one-out from each sample in turn, by running sums: O(n).
     let jack = vec![

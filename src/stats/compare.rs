@@ -55,6 +55,33 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The first setting out of range, as (field, what is allowed). Shared by the
+    /// experiment file's `[analysis]` and `rigor stats`' flags.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        let within = |v: f64, lo: f64, hi: f64| v > lo && v < hi;
+        if !(self.alpha > 0.0 && self.alpha <= 0.5) {
+            return Err(("alpha", "alpha must be in (0, 0.5], e.g. 0.05"));
+        }
+        if !within(self.confidence, 0.5, 1.0) {
+            return Err(("confidence", "confidence must be in (0.5, 1), e.g. 0.95"));
+        }
+        if !within(self.margin, 0.0, 1.0) {
+            return Err((
+                "margin",
+                "margin is relative and must be in (0, 1), e.g. 0.03 for ±3%",
+            ));
+        }
+        if !within(self.power, 0.5, 1.0) {
+            return Err(("power", "power must be in (0.5, 1), e.g. 0.8"));
+        }
+        if self.resamples < 1000 {
+            return Err(("resamples", "use at least 1000 bootstrap resamples"));
+        }
+        Ok(())
+    }
+}
+
 /// Below this many values per sample the normality check decides the test.
 pub const CLT_N: usize = 30;
 
@@ -168,7 +195,7 @@ pub fn infer(
             format!("Welch's t-test: consistent with normal ({check})"),
         )
     };
-    let mw = mann_whitney(variant, baseline, Alternative::TwoSided).ok();
+    let mw = mann_whitney(variant, baseline, Alternative::TwoSided);
     // Fieller's interval covered at the nominal rate in every simulation, skewed and small
     // samples included, where BCa undercovered (docs/statistics.md, coverage table); so it
     // is the interval reported, and the bootstrap is a cross-check for non-normal samples.
@@ -181,7 +208,8 @@ pub fn infer(
     let (p, bootstrap) = match test {
         TestUsed::Welch => (w.p, None),
         TestUsed::MannWhitney => (
-            mw.map_or(w.p, |m| m.p),
+            // The p of the test named, or no inference at all: never Welch's in its place.
+            mw.clone()?.p,
             bootstrap_ratio(
                 variant,
                 baseline,
@@ -215,7 +243,7 @@ pub fn infer(
         p,
         p_adjusted: p,
         welch: Some(w),
-        mann_whitney: mw,
+        mann_whitney: mw.ok(),
         normality_baseline: nb,
         normality_variant: nv,
         effect: effect_sizes(variant, baseline, s.confidence).ok(),
@@ -239,6 +267,46 @@ pub fn finalize(family: &mut [&mut Inference], s: &Settings) {
             Outcome::Equivalent
         } else {
             Outcome::Inconclusive
+        };
+    }
+}
+
+/// One comparison as reports carry it: the inference or why there is none, and the
+/// verdict line once [`conclude`] has run over its family.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Compared {
+    pub inference: Option<Inference>,
+    /// Why there is no inference (too few trials, constant values).
+    pub error: Option<String>,
+    pub verdict: String,
+}
+
+impl From<Result<Inference, StatsError>> for Compared {
+    fn from(r: Result<Inference, StatsError>) -> Compared {
+        let (inference, error) = match r {
+            Ok(i) => (Some(i), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Compared {
+            inference,
+            error,
+            verdict: String::new(),
+        }
+    }
+}
+
+/// Adjusts one family's p-values ([`finalize`]) and writes each member's verdict; a member
+/// is (variant name, how its metric reads, its comparison).
+pub fn conclude(family: &mut [(&str, Direction, &mut Compared)], s: &Settings) {
+    let mut inferences: Vec<&mut Inference> = family
+        .iter_mut()
+        .filter_map(|(_, _, c)| c.inference.as_mut())
+        .collect();
+    finalize(&mut inferences, s);
+    for (variant, dir, c) in family.iter_mut() {
+        c.verdict = match (&c.inference, &c.error) {
+            (Some(i), _) => verdict(variant, i, s, *dir),
+            (None, e) => format!("not compared: {}", e.as_deref().unwrap_or("no data")),
         };
     }
 }

@@ -41,13 +41,8 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     let n = values.len();
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let mean = values.iter().sum::<f64>() / n as f64;
-    // Two-pass: numerically stable for the small spreads around large means that timing
-    // data typically has.
-    let sd = (n > 1).then(|| {
-        let ss: f64 = values.iter().map(|x| (x - mean).powi(2)).sum();
-        (ss / (n - 1) as f64).sqrt()
-    });
+    let mean = super::moments::mean(values);
+    let sd = (n > 1).then(|| super::moments::var(values).sqrt());
     let cv = sd.filter(|_| mean != 0.0).map(|s| s / mean.abs());
     Some(Summary {
         n,

@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod ci;
 pub mod compare;
+pub mod describe;
 pub mod descriptive;
 pub mod dist;
 pub mod effect;

@@ -38,8 +38,8 @@ pub fn fieller(x: &[f64], y: &[f64], conf: f64) -> Result<RatioInterval, StatsEr
     let (a, b) = moments(x, y)?;
     let r = a.mean / b.mean;
     let (va, vb) = (a.se2(), b.se2());
-    if va == 0.0 && r == 0.0 {
-        // The variant is constantly 0: var(mean x − R·mean y) is 0 and so is the ratio.
+    if va + r * r * vb == 0.0 {
+        // var(mean x − R·mean y) is 0 (the variant is constantly 0): no t, no df.
         return Err(StatsError::Constant { value: a.mean });
     }
     let df = satterthwaite(va, a.n, r * r * vb, b.n);
