@@ -51,6 +51,8 @@ pub struct Environment {
     pub rigor_version: String,
     pub git: Reading<GitInfo>,
     pub experiment_file_sha256: Option<String>,
+    /// NVIDIA GPUs as NVML describes them, or why it cannot.
+    pub gpu: crate::gpu::GpuSystem,
     pub captured_at: String,
 }
 
@@ -165,6 +167,7 @@ pub fn capture(dir: &Path, file_sha256: Option<&str>) -> Environment {
         rigor_version: env!("CARGO_PKG_VERSION").to_string(),
         git: Reading::from_result(git(dir)),
         experiment_file_sha256: file_sha256.map(str::to_string),
+        gpu: crate::gpu::describe(),
         captured_at: crate::store::now_rfc3339(),
     }
 }
@@ -208,9 +211,72 @@ impl Environment {
         if let Some(h) = &self.experiment_file_sha256 {
             v.push(("experiment file sha256", h.clone()));
         }
+        let g = &self.gpu;
+        match &g.unavailable {
+            Some(why) if g.gpus.is_empty() => v.push(("gpus", format!("none listed ({why})"))),
+            _ => {
+                let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "unknown".into());
+                v.push((
+                    "nvidia driver",
+                    format!(
+                        "{} (CUDA {})",
+                        opt(&g.driver_version),
+                        opt(&g.cuda_driver_version)
+                    ),
+                ));
+                for gpu in &g.gpus {
+                    v.push(("gpu", describe_gpu(gpu)));
+                }
+                if g.gpus.is_empty() {
+                    v.push(("gpus", "none: NVML sees no GPU".into()));
+                }
+            }
+        }
         v.push(("captured at", self.captured_at.clone()));
         v
     }
+}
+
+fn describe_gpu(g: &crate::gpu::GpuInfo) -> String {
+    let flag = |b: Option<bool>| match b {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "unknown",
+    };
+    let mut parts = vec![format!(
+        "{}: {}",
+        g.index,
+        g.name.as_deref().unwrap_or("unknown model")
+    )];
+    if let Some(u) = &g.uuid {
+        parts.push(u.clone());
+    }
+    if let Some(m) = g.memory_mib {
+        parts.push(format!("{m} MiB"));
+    }
+    if let (Some(gen_), Some(w)) = (g.pcie_generation_max, g.pcie_width_max) {
+        let now = match (g.pcie_generation_current, g.pcie_width_current) {
+            (Some(cg), Some(cw)) => format!(" (now gen{cg} x{cw})"),
+            _ => String::new(),
+        };
+        parts.push(format!("PCIe gen{gen_} x{w}{now}"));
+    }
+    if let Some(p) = g.power_limit_w {
+        parts.push(format!("power limit {p:.0} W"));
+    }
+    if let Some(c) = &g.compute_capability {
+        parts.push(format!("compute {c}"));
+    }
+    parts.push(format!(
+        "ECC {}, MIG {}, persistence {}",
+        flag(g.ecc_enabled),
+        flag(g.mig_enabled),
+        flag(g.persistence_mode)
+    ));
+    if !g.unavailable.is_empty() {
+        parts.push(format!("unavailable: {}", g.unavailable.join("; ")));
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -233,5 +299,11 @@ mod tests {
         let json = serde_json::to_value(&env).unwrap();
         assert!(json["git"]["unavailable"].is_string());
         assert_eq!(json["experiment_file_sha256"], "abc");
+        // This machine (and CI) has no NVIDIA driver: the reason is recorded, not zeros.
+        if !std::path::Path::new("/proc/driver/nvidia").exists() {
+            let why = json["gpu"]["unavailable"].as_str().unwrap();
+            assert!(why.contains("NVML unavailable"), "{why}");
+            assert_eq!(json["gpu"]["gpus"], serde_json::json!([]));
+        }
     }
 }

@@ -1,8 +1,6 @@
 //! What exactly runs for a trial of a command workload: argv, extra environment, directory.
 
-use crate::config::{
-    CommandTemplate, CommandWorkload, Experiment, ShellMode, Workload, WorkloadKind,
-};
+use crate::config::{CommandTemplate, CommandWorkload, Experiment, ShellMode, Workload};
 use crate::plan::Cell;
 use crate::template;
 use serde::Serialize;
@@ -47,9 +45,7 @@ pub fn needs_shell(line: &str) -> bool {
 }
 
 pub fn command_of(w: &Workload) -> &CommandWorkload {
-    match &w.kind {
-        WorkloadKind::Command(c) => c,
-    }
+    w.kind.command()
 }
 
 /// Builds the invocation of `cell`'s `trial`-th repetition (its index is `{trial}`).
@@ -79,8 +75,18 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
     }
     match &cw.command {
         CommandTemplate::Argv(words) => {
+            let at = argv.len();
             for w in words {
                 argv.push(template::render(w, &values)?);
+            }
+            // A probe runs this very binary, wherever it is installed.
+            if workload.kind.probe().is_some() {
+                argv[at] = std::env::current_exe()
+                    .map_err(|e| {
+                        format!("cannot find rigor's own executable to run the probe: {e}")
+                    })?
+                    .display()
+                    .to_string();
             }
         }
         CommandTemplate::Line(line) => {

@@ -122,6 +122,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one trial of a built-in probe (what `gemm` and `copy` workloads run).
+    #[command(hide = true)]
+    Probe {
+        /// gemm or copy.
+        kind: String,
+        /// `--field value` pairs, as in the experiment file.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Quick A/B of shell commands, stored and reported like any experiment.
     Compare {
         /// Two or more commands; the first is the baseline.
@@ -244,6 +253,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             out,
         } => report_cmd(&target, store, run, &format, out.as_deref()),
         Command::Env { file, json } => env_cmd(file.as_deref(), json),
+        Command::Probe { kind, args } => Ok(ExitCode::from(rigor::probe::main(&kind, &args) as u8)),
         Command::Stats {
             files,
             baseline,

@@ -36,6 +36,13 @@ pub struct Experiment {
     /// How the report compares variants; changing it never invalidates measured trials.
     #[serde(default)]
     pub analysis: crate::stats::compare::Settings,
+    /// What is sampled during every trial. Omitted from the stored form when default, so
+    /// that files written before telemetry existed keep their hash.
+    #[serde(skip_serializing_if = "Telemetry::is_default")]
+    pub telemetry: Telemetry,
+    /// Conditions to wait for before each trial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
     pub variants: Vec<Variant>,
     pub workloads: Vec<Workload>,
     /// Directory that relative working directories and commands resolve against: the one
@@ -124,6 +131,84 @@ pub struct Workload {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum WorkloadKind {
     Command(CommandWorkload),
+    /// Built-in probes: each trial runs `rigor probe gemm|copy ...` as its own process, so
+    /// a trial is a fresh CUDA context with the runner's timeouts, logs and telemetry, and
+    /// variants' wrappers and environment apply as to any command.
+    Gemm(CommandWorkload),
+    Copy(CommandWorkload),
+}
+
+impl WorkloadKind {
+    pub fn command(&self) -> &CommandWorkload {
+        match self {
+            WorkloadKind::Command(c) | WorkloadKind::Gemm(c) | WorkloadKind::Copy(c) => c,
+        }
+    }
+
+    /// The built-in probe this workload runs, if any.
+    pub fn probe(&self) -> Option<crate::probe::Probe> {
+        match self {
+            WorkloadKind::Command(_) => None,
+            WorkloadKind::Gemm(_) => Some(crate::probe::Probe::Gemm),
+            WorkloadKind::Copy(_) => Some(crate::probe::Probe::Copy),
+        }
+    }
+}
+
+/// Whether GPU telemetry is sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuTelemetry {
+    /// When NVML is present; its absence is recorded once per session.
+    Auto,
+    /// Always; a trial without it records every GPU metric as missing, with the reason.
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Telemetry {
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    pub gpu: GpuTelemetry,
+    /// NVML indices or UUIDs of the GPUs to sample; empty: every GPU.
+    pub gpus: Vec<String>,
+    pub host: bool,
+    /// Flag trials during which a GPU slowed its clocks for power or heat.
+    pub flag_throttle: bool,
+    /// Flag trials during which a process outside the trial used a sampled GPU.
+    pub flag_foreign_processes: bool,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            interval: Duration::from_millis(100),
+            gpu: GpuTelemetry::Auto,
+            gpus: Vec::new(),
+            host: true,
+            flag_throttle: true,
+            flag_foreign_processes: true,
+        }
+    }
+}
+
+impl Telemetry {
+    pub fn is_default(&self) -> bool {
+        *self == Telemetry::default()
+    }
+}
+
+/// Waited for before every trial (after the cooldown); a trial whose gate does not open
+/// within `timeout` fails with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gate {
+    /// Every sampled GPU below this temperature, °C.
+    pub gpu_temp_below_c: Option<f64>,
+    /// No compute process on any sampled GPU.
+    pub no_foreign_processes: bool,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -15,7 +15,9 @@ pub const BUILTIN_METRICS: [&str; 4] = ["wall_time", "user_time", "sys_time", "m
 /// Placeholders rigor fills in itself.
 pub const BUILTIN_PLACEHOLDERS: [&str; 3] = ["variant", "workload", "trial"];
 /// Workload kinds that exist in the design but not in this build.
-const PLANNED_KINDS: [&str; 3] = ["gemm", "copy", "llm-serve"];
+const PLANNED_KINDS: [&str; 1] = ["llm-serve"];
+/// Every workload kind, for suggestions.
+const KINDS: [&str; 4] = ["command", "gemm", "copy", "llm-serve"];
 
 /// Reads and validates an experiment file.
 pub fn read_experiment(path: &Path) -> Result<(Experiment, String)> {
@@ -38,8 +40,39 @@ struct RawFile {
     #[serde(default)]
     variant: Vec<Spanned<RawVariant>>,
     analysis: Option<Spanned<crate::stats::compare::Settings>>,
+    telemetry: Option<Spanned<RawTelemetry>>,
+    gate: Option<Spanned<RawGate>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    interval: Option<Spanned<toml::Value>>,
+    gpu: Option<Spanned<toml::Value>>,
+    gpus: Option<Vec<Spanned<toml::Value>>>,
+    host: Option<bool>,
+    flag_throttle: Option<bool>,
+    flag_foreign_processes: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    gpu_temp_below_c: Option<Spanned<f64>>,
+    no_foreign_processes: Option<bool>,
+    timeout: Option<Spanned<toml::Value>>,
+}
+
+/// The fields every probe workload shares; the probe's own fields are read separately.
+#[derive(Deserialize)]
+struct RawProbeCommon {
+    name: Spanned<String>,
+    description: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<toml::Value>>,
+}
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExperiment {
@@ -215,7 +248,8 @@ impl<'a> Parser<'a> {
             None => variants[0].name.clone(),
         };
 
-        let (workloads, workload_raw) = self.workloads(&root_for_paths, workloads_value)?;
+        let (workloads, workload_raw) =
+            self.workloads(&root_for_paths, workloads_value, &variants)?;
         self.check_params_against_variants(&variants, &raw.variant, &workloads, &workload_raw)?;
 
         let trials = match &exp.trials {
@@ -258,6 +292,8 @@ impl<'a> Parser<'a> {
             timeout,
             retries: exp.retries.unwrap_or(0),
             analysis: self.analysis(&root_for_paths, raw.analysis.as_ref())?,
+            telemetry: self.telemetry(raw.telemetry.as_ref())?,
+            gate: self.gate(raw.gate.as_ref())?,
             variants,
             workloads,
             base_dir,
@@ -511,6 +547,7 @@ impl<'a> Parser<'a> {
         &self,
         root: &DeTable<'_>,
         value: Option<Spanned<DeValue<'_>>>,
+        variants: &[Variant],
     ) -> Result<(Vec<Workload>, Vec<RawCommandWorkload>)> {
         let Some(value) = value else {
             return Err(
@@ -564,17 +601,28 @@ impl<'a> Parser<'a> {
                     out.push(self.command_workload(&at, &raw)?);
                     raws.push(raw);
                 }
+                k @ ("gemm" | "copy") => {
+                    let probe = crate::probe::Probe::parse(k).expect("matched above");
+                    let common = RawProbeCommon::deserialize(ValueDeserializer::from(item.clone()))
+                        .map_err(|e| self.toml_error(root, &at, e))?;
+                    let fields: BTreeMap<String, Spanned<toml::Value>> =
+                        Deserialize::deserialize(ValueDeserializer::from(item))
+                            .map_err(|e| self.toml_error(root, &at, e))?;
+                    let (w, raw) =
+                        self.probe_workload(&at, probe, item_span, common, &fields, variants)?;
+                    out.push(w);
+                    raws.push(raw);
+                }
                 k if PLANNED_KINDS.contains(&k) => {
                     return Err(self
                         .err(kind.1, format!("{at}.kind"), format!("workload kind `{k}` is not available in this version of rigor"))
-                        .with_hint("this build runs `command` workloads; wrap the program in a command workload for now"))
+                        .with_hint("this build runs `command`, `gemm` and `copy` workloads; wrap the program in a command workload for now"))
                 }
                 k => {
                     let mut e = self.err(kind.1, format!("{at}.kind"), format!("unknown workload kind `{k}`"));
-                    let kinds = ["command", "gemm", "copy", "llm-serve"];
-                    e = e.with_hint(match closest(k, kinds) {
+                    e = e.with_hint(match closest(k, KINDS) {
                         Some(c) => format!("did you mean `{c}`?"),
-                        None => format!("the kinds are: {}", kinds.join(", ")),
+                        None => format!("the kinds are: {}", KINDS.join(", ")),
                     });
                     return Err(e);
                 }
@@ -700,6 +748,238 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A `gemm` or `copy` workload: its fields become the arguments of `rigor probe`.
+    /// A field not written takes the workload's or a variant's parameter of the same name
+    /// when there is one (so `params.dtype = [...]` sweeps the dtype), else its default.
+    fn probe_workload(
+        &self,
+        at: &str,
+        probe: crate::probe::Probe,
+        span: Range<usize>,
+        common: RawProbeCommon,
+        table: &BTreeMap<String, Spanned<toml::Value>>,
+        variants: &[Variant],
+    ) -> Result<(Workload, RawCommandWorkload)> {
+        let name = self.check_name(&common.name, &format!("{at}.name"))?;
+        let params = self.sweep(&common.params, at)?;
+        let shared = ["name", "kind", "description", "env", "params"];
+        for (k, v) in table {
+            if shared.contains(&k.as_str()) || probe.fields().iter().any(|f| f.name == k) {
+                continue;
+            }
+            let names = probe.fields().iter().map(|f| f.name).chain(shared);
+            let mut e = self.err(
+                v.span(),
+                format!("{at}.{k}"),
+                format!("a `{}` workload has no field `{k}`", probe.name()),
+            );
+            e = e.with_hint(match closest(k, names) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!(
+                    "its fields are: {}",
+                    probe
+                        .fields()
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+            return Err(e);
+        }
+        let mut argv = vec!["rigor".to_string(), "probe".into(), probe.name().into()];
+        for f in probe.fields() {
+            let field = format!("{at}.{}", f.name);
+            let value = match table.get(f.name) {
+                Some(v) => {
+                    let s = match v.get_ref() {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(_) | toml::Value::Boolean(_) => {
+                            v.get_ref().to_string()
+                        }
+                        other => {
+                            return Err(self.err(
+                                v.span(),
+                                field,
+                                format!(
+                                    "expected a string or a number, found {}",
+                                    other.type_str()
+                                ),
+                            ));
+                        }
+                    };
+                    if template::placeholders(&s).is_empty() {
+                        (f.check)(&s)
+                            .map_err(|e| self.err(v.span(), field.clone(), e).with_hint(f.help))?;
+                    }
+                    s
+                }
+                None if params.contains_key(f.name)
+                    || variants.iter().any(|v| v.params.contains_key(f.name)) =>
+                {
+                    format!("{{{}}}", f.name)
+                }
+                None => match f.default {
+                    Some(d) => d.to_string(),
+                    None => {
+                        return Err(self
+                            .err(
+                                span.start..span.start + 1,
+                                field,
+                                format!("missing field `{}` ({})", f.name, f.help),
+                            )
+                            .with_hint(format!(
+                                "add `{} = ...` to the workload, or sweep it with `params.{} = [...]`",
+                                f.name, f.name
+                            )));
+                    }
+                },
+            };
+            // Swept values of a parameter used as a whole field are checked here, not at run time.
+            if let Some(p) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}'))
+                && let Some(values) = params.get(p)
+            {
+                for v in values {
+                    (f.check)(&v.to_string()).map_err(|e| {
+                        self.err(common.params[p].span(), format!("{at}.params.{p}"), e)
+                            .with_hint(f.help)
+                    })?;
+                }
+            }
+            argv.push(format!("--{}", f.name));
+            argv.push(value);
+        }
+        let metrics = probe
+            .metrics()
+            .iter()
+            .map(|&(name, unit, better, required)| MetricSpec {
+                name: name.into(),
+                regex: None,
+                source: Stream::Stdout,
+                unit: Some(unit.into()),
+                better: if better == "lower" {
+                    Better::Lower
+                } else {
+                    Better::Higher
+                },
+                reduce: Reduce::Mean,
+                required,
+            })
+            .collect();
+        let command = CommandWorkload {
+            command: CommandTemplate::Argv(argv.clone()),
+            shell: ShellMode::Never,
+            env: self.env(&common.env, &format!("{at}.env"))?,
+            workdir: None,
+            json_metrics: true,
+            metrics,
+        };
+        let kind = match probe {
+            crate::probe::Probe::Gemm => WorkloadKind::Gemm(command),
+            crate::probe::Probe::Copy => WorkloadKind::Copy(command),
+        };
+        let raw = RawCommandWorkload {
+            name: common.name,
+            kind: probe.name().into(),
+            description: common.description.clone(),
+            command: Spanned::new(
+                span,
+                toml::Value::Array(argv.into_iter().map(toml::Value::String).collect()),
+            ),
+            shell: None,
+            env: common.env,
+            workdir: None,
+            params: common.params,
+            json_metrics: Some(true),
+            metric: Vec::new(),
+        };
+        Ok((
+            Workload {
+                name,
+                description: common.description,
+                params,
+                kind,
+            },
+            raw,
+        ))
+    }
+
+    fn telemetry(&self, t: Option<&Spanned<RawTelemetry>>) -> Result<Telemetry> {
+        let mut out = Telemetry::default();
+        let Some(t) = t else { return Ok(out) };
+        let t = t.get_ref();
+        if let Some(i) = &t.interval {
+            let d = self.duration(i, "telemetry.interval")?;
+            if d < Duration::from_millis(10) || d > Duration::from_secs(60) {
+                return Err(self
+                    .err(i.span(), "telemetry.interval", format!("an interval of {} is out of range", humantime::format_duration(d)))
+                    .with_hint("sample every 10ms to 60s; NVML's own counters update about every 10-20 ms, so faster sampling only repeats values"));
+            }
+            out.interval = d;
+        }
+        if let Some(g) = &t.gpu {
+            out.gpu = match g.get_ref() {
+                toml::Value::Boolean(true) => GpuTelemetry::On,
+                toml::Value::Boolean(false) => GpuTelemetry::Off,
+                toml::Value::String(s) if s == "auto" => GpuTelemetry::Auto,
+                other => {
+                    return Err(self
+                        .err(g.span(), "telemetry.gpu", format!("expected true, false or \"auto\", found {other}"))
+                        .with_hint("\"auto\" samples GPUs when NVML is present; true makes its absence a missing metric in every trial"));
+                }
+            };
+        }
+        for g in t.gpus.iter().flatten() {
+            match g.get_ref() {
+                toml::Value::Integer(i) if *i >= 0 => out.gpus.push(i.to_string()),
+                toml::Value::String(s) if s.starts_with("GPU-") || s.starts_with("MIG-") => {
+                    out.gpus.push(s.clone())
+                }
+                other => {
+                    return Err(self
+                        .err(g.span(), "telemetry.gpus", format!("`{other}` is not a GPU index or UUID"))
+                        .with_hint("use NVML indices (as `nvidia-smi` numbers them) or UUIDs such as \"GPU-5d1c...\"; `rigor env` lists them"));
+                }
+            }
+        }
+        out.host = t.host.unwrap_or(out.host);
+        out.flag_throttle = t.flag_throttle.unwrap_or(out.flag_throttle);
+        out.flag_foreign_processes = t
+            .flag_foreign_processes
+            .unwrap_or(out.flag_foreign_processes);
+        Ok(out)
+    }
+
+    fn gate(&self, g: Option<&Spanned<RawGate>>) -> Result<Option<Gate>> {
+        let Some(g) = g else { return Ok(None) };
+        let span = g.span();
+        let g = g.get_ref();
+        if let Some(t) = &g.gpu_temp_below_c
+            && !(1.0..=120.0).contains(t.get_ref())
+        {
+            return Err(self
+                .err(t.span(), "gate.gpu_temp_below_c", format!("{} °C is not a usable GPU temperature limit", t.get_ref()))
+                .with_hint("idle data-centre GPUs sit at 25-45 °C; a limit such as 50 lets each trial start from a similar state"));
+        }
+        let no_foreign = g.no_foreign_processes.unwrap_or(true);
+        if g.gpu_temp_below_c.is_none() && !no_foreign {
+            return Err(self
+                .err(span, "gate", "this gate waits for nothing")
+                .with_hint(
+                    "set `gpu_temp_below_c`, or `no_foreign_processes = true`, or remove [gate]",
+                ));
+        }
+        let timeout = match &g.timeout {
+            Some(t) => self.duration(t, "gate.timeout")?,
+            None => Duration::from_secs(600),
+        };
+        Ok(Some(Gate {
+            gpu_temp_below_c: g.gpu_temp_below_c.as_ref().map(|t| *t.get_ref()),
+            no_foreign_processes: no_foreign,
+            timeout,
+        }))
+    }
+
     /// Every placeholder resolves in every (variant, workload) pair, every sweep parameter is
     /// used, and no variant fixes a parameter that a workload sweeps.
     fn check_params_against_variants(
@@ -710,7 +990,7 @@ impl<'a> Parser<'a> {
         raws: &[RawCommandWorkload],
     ) -> Result<()> {
         for (w, raw) in workloads.iter().zip(raws) {
-            let WorkloadKind::Command(cw) = &w.kind;
+            let cw = w.kind.command();
             let mut templates: Vec<(&str, Range<usize>, String)> = Vec::new();
             match &cw.command {
                 CommandTemplate::Line(s) => {

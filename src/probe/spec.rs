@@ -1,0 +1,305 @@
+//! The built-in probes' parameters: one table shared by the experiment-file parser (which
+//! checks literal values where they are written) and by `rigor probe` (which parses the
+//! rendered command line of a trial). Pure; no CUDA here.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Gemm,
+    Copy,
+}
+
+impl Probe {
+    pub fn parse(s: &str) -> Option<Probe> {
+        match s {
+            "gemm" => Some(Probe::Gemm),
+            "copy" => Some(Probe::Copy),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Probe::Gemm => "gemm",
+            Probe::Copy => "copy",
+        }
+    }
+
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Probe::Gemm => GEMM_FIELDS,
+            Probe::Copy => COPY_FIELDS,
+        }
+    }
+
+    /// The metrics the probe prints: (name, unit, better, required).
+    pub fn metrics(self) -> &'static [(&'static str, &'static str, &'static str, bool)] {
+        match self {
+            Probe::Gemm => &[
+                ("gemm.time_ms", "ms", "lower", true),
+                ("gemm.tflops", "TFLOP/s", "higher", true),
+            ],
+            Probe::Copy => &[
+                ("copy.time_ms", "ms", "lower", true),
+                ("copy.gbs", "GB/s", "higher", true),
+                // Only host↔device copies over a link NVML describes have a limit.
+                ("copy.link_pct", "%", "higher", false),
+            ],
+        }
+    }
+}
+
+/// One parameter of a probe.
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    /// None: the field must be given.
+    pub default: Option<&'static str>,
+    pub check: fn(&str) -> Result<(), String>,
+    pub help: &'static str,
+}
+
+pub const GEMM_DTYPES: [&str; 5] = ["fp32", "tf32", "fp16", "bf16", "fp8"];
+pub const COPY_DIRECTIONS: [&str; 3] = ["h2d", "d2h", "d2d"];
+pub const COPY_MEMORY: [&str; 2] = ["pinned", "pageable"];
+
+fn positive(s: &str) -> Result<(), String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(()),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
+}
+
+fn count(s: &str) -> Result<(), String> {
+    s.parse::<u64>()
+        .map(|_| ())
+        .map_err(|_| format!("`{s}` is not a whole number"))
+}
+
+fn one_of(s: &str, set: &[&str]) -> Result<(), String> {
+    if set.contains(&s) {
+        Ok(())
+    } else {
+        Err(format!("`{s}` is not one of {}", set.join(", ")))
+    }
+}
+
+fn boolean(s: &str) -> Result<(), String> {
+    one_of(s, &["true", "false"])
+}
+
+fn size(s: &str) -> Result<(), String> {
+    match parse_size(s) {
+        Some(0) => Err("a size of 0 bytes moves nothing".into()),
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "`{s}` is not a size; write bytes or e.g. \"64MiB\", \"1GiB\", \"512MB\""
+        )),
+    }
+}
+
+const GEMM_FIELDS: &[Field] = &[
+    Field {
+        name: "m",
+        default: None,
+        check: positive,
+        help: "rows of A and C",
+    },
+    Field {
+        name: "n",
+        default: None,
+        check: positive,
+        help: "columns of B and C",
+    },
+    Field {
+        name: "k",
+        default: None,
+        check: positive,
+        help: "columns of A, rows of B",
+    },
+    Field {
+        name: "batch",
+        default: Some("1"),
+        check: positive,
+        help: "independent products per iteration (strided batched)",
+    },
+    Field {
+        name: "dtype",
+        default: Some("bf16"),
+        check: |s| one_of(s, &GEMM_DTYPES),
+        help: "element type: fp32, tf32 (fp32 data on tensor cores), fp16, bf16, fp8 (e4m3)",
+    },
+    Field {
+        name: "iterations",
+        default: Some("50"),
+        check: positive,
+        help: "timed products per trial; each is one sample",
+    },
+    Field {
+        name: "warmup_iterations",
+        default: Some("10"),
+        check: count,
+        help: "untimed products before the timed ones",
+    },
+    Field {
+        name: "device",
+        default: Some("0"),
+        check: count,
+        help: "CUDA device ordinal",
+    },
+    Field {
+        name: "check",
+        default: Some("true"),
+        check: boolean,
+        help: "verify a small product against a float64 CPU reference first",
+    },
+    Field {
+        name: "seed",
+        default: Some("{trial}"),
+        check: count,
+        help: "seed of the random inputs",
+    },
+];
+
+const COPY_FIELDS: &[Field] = &[
+    Field {
+        name: "direction",
+        default: Some("h2d"),
+        check: |s| one_of(s, &COPY_DIRECTIONS),
+        help: "h2d (host to device), d2h, or d2d",
+    },
+    Field {
+        name: "memory",
+        default: Some("pinned"),
+        check: |s| one_of(s, &COPY_MEMORY),
+        help: "host memory: pinned (page-locked) or pageable",
+    },
+    Field {
+        name: "size",
+        default: Some("1GiB"),
+        check: size,
+        help: "bytes moved per repetition",
+    },
+    Field {
+        name: "chunk",
+        default: Some("0"),
+        check: |s| if s == "0" { Ok(()) } else { size(s) },
+        help: "bytes per copy call; 0 means one call for the whole size",
+    },
+    Field {
+        name: "iterations",
+        default: Some("20"),
+        check: positive,
+        help: "timed repetitions per trial; each is one sample",
+    },
+    Field {
+        name: "warmup_iterations",
+        default: Some("3"),
+        check: count,
+        help: "untimed repetitions first",
+    },
+    Field {
+        name: "device",
+        default: Some("0"),
+        check: count,
+        help: "CUDA device ordinal",
+    },
+];
+
+/// Bytes in `s`: a plain integer, or a number with B, KB, MB, GB, KiB, MiB, GiB (case-insensitive).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let x: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = x * mult;
+    (bytes.is_finite() && bytes >= 0.0 && bytes.fract() == 0.0 && bytes < 1e18)
+        .then_some(bytes as u64)
+}
+
+/// Parses `--name value` pairs against a probe's fields, filling defaults.
+pub fn parse_args(probe: Probe, args: &[String]) -> Result<BTreeMap<&'static str, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("expected `--field value`, found `{flag}`"))?;
+        let field = probe
+            .fields()
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| format!("`{}` has no field `{name}`", probe.name()))?;
+        let value = it
+            .next()
+            .ok_or_else(|| format!("`--{name}` needs a value"))?;
+        (field.check)(value).map_err(|e| format!("{name}: {e}"))?;
+        out.insert(field.name, value.clone());
+    }
+    for f in probe.fields() {
+        if out.contains_key(f.name) {
+            continue;
+        }
+        match f.default {
+            // `{trial}` stands for "anything varying": the runner fills it; by hand, 0.
+            Some(d) if d.starts_with('{') => out.insert(f.name, "0".into()),
+            Some(d) => out.insert(f.name, d.into()),
+            None => {
+                return Err(format!(
+                    "`{}` needs `--{}` ({})",
+                    probe.name(),
+                    f.name,
+                    f.help
+                ));
+            }
+        };
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_decimal_and_binary_units() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512 MB"), Some(512_000_000));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("1.5KB"), Some(1500));
+        assert_eq!(parse_size("0.3B"), None);
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn args_get_defaults_and_refuse_unknown_fields_and_bad_values() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let got = parse_args(Probe::Gemm, &a(&["--m", "64", "--n", "32", "--k", "16"])).unwrap();
+        assert_eq!(got["dtype"], "bf16");
+        assert_eq!(got["seed"], "0");
+        assert_eq!(got["iterations"], "50");
+        let e = parse_args(Probe::Gemm, &a(&["--m", "64", "--n", "32"])).unwrap_err();
+        assert!(e.contains("--k"), "{e}");
+        let e = parse_args(Probe::Gemm, &a(&["--m", "0", "--n", "1", "--k", "1"])).unwrap_err();
+        assert!(e.contains("at least 1"), "{e}");
+        let e = parse_args(Probe::Copy, &a(&["--direction", "sideways"])).unwrap_err();
+        assert!(e.contains("h2d, d2h, d2d"), "{e}");
+        let e = parse_args(Probe::Copy, &a(&["--colour", "red"])).unwrap_err();
+        assert!(e.contains("no field `colour`"), "{e}");
+    }
+}
