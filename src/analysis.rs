@@ -207,8 +207,20 @@ pub fn analyze(data: &RunData) -> Analysis {
         });
     }
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut no_gpu: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for t in data.trials.iter().filter(|t| included(t)) {
         for (name, reason) in &t.missing {
+            // Telemetry readings are summarised in their own table; only a GPU that could
+            // not be read at all is a validity problem.
+            if crate::telemetry::is_telemetry_metric(name) {
+                if name == "gpu.power_w.mean" {
+                    no_gpu
+                        .entry(reason.clone())
+                        .or_default()
+                        .push(trial_label(t));
+                }
+                continue;
+            }
             missing
                 .entry(format!("`{name}`: {reason}"))
                 .or_default()
@@ -220,6 +232,48 @@ pub fn analyze(data: &RunData) -> Analysis {
             kind: "missing-metric",
             message: format!("metric {what}, in {} trial(s): {}", trials.len(), list(&trials, 5)),
             advice: "a metric absent from some trials is summarised over the rest only; check the program's output".into(),
+        });
+    }
+    for (why, trials) in no_gpu {
+        warnings.push(Warning {
+            kind: "telemetry-missing",
+            message: format!("no GPU readings in {} trial(s) ({why}): {}", trials.len(), list(&trials, 5)),
+            advice: "GPU power, energy, clocks and throttling of those trials are unknown; run where NVML works, or set `[telemetry] gpu = false` if the GPU is not part of the question".into(),
+        });
+    }
+    let mut flagged: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in data.trials.iter().filter(|t| included(t)) {
+        for f in &t.flags {
+            let kind = f.split(':').next().unwrap_or("flag").to_string();
+            flagged.entry(kind).or_default().push(format!(
+                "{} ({})",
+                trial_label(t),
+                f.split_once(": ").map_or(f.as_str(), |x| x.1)
+            ));
+        }
+    }
+    for (kind, trials) in flagged {
+        let (what, advice) = match kind.as_str() {
+            "throttle" => (
+                "the GPU slowed its clocks for power or heat",
+                "throttled trials measure the cooling or the power cap as much as the code: add a [gate] with gpu_temp_below_c, a cooldown, or report the throttling with the result",
+            ),
+            "foreign-process" => (
+                "another process used the GPU",
+                "a shared GPU makes timings depend on the other tenant: stop it, or add [gate] no_foreign_processes = true",
+            ),
+            _ => ("flagged", "read those trials' logs"),
+        };
+        warnings.push(Warning {
+            kind: if kind == "throttle" {
+                "gpu-throttled"
+            } else if kind == "foreign-process" {
+                "gpu-shared"
+            } else {
+                "flagged-trials"
+            },
+            message: format!("{what} in {} trial(s): {}", trials.len(), list(&trials, 4)),
+            advice: advice.into(),
         });
     }
     let mut implausible = Vec::new();
@@ -248,7 +302,7 @@ pub fn analyze(data: &RunData) -> Analysis {
         for (name, m) in &c.metrics {
             if m.desc.stats.n >= 3
                 && m.desc.stats.min == m.desc.stats.max
-                && !crate::config::BUILTIN_METRICS.contains(&name.as_str())
+                && !crate::config::is_reserved_metric(name)
             {
                 constant.push(format!("{} {name} = {}", c.cell.key, m.desc.stats.min));
             }
@@ -402,6 +456,9 @@ fn compare_to_baseline(
             let Some(bm) = b.metrics.get(name) else {
                 continue;
             };
+            if crate::telemetry::is_telemetry_metric(name) {
+                continue;
+            }
             let mut rng =
                 rand_chacha::ChaCha8Rng::seed_from_u64(comparison_seed(seed, &[&c.cell.key, name]));
             out.push(Comparison {
@@ -485,6 +542,7 @@ mod tests {
                 stdout_log: None,
                 stderr_log: None,
                 notes: Vec::new(),
+                flags: Vec::new(),
                 metrics,
                 missing: Vec::new(),
             })

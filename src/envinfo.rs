@@ -211,30 +211,36 @@ impl Environment {
         if let Some(h) = &self.experiment_file_sha256 {
             v.push(("experiment file sha256", h.clone()));
         }
-        let g = &self.gpu;
-        match &g.unavailable {
-            Some(why) if g.gpus.is_empty() => v.push(("gpus", format!("none listed ({why})"))),
-            _ => {
-                let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "unknown".into());
-                v.push((
-                    "nvidia driver",
-                    format!(
-                        "{} (CUDA {})",
-                        opt(&g.driver_version),
-                        opt(&g.cuda_driver_version)
-                    ),
-                ));
-                for gpu in &g.gpus {
-                    v.push(("gpu", describe_gpu(gpu)));
-                }
-                if g.gpus.is_empty() {
-                    v.push(("gpus", "none: NVML sees no GPU".into()));
-                }
-            }
-        }
+        v.extend(gpu_lines(&self.gpu));
         v.push(("captured at", self.captured_at.clone()));
         v
     }
+}
+
+/// The GPU lines of a machine description.
+pub fn gpu_lines(g: &crate::gpu::GpuSystem) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    match &g.unavailable {
+        Some(why) if g.gpus.is_empty() => v.push(("gpus", format!("none listed ({why})"))),
+        _ => {
+            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "unknown".into());
+            v.push((
+                "nvidia driver",
+                format!(
+                    "{} (CUDA {})",
+                    opt(&g.driver_version),
+                    opt(&g.cuda_driver_version)
+                ),
+            ));
+            for gpu in &g.gpus {
+                v.push(("gpu", describe_gpu(gpu)));
+            }
+            if g.gpus.is_empty() {
+                v.push(("gpus", "none: NVML sees no GPU".into()));
+            }
+        }
+    }
+    v
 }
 
 fn describe_gpu(g: &crate::gpu::GpuInfo) -> String {

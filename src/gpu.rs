@@ -5,7 +5,7 @@
 use nvml_wrapper::Nvml;
 use nvml_wrapper::enum_wrappers::device::Clock;
 use nvml_wrapper::error::NvmlError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// NVML, or why not, in words a user can act on.
 pub fn nvml() -> Result<Nvml, String> {
@@ -21,7 +21,7 @@ pub fn nvml() -> Result<Nvml, String> {
 
 /// One GPU as `rigor env` and the session record describe it. A field NVML cannot give is
 /// absent, and the reason is listed in `unavailable`.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct GpuInfo {
     pub index: u32,
     pub name: Option<String>,
@@ -38,18 +38,18 @@ pub struct GpuInfo {
     pub mig_enabled: Option<bool>,
     pub persistence_mode: Option<bool>,
     pub compute_capability: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct GpuSystem {
     pub driver_version: Option<String>,
     pub cuda_driver_version: Option<String>,
     pub nvml_version: Option<String>,
     pub gpus: Vec<GpuInfo>,
     /// Why there is nothing to list, when there is not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
 }
 

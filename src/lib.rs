@@ -25,4 +25,5 @@ pub mod runner;
 pub mod samples;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod template;

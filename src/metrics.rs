@@ -30,6 +30,8 @@ struct Acc {
     better: Option<Better>,
     reduce: Reduce,
     invalid: Vec<String>,
+    /// A program's own statement that it could not measure this, and why.
+    missing_reason: Option<String>,
 }
 
 pub fn reduce(samples: &[f64], how: Reduce) -> f64 {
@@ -112,7 +114,7 @@ impl<'w> Extractor<'w> {
                     continue;
                 };
                 let spec = declared(&name).filter(|s| s.regex.is_none());
-                if crate::config::BUILTIN_METRICS.contains(&name.as_str()) {
+                if crate::config::is_reserved_metric(&name) {
                     out.errors.push(format!(
                     "stdout line {}: `{name}` is measured by rigor itself; report it under another name",
                     lineno + 1
@@ -138,6 +140,7 @@ impl<'w> Extractor<'w> {
                     better: spec.map(|s| s.better).or(better),
                     reduce: spec.map_or(Reduce::Mean, |s| s.reduce),
                     invalid: Vec::new(),
+                    missing_reason: None,
                 });
                 if unit.is_some() && unit != entry.unit {
                     out.errors.push(format!(
@@ -157,6 +160,12 @@ impl<'w> Extractor<'w> {
                     lineno + 1,
                     better.map(|b| b.to_string()).unwrap_or_default()
                 ));
+                    continue;
+                }
+                if let Some(why) = obj.get("missing").and_then(|v| v.as_str())
+                    && obj.get("value").is_none_or(|v| v.is_null())
+                {
+                    entry.missing_reason.get_or_insert_with(|| why.to_string());
                     continue;
                 }
                 match obj.get("value").and_then(|v| v.as_f64()) {
@@ -182,6 +191,7 @@ impl<'w> Extractor<'w> {
                 better: Some(spec.better),
                 reduce: spec.reduce,
                 invalid: Vec::new(),
+                missing_reason: None,
             });
             for caps in re.captures_iter(text) {
                 let m = caps.name("value").or_else(|| caps.get(1));
@@ -195,7 +205,9 @@ impl<'w> Extractor<'w> {
 
         for (name, a) in acc {
             if a.samples.is_empty() {
-                let reason = if a.invalid.is_empty() {
+                let reason = if let Some(why) = a.missing_reason {
+                    why
+                } else if a.invalid.is_empty() {
                     "not reported".to_string()
                 } else {
                     format!("no finite value ({})", a.invalid.join("; "))

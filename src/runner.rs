@@ -13,10 +13,12 @@ use crate::runlock::{LockError, RunLock};
 use crate::store::{
     AttemptRecord, LogRange, NewRun, NewSession, Store, StoreError, TrialStatus, now_rfc3339,
 };
+use crate::telemetry::{self, Recording, Sampler, Sources};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 /// An experiment and the text it was read from.
@@ -74,6 +76,11 @@ pub enum RunError {
     },
     #[error("cannot create the log directory {0}: {1}")]
     Logs(PathBuf, std::io::Error),
+    #[error(
+        "the experiment has a [gate], which needs GPU readings, but {0}.\n\
+         hint: run on a machine with the NVIDIA driver, or remove [gate] from the experiment file"
+    )]
+    GateWithoutNvml(String),
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -120,9 +127,31 @@ struct AttemptResult {
     metrics: Vec<(String, MetricValue)>,
     missing: Vec<(String, String)>,
     notes: Vec<String>,
+    flags: Vec<String>,
+    telemetry: Option<Recording>,
     interrupted: bool,
     stdout: Option<LogRange>,
     stderr: Option<LogRange>,
+}
+
+impl AttemptResult {
+    fn failed(reason: String) -> AttemptResult {
+        AttemptResult {
+            status: TrialStatus::Failed,
+            reason: Some(reason),
+            exit_code: None,
+            signal: None,
+            wall: None,
+            metrics: Vec::new(),
+            missing: Vec::new(),
+            notes: Vec::new(),
+            flags: Vec::new(),
+            telemetry: None,
+            interrupted: false,
+            stdout: None,
+            stderr: None,
+        }
+    }
 }
 
 fn builtin(value: f64, unit: &str) -> MetricValue {
@@ -134,6 +163,17 @@ fn builtin(value: f64, unit: &str) -> MetricValue {
     }
 }
 
+/// The last non-empty line a failed trial wrote to stderr, for its failure reason.
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    let mut s: String = line.chars().take(300).collect();
+    if s.len() < line.len() {
+        s.push('…');
+    }
+    Some(s)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_attempt(
     exp: &Experiment,
     extractor: &Extractor<'_>,
@@ -142,26 +182,28 @@ fn run_attempt(
     header: &str,
     interrupt: &AtomicBool,
     lock: &mut RunLock,
+    sources: &Sources,
 ) -> AttemptResult {
-    let mut r = AttemptResult {
-        status: TrialStatus::Failed,
-        reason: None,
-        exit_code: None,
-        signal: None,
-        wall: None,
-        metrics: Vec::new(),
-        missing: Vec::new(),
-        notes: Vec::new(),
-        interrupted: false,
-        stdout: None,
-        stderr: None,
-    };
+    let mut r = AttemptResult::failed(String::new());
+    r.reason = None;
     let start = match logs.begin(header) {
         Ok(s) => s,
         Err(e) => {
             r.reason = Some(format!("cannot write the run's log files: {e}"));
             return r;
         }
+    };
+    let pgid = Arc::new(AtomicI32::new(0));
+    let sampler = if sources.active() {
+        match Sampler::start(sources, pgid.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                r.notes.push(format!("no telemetry for this trial: {e}"));
+                None
+            }
+        }
+    } else {
+        None
     };
     let outcome = exec::execute(&mut ExecSpec {
         argv: &inv.argv,
@@ -171,8 +213,20 @@ fn run_attempt(
         stderr: &logs.stderr,
         timeout: exp.timeout,
         interrupt,
-        on_start: &mut |pid| lock.set_running(pid),
+        on_start: &mut |pid| {
+            pgid.store(pid, Ordering::Relaxed);
+            lock.set_running(pid)
+        },
     });
+    if let Some(sampler) = sampler {
+        let rec = sampler.stop();
+        let summary = telemetry::summarize(&rec, &sources.settings);
+        r.metrics.extend(summary.metrics);
+        r.missing.extend(summary.missing);
+        r.flags = summary.flags;
+        r.notes.extend(summary.notes);
+        r.telemetry = Some(rec);
+    }
     match logs.end(start) {
         Ok((out, err)) => {
             r.stdout = Some(out);
@@ -227,7 +281,15 @@ fn run_attempt(
         Termination::Exited(code) => {
             r.exit_code = Some(code);
             if code != 0 {
-                r.reason = Some(format!("exit status {code}"));
+                let tail = r
+                    .stderr
+                    .as_ref()
+                    .and_then(|range| logs.text(range).ok())
+                    .and_then(|t| last_line(&t));
+                r.reason = Some(match tail {
+                    Some(line) => format!("exit status {code}: {line}"),
+                    None => format!("exit status {code}"),
+                });
                 return r;
             }
         }
@@ -242,7 +304,7 @@ fn run_attempt(
         (Ok(so), Ok(se)) => {
             let ex = extractor.extract(&so, &se);
             r.metrics.extend(ex.values);
-            r.missing = ex.missing;
+            r.missing.extend(ex.missing);
             if !ex.errors.is_empty() {
                 r.reason = Some(ex.errors.join("; "));
                 return r;
@@ -257,6 +319,37 @@ fn run_attempt(
     r
 }
 
+/// How often a closed gate is looked at again.
+const GATE_POLL: Duration = Duration::from_millis(500);
+
+fn look_at_gpus(sources: &Sources) -> Vec<telemetry::gate::GpuState> {
+    use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+    let Some(nvml) = sources.nvml() else {
+        return Vec::new();
+    };
+    sources
+        .gpus
+        .iter()
+        .map(|&index| match nvml.device_by_index(index) {
+            Ok(d) => telemetry::gate::GpuState {
+                index,
+                temp_c: d
+                    .temperature(TemperatureSensor::Gpu)
+                    .map_err(|e| e.to_string()),
+                processes: d
+                    .running_compute_processes()
+                    .map(|p| p.into_iter().map(|p| p.pid).collect())
+                    .map_err(|e| e.to_string()),
+            },
+            Err(e) => telemetry::gate::GpuState {
+                index,
+                temp_c: Err(e.to_string()),
+                processes: Err(e.to_string()),
+            },
+        })
+        .collect()
+}
+
 /// Runs (or resumes) the experiment.
 pub fn run(
     src: &Source,
@@ -266,6 +359,12 @@ pub fn run(
 ) -> Result<RunOutcome, RunError> {
     let exp = &src.experiment;
     let plan: Plan = plan::build(exp);
+    let sources = Sources::open(&exp.telemetry);
+    if exp.gate.is_some()
+        && let Some(why) = &sources.gpu_unavailable
+    {
+        return Err(RunError::GateWithoutNvml(why.clone()));
+    }
     let (mut lock, leftover) = RunLock::acquire(&opts.store)?;
     if let Some(note) = leftover {
         progress.note(&note);
@@ -345,6 +444,13 @@ pub fn run(
     let mut logs =
         RunLogs::open(&log_dir, run_id).map_err(|e| RunError::Logs(log_dir.clone(), e))?;
 
+    if let Some(why) = &sources.gpu_unavailable {
+        let wants_gpu = exp.telemetry.gpu == crate::config::GpuTelemetry::On
+            || exp.workloads.iter().any(|w| w.kind.probe().is_some());
+        if wants_gpu {
+            progress.note(&format!("no GPU telemetry: {why}"));
+        }
+    }
     progress.begin(plan.trials.len(), done);
     let mut executed = 0;
     let mut interrupted = false;
@@ -397,11 +503,24 @@ pub fn run(
             inv
         });
         for attempt in (made + 1)..=max_attempts.max(made + 1) {
+            let gate = match &exp.gate {
+                None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
+                Some(g) => {
+                    telemetry::gate::wait(g, || look_at_gpus(&sources), interrupt, GATE_POLL)
+                }
+            };
             progress.trial_started(&label);
             let started_at = now_rfc3339();
             let header = format!("trial {} {label} attempt {attempt} at {started_at}", t.seq);
-            let (result, inv) = match &invocation {
-                Ok(inv) => (
+            let (mut result, inv) = match (&invocation, &gate) {
+                (_, telemetry::gate::Outcome::Interrupted) => {
+                    interrupted = true;
+                    break 'trials;
+                }
+                (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
+                    (AttemptResult::failed(format!("gate: {why}")), inv.clone())
+                }
+                (Ok(inv), telemetry::gate::Outcome::Open(..)) => (
                     run_attempt(
                         exp,
                         &extractors[&cell.workload],
@@ -410,23 +529,12 @@ pub fn run(
                         &header,
                         interrupt,
                         &mut lock,
+                        &sources,
                     ),
                     inv.clone(),
                 ),
-                Err(e) => (
-                    AttemptResult {
-                        status: TrialStatus::Failed,
-                        reason: Some(format!("cannot build the command: {e}")),
-                        exit_code: None,
-                        signal: None,
-                        wall: None,
-                        metrics: Vec::new(),
-                        missing: Vec::new(),
-                        notes: Vec::new(),
-                        interrupted: false,
-                        stdout: None,
-                        stderr: None,
-                    },
+                (Err(e), _) => (
+                    AttemptResult::failed(format!("cannot build the command: {e}")),
                     Invocation {
                         argv: Vec::new(),
                         env: Vec::new(),
@@ -434,6 +542,12 @@ pub fn run(
                     },
                 ),
             };
+            if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
+                result.notes.push(format!(
+                    "waited {:.1} s at the gate ({why})",
+                    waited.as_secs_f64()
+                ));
+            }
             if result.interrupted {
                 // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
                 interrupted = true;
@@ -459,8 +573,10 @@ pub fn run(
                 stdout_log: result.stdout.as_ref(),
                 stderr_log: result.stderr.as_ref(),
                 notes: &result.notes,
+                flags: &result.flags,
                 metrics: &result.metrics,
                 missing: &result.missing,
+                telemetry: result.telemetry.as_ref(),
             })?;
             progress.trial_finished(&TrialEvent {
                 label: &label,

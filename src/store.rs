@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS run (
@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS trial (
     stderr_offset INTEGER,
     stderr_len INTEGER,
     notes TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
+    flags TEXT NOT NULL DEFAULT '[]',  -- JSON array: "kind: text" validity flags (throttle, foreign-process)
+    telemetry TEXT,                    -- JSON: sampled GPUs, GPU processes, unavailable readings
     UNIQUE (run_id, cell_key, phase, idx, attempt)
 );
 CREATE TABLE IF NOT EXISTS metric (
@@ -94,6 +96,15 @@ CREATE TABLE IF NOT EXISTS sample (
     value REAL NOT NULL,
     PRIMARY KEY (trial_id, metric, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series (    -- telemetry time series of a trial
+    trial_id INTEGER NOT NULL REFERENCES trial(id),
+    name TEXT NOT NULL,                -- e.g. gpu0.power_w, host.net_rx_bytes
+    unit TEXT NOT NULL,
+    kind TEXT NOT NULL,                -- gauge | counter | bits
+    t BLOB NOT NULL,                   -- little-endian f64 seconds from the trial's first sample
+    v BLOB NOT NULL,                   -- little-endian f64 values
+    PRIMARY KEY (trial_id, name)
+);
 CREATE TABLE IF NOT EXISTS missing_metric (
     trial_id INTEGER NOT NULL REFERENCES trial(id),
     name TEXT NOT NULL,
@@ -202,6 +213,7 @@ pub struct TrialRow {
     pub stdout_log: Option<LogRange>,
     pub stderr_log: Option<LogRange>,
     pub notes: Vec<String>,
+    pub flags: Vec<String>,
     pub metrics: Vec<StoredMetric>,
     pub missing: Vec<(String, String)>,
 }
@@ -266,8 +278,12 @@ pub struct AttemptRecord<'a> {
     pub stdout_log: Option<&'a LogRange>,
     pub stderr_log: Option<&'a LogRange>,
     pub notes: &'a [String],
+    /// Validity flags, `kind: text`.
+    pub flags: &'a [String],
     pub metrics: &'a [(String, MetricValue)],
     pub missing: &'a [(String, String)],
+    /// What was sampled during the trial, series included.
+    pub telemetry: Option<&'a crate::telemetry::Recording>,
 }
 
 pub struct NewRun<'a> {
@@ -359,6 +375,13 @@ impl Store {
         // more than its own commit. Committed trials are durable in the WAL either way.
         self.sql(self.conn.pragma_update(None, "wal_autocheckpoint", 16384))?;
         self.sql(self.conn.pragma_update(None, "foreign_keys", "ON"))?;
+        if version == 1 {
+            // Schema 1 had no telemetry: add its columns; the new table comes from SCHEMA.
+            self.sql(self.conn.execute_batch(
+                "ALTER TABLE trial ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
+                 ALTER TABLE trial ADD COLUMN telemetry TEXT;",
+            ))?;
+        }
         self.sql(self.conn.execute_batch(SCHEMA))?;
         self.sql(
             self.conn
@@ -604,9 +627,10 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO trial (run_id, session_id, cell_key, phase, idx, seq, attempt, final, status,
                                 reason, exit_code, signal, started_at, wall_s, argv, env, workdir,
-                                stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes)
+                                stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes,
+                                flags, telemetry)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                     ?21, ?22, ?23, ?24)",
+                     ?21, ?22, ?23, ?24, ?25, ?26)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -634,6 +658,8 @@ impl Store {
                     a.stderr_log.map(|l| l.offset as i64),
                     a.stderr_log.map(|l| l.len as i64),
                     serde_json::to_string(a.notes).unwrap_or_default(),
+                    serde_json::to_string(a.flags).unwrap_or_default(),
+                    a.telemetry.map(telemetry_json),
                 ])
             }),
         )?;
@@ -665,8 +691,55 @@ impl Store {
             for (name, reason) in a.missing {
                 self.sql(mm.execute(params![trial_id, name, reason]))?;
             }
+            if let Some(rec) = a.telemetry {
+                let mut st = self.sql(tx.prepare_cached(
+                    "INSERT INTO series (trial_id, name, unit, kind, t, v) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                ))?;
+                for (name, series) in &rec.series {
+                    self.sql(st.execute(params![
+                        trial_id,
+                        name,
+                        series.unit,
+                        serde_json::to_value(series.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string)),
+                        f64_blob(&series.t),
+                        f64_blob(&series.v),
+                    ]))?;
+                }
+            }
         }
         Ok(trial_id)
+    }
+
+    /// A trial's telemetry series.
+    pub fn series(
+        &self,
+        trial_id: i64,
+    ) -> Result<std::collections::BTreeMap<String, crate::telemetry::Series>, StoreError> {
+        let mut stmt = self.sql(
+            self.conn
+                .prepare("SELECT name, unit, kind, t, v FROM series WHERE trial_id = ?1"),
+        )?;
+        let rows = self.sql(stmt.query_map([trial_id], |r| {
+            let kind: String = r.get(2)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                crate::telemetry::Series {
+                    unit: r.get(1)?,
+                    kind: serde_json::from_value(serde_json::Value::String(kind))
+                        .unwrap_or(crate::telemetry::Kind::Gauge),
+                    t: blob_f64(&r.get::<_, Vec<u8>>(3)?),
+                    v: blob_f64(&r.get::<_, Vec<u8>>(4)?),
+                },
+            ))
+        }))?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (name, s) = self.sql(row)?;
+            out.insert(name, s);
+        }
+        Ok(out)
     }
 
     /// Everything recorded for a run.
@@ -716,7 +789,8 @@ impl Store {
         {
             let mut stmt = self.sql(self.conn.prepare(
                 "SELECT id, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, started_at,
-                        wall_s, argv, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes
+                        wall_s, argv, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes,
+                        flags
                  FROM trial WHERE run_id = ?1 ORDER BY seq, attempt",
             ))?;
             let rows = self.sql(stmt.query_map([run_id], |r| {
@@ -737,6 +811,7 @@ impl Store {
                     stdout_log: log_range(r, 13)?,
                     stderr_log: log_range(r, 16)?,
                     notes: serde_json::from_str(&r.get::<_, String>(19)?).unwrap_or_default(),
+                    flags: serde_json::from_str(&r.get::<_, String>(20)?).unwrap_or_default(),
                     metrics: Vec::new(),
                     missing: Vec::new(),
                 })
@@ -795,6 +870,30 @@ impl Store {
             trials,
         })
     }
+}
+
+fn f64_blob(xs: &[f64]) -> Vec<u8> {
+    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_f64(b: &[u8]) -> Vec<f64> {
+    b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+        .collect()
+}
+
+/// The recording without its series (those go to their own table).
+fn telemetry_json(rec: &crate::telemetry::Recording) -> String {
+    serde_json::json!({
+        "interval_ms": rec.interval_ms,
+        "ticks": rec.ticks,
+        "max_gap_ms": rec.max_gap_ms,
+        "gpus": rec.gpus,
+        "processes": rec.processes,
+        "unavailable": rec.unavailable,
+        "gpu_unavailable": rec.gpu_unavailable,
+    })
+    .to_string()
 }
 
 fn log_range(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<LogRange>> {
@@ -870,7 +969,13 @@ mod tests {
             },
         )];
         let missing = vec![("tok".to_string(), "not reported".to_string())];
-        store
+        let mut rec = crate::telemetry::Recording::default();
+        let mut power = crate::telemetry::Series::new("W", crate::telemetry::Kind::Gauge);
+        power.push(0.0, 101.5);
+        power.push(0.01, 650.25);
+        rec.series.insert("gpu0.power_w".into(), power.clone());
+        let flags = vec!["throttle: gpu0 slowed".to_string()];
+        let trial_id = store
             .record_attempt(&AttemptRecord {
                 run_id: run,
                 session_id: session,
@@ -890,11 +995,15 @@ mod tests {
                 stdout_log: None,
                 stderr_log: None,
                 notes: &[],
+                flags: &flags,
                 metrics: &metrics,
                 missing: &missing,
+                telemetry: Some(&rec),
             })
             .unwrap();
+        assert_eq!(store.series(trial_id).unwrap()["gpu0.power_w"], power);
         let data = store.load(run).unwrap();
+        assert_eq!(data.trials[0].flags, flags);
         assert_eq!(data.trials.len(), 1);
         assert_eq!(data.trials[0].metrics[0].value, 2.0);
         assert_eq!(data.trials[0].metrics[0].n_samples, 2);

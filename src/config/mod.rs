@@ -7,7 +7,9 @@ mod error;
 mod parse;
 
 pub use error::{ConfigError, closest};
-pub use parse::{BUILTIN_METRICS, BUILTIN_PLACEHOLDERS, parse_experiment, read_experiment};
+pub use parse::{
+    BUILTIN_METRICS, BUILTIN_PLACEHOLDERS, is_reserved_metric, parse_experiment, read_experiment,
+};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -12,6 +12,17 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 /// Names rigor records for every trial; user metrics may not reuse them.
 pub const BUILTIN_METRICS: [&str; 4] = ["wall_time", "user_time", "sys_time", "max_rss"];
+/// Whether rigor itself measures `name`: the per-trial built-ins, and everything under
+/// `gpu.`, `gpuN.` and `host.` (telemetry).
+pub fn is_reserved_metric(name: &str) -> bool {
+    if BUILTIN_METRICS.contains(&name) || name.starts_with("host.") {
+        return true;
+    }
+    name.strip_prefix("gpu")
+        .map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit()))
+        .is_some_and(|r| r.starts_with('.'))
+}
+
 /// Placeholders rigor fills in itself.
 pub const BUILTIN_PLACEHOLDERS: [&str; 3] = ["variant", "workload", "trial"];
 /// Workload kinds that exist in the design but not in this build.
@@ -705,7 +716,7 @@ impl<'a> Parser<'a> {
                 )
                 .with_hint("use letters, digits and `-_.:/`"));
         }
-        if BUILTIN_METRICS.contains(&name.as_str()) {
+        if is_reserved_metric(name) {
             return Err(self
                 .err(
                     m.name.span(),
@@ -713,7 +724,7 @@ impl<'a> Parser<'a> {
                     format!("`{name}` is measured by rigor itself"),
                 )
                 .with_hint(format!(
-                    "rigor records {} for every trial; choose another name",
+                    "rigor records {} and the gpu.*, gpuN.* and host.* telemetry for every trial; choose another name",
                     BUILTIN_METRICS.join(", ")
                 )));
         }

@@ -72,7 +72,14 @@ pub fn main(kind: &str, args: &[String]) -> i32 {
                     );
                     metric_line(&mut out, "copy.link_pct", 100.0 * gbs / l.limit_gbs, "%", "higher");
                 }
-                Err(why) => eprintln!("rigor probe copy: no link limit: {why}"),
+                Err(why) => {
+                    eprintln!("rigor probe copy: no link limit: {why}");
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"metric": "copy.link_pct", "missing": why})
+                    );
+                }
             }
             Ok(())
         }),

@@ -1,7 +1,7 @@
 //! The Markdown report: warnings first, then one table per workload and metric, failures,
 //! the environment and the exact experiment file.
 
-use super::{fmt_num, metric_names, ratio_label, workloads};
+use super::{fmt_num, metric_names, ratio_label, telemetry_names, workloads};
 use crate::analysis::Analysis;
 use crate::plan::fmt_params;
 use crate::store::{RunData, TrialStatus};
@@ -9,6 +9,77 @@ use std::fmt::Write;
 
 fn esc(s: &str) -> String {
     s.replace('|', "\\|")
+}
+
+/// Telemetry per cell: means over the cell's successful trials, one row per reading, at
+/// most six cells per table; readings that could not be taken say why below.
+fn telemetry_tables(o: &mut String, cells: &[&crate::analysis::CellSummary], data: &RunData) {
+    let names = telemetry_names(cells);
+    let mut reasons: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for t in data.trials.iter().filter(|t| crate::analysis::included(t)) {
+        if !cells.iter().any(|c| c.cell.key == t.cell_key) {
+            continue;
+        }
+        for (m, why) in &t.missing {
+            if crate::telemetry::is_telemetry_metric(m) {
+                reasons.entry(m.clone()).or_default().insert(why.clone());
+            }
+        }
+    }
+    if names.is_empty() && reasons.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "### Telemetry
+
+Mean over each cell's successful trials (sampled by rigor during every trial; no comparisons are made on these).
+"
+    );
+    let mut all: Vec<&String> = names.iter().chain(reasons.keys()).collect();
+    all.sort();
+    all.dedup();
+    for group in cells.chunks(6) {
+        let _ = write!(o, "| reading |");
+        for c in group {
+            let _ = write!(
+                o,
+                " {} {} |",
+                c.cell.variant,
+                esc(&fmt_params(&c.cell.sweep))
+            );
+        }
+        let _ = writeln!(o, "\n|---|{}", "---:|".repeat(group.len()));
+        for name in &all {
+            let unit = group
+                .iter()
+                .find_map(|c| c.metrics.get(*name).and_then(|m| m.unit.clone()))
+                .map(|u| format!(" [{u}]"))
+                .unwrap_or_default();
+            let _ = write!(o, "| {name}{unit} |");
+            for c in group {
+                match c.metrics.get(*name) {
+                    Some(m) => {
+                        let _ = write!(o, " {} |", fmt_num(m.desc.stats.mean));
+                    }
+                    None => {
+                        let _ = write!(o, " — |");
+                    }
+                }
+            }
+            o.push('\n');
+        }
+        o.push('\n');
+    }
+    if !reasons.is_empty() {
+        let _ = writeln!(o, "Not measured (—):\n");
+        for (m, why) in &reasons {
+            let why: Vec<&str> = why.iter().map(String::as_str).collect();
+            let _ = writeln!(o, "- {m}: {}", esc(&why.join("; ")));
+        }
+        o.push('\n');
+    }
 }
 
 pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
@@ -112,6 +183,7 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
             o.push('\n');
             comparison_table(&mut o, a, &w, &metric);
         }
+        telemetry_tables(&mut o, &cells, data);
     }
     let _ = writeln!(
         o,
@@ -162,6 +234,14 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
         );
         if let Some(map) = s.environment.as_object() {
             for (k, v) in map {
+                if k == "gpu"
+                    && let Ok(g) = serde_json::from_value::<crate::gpu::GpuSystem>(v.clone())
+                {
+                    for (label, text) in crate::envinfo::gpu_lines(&g) {
+                        let _ = writeln!(o, "- {label}: {}", esc(&text));
+                    }
+                    continue;
+                }
                 let shown = match v {
                     serde_json::Value::String(s) => s.clone(),
                     serde_json::Value::Object(o) if o.contains_key("unavailable") => {

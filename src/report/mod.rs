@@ -15,12 +15,26 @@ pub use table::summary_table;
 
 use crate::analysis::CellSummary;
 
-/// Metrics in display order: the user's own first, then rigor's built-ins.
+/// Telemetry metrics present in any of `cells`, sorted.
+pub(crate) fn telemetry_names(cells: &[&CellSummary]) -> Vec<String> {
+    let mut out: Vec<String> = cells
+        .iter()
+        .flat_map(|c| c.metrics.keys())
+        .filter(|n| crate::telemetry::is_telemetry_metric(n))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Metrics in display order: the user's own first, then rigor's built-ins; telemetry is
+/// reported separately.
 pub(crate) fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
     let mut user: Vec<String> = Vec::new();
     for c in cells {
         for name in c.metrics.keys() {
-            if !crate::config::BUILTIN_METRICS.contains(&name.as_str()) && !user.contains(name) {
+            if !crate::config::is_reserved_metric(name) && !user.contains(name) {
                 user.push(name.clone());
             }
         }

@@ -1,0 +1,184 @@
+//! One GPU's readings per sample, from NVML. A reading the GPU does not support is asked
+//! for once and then recorded as unavailable, so unsupported calls cost nothing later.
+
+use super::{Kind, Recording};
+use nvml_wrapper::Device;
+use nvml_wrapper::enum_wrappers::device::{Clock, PcieUtilCounter, TemperatureSensor};
+use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
+use nvml_wrapper::error::NvmlError;
+use nvml_wrapper::structs::device::FieldId;
+use std::collections::BTreeSet;
+
+// NVML field ids (nvml.h): read together in one call.
+const FI_MEMORY_TEMP: u32 = 82;
+const FI_PCIE_TX_BYTES: u32 = 197;
+const FI_PCIE_RX_BYTES: u32 = 198;
+
+pub struct GpuReader<'n> {
+    pub index: u32,
+    dev: Device<'n>,
+    prefix: String,
+    unsupported: BTreeSet<&'static str>,
+}
+
+fn as_f64(v: &SampleValue) -> f64 {
+    match *v {
+        SampleValue::F64(x) => x,
+        SampleValue::U32(x) => x as f64,
+        SampleValue::U64(x) => x as f64,
+        SampleValue::I64(x) => x as f64,
+    }
+}
+
+impl<'n> GpuReader<'n> {
+    pub fn new(index: u32, dev: Device<'n>) -> Self {
+        GpuReader {
+            index,
+            dev,
+            prefix: format!("gpu{index}"),
+            unsupported: BTreeSet::new(),
+        }
+    }
+
+    fn put(
+        &mut self,
+        rec: &mut Recording,
+        name: &'static str,
+        unit: &str,
+        kind: Kind,
+        t: f64,
+        r: Result<f64, NvmlError>,
+    ) {
+        let key = format!("{}.{name}", self.prefix);
+        match r {
+            Ok(v) => rec
+                .series
+                .entry(key)
+                .or_insert_with(|| super::Series::new(unit, kind))
+                .push(t, v),
+            Err(NvmlError::NotSupported) => {
+                self.unsupported.insert(name);
+                rec.unavailable
+                    .entry(key)
+                    .or_insert_with(|| "not supported on this GPU (NVML)".into());
+            }
+            Err(e) => {
+                rec.unavailable
+                    .entry(key)
+                    .or_insert_with(|| format!("NVML: {e}"));
+            }
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        !self.unsupported.contains(name)
+    }
+
+    /// One sample. `slow` samples also read what is costly or changes slowly.
+    pub fn sample(&mut self, rec: &mut Recording, t: f64, slow: bool) {
+        use Kind::*;
+        if self.wants("power_w") {
+            let r = self.dev.power_usage().map(|mw| mw as f64 / 1000.0);
+            self.put(rec, "power_w", "W", Gauge, t, r);
+        }
+        if self.wants("energy_mj") {
+            let r = self.dev.total_energy_consumption().map(|mj| mj as f64);
+            self.put(rec, "energy_mj", "mJ", Counter, t, r);
+        }
+        if self.wants("temp_c") {
+            let r = self.dev.temperature(TemperatureSensor::Gpu).map(f64::from);
+            self.put(rec, "temp_c", "°C", Gauge, t, r);
+        }
+        let fields = [
+            ("mem_temp_c", FI_MEMORY_TEMP, "°C", Gauge),
+            ("pcie_tx_bytes", FI_PCIE_TX_BYTES, "B", Counter),
+            ("pcie_rx_bytes", FI_PCIE_RX_BYTES, "B", Counter),
+        ];
+        let wanted: Vec<_> = fields.iter().filter(|f| self.wants(f.0)).collect();
+        if !wanted.is_empty() {
+            let ids: Vec<FieldId> = wanted.iter().map(|f| FieldId(f.1)).collect();
+            match self.dev.field_values_for(&ids) {
+                Ok(values) => {
+                    for (f, v) in wanted.iter().zip(values) {
+                        let r = v.and_then(|s| s.value.map(|x| as_f64(&x)));
+                        self.put(rec, f.0, f.2, f.3, t, r);
+                    }
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    for f in wanted {
+                        self.put(rec, f.0, f.2, f.3, t, Err(NvmlError::Unknown));
+                        rec.unavailable.insert(
+                            format!("{}.{}", self.prefix, f.0),
+                            format!("NVML: {reason}"),
+                        );
+                    }
+                }
+            }
+        }
+        // Without byte counters, NVML's throughput call (which itself waits ~20 ms) is the
+        // fallback; it is read on slow samples only.
+        if slow && !self.wants("pcie_tx_bytes") && self.wants("pcie_tx_kbs") {
+            let r = self
+                .dev
+                .pcie_throughput(PcieUtilCounter::Send)
+                .map(f64::from);
+            self.put(rec, "pcie_tx_kbs", "KB/s", Gauge, t, r);
+            let r = self
+                .dev
+                .pcie_throughput(PcieUtilCounter::Receive)
+                .map(f64::from);
+            self.put(rec, "pcie_rx_kbs", "KB/s", Gauge, t, r);
+        }
+        if self.wants("sm_clock_mhz") {
+            let r = self.dev.clock_info(Clock::SM).map(f64::from);
+            self.put(rec, "sm_clock_mhz", "MHz", Gauge, t, r);
+        }
+        if self.wants("mem_clock_mhz") {
+            let r = self.dev.clock_info(Clock::Memory).map(f64::from);
+            self.put(rec, "mem_clock_mhz", "MHz", Gauge, t, r);
+        }
+        if self.wants("util_pct") {
+            match self.dev.utilization_rates() {
+                Ok(u) => {
+                    self.put(rec, "util_pct", "%", Gauge, t, Ok(u.gpu as f64));
+                    self.put(rec, "mem_util_pct", "%", Gauge, t, Ok(u.memory as f64));
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    self.put(rec, "util_pct", "%", Gauge, t, Err(e));
+                    rec.unavailable
+                        .entry(format!("{}.mem_util_pct", self.prefix))
+                        .or_insert_with(|| format!("NVML: {reason}"));
+                }
+            }
+        }
+        if self.wants("mem_used_mib") {
+            let r = self
+                .dev
+                .memory_info()
+                .map(|m| m.used as f64 / (1u64 << 20) as f64);
+            self.put(rec, "mem_used_mib", "MiB", Gauge, t, r);
+        }
+        if self.wants("clock_event_reasons") {
+            let r = self.dev.current_throttle_reasons().map(|b| b.bits() as f64);
+            self.put(rec, "clock_event_reasons", "bits", Bits, t, r);
+        }
+    }
+
+    /// Compute processes on this GPU now: (pid, memory MiB).
+    pub fn processes(&self) -> Result<Vec<(u32, Option<f64>)>, NvmlError> {
+        Ok(self
+            .dev
+            .running_compute_processes()?
+            .into_iter()
+            .map(|p| {
+                let mem = match p.used_gpu_memory {
+                    UsedGpuMemory::Used(b) => Some(b as f64 / (1u64 << 20) as f64),
+                    UsedGpuMemory::Unavailable => None,
+                };
+                (p.pid, mem)
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,313 @@
+//! The sampling thread of one trial. It takes its first sample before the trial starts
+//! and its last after the trial ends; in between it wakes on a fixed schedule (no drift:
+//! deadlines are absolute) and is woken at once to stop.
+
+use super::nvml_source::GpuReader;
+use super::{GpuProcess, Kind, Recording, SampledGpu, Series, host};
+use crate::config::{GpuTelemetry, Telemetry};
+use nvml_wrapper::Nvml;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Host readings and GPU process lists are taken at most this often: scanning /proc costs
+/// about a millisecond on a busy server, and neither changes on a 10 ms scale.
+const SLOW_PERIOD: Duration = Duration::from_millis(100);
+
+/// What can be sampled on this machine, opened once per run.
+pub struct Sources {
+    pub settings: Telemetry,
+    nvml: Option<Arc<Nvml>>,
+    /// NVML indices of the GPUs sampled.
+    pub gpus: Vec<u32>,
+    /// Why GPUs are not sampled, when GPU telemetry is not off.
+    pub gpu_unavailable: Option<String>,
+}
+
+impl Sources {
+    pub fn open(settings: &Telemetry) -> Sources {
+        let mut s = Sources {
+            settings: settings.clone(),
+            nvml: None,
+            gpus: Vec::new(),
+            gpu_unavailable: None,
+        };
+        if settings.gpu == GpuTelemetry::Off {
+            return s;
+        }
+        let nvml = match crate::gpu::nvml() {
+            Ok(n) => n,
+            Err(e) => {
+                s.gpu_unavailable = Some(e);
+                return s;
+            }
+        };
+        let count = match nvml.device_count() {
+            Ok(c) => c,
+            Err(e) => {
+                s.gpu_unavailable = Some(format!("NVML cannot count GPUs: {e}"));
+                return s;
+            }
+        };
+        if settings.gpus.is_empty() {
+            s.gpus = (0..count).collect();
+        } else {
+            for g in &settings.gpus {
+                let index = match g.parse::<u32>() {
+                    Ok(i) if i < count => Ok(i),
+                    Ok(i) => Err(format!("GPU {i} does not exist (NVML sees {count})")),
+                    Err(_) => nvml
+                        .device_by_uuid(g.as_str())
+                        .and_then(|d| d.index())
+                        .map_err(|e| format!("no GPU with UUID {g}: {e}")),
+                };
+                match index {
+                    Ok(i) => s.gpus.push(i),
+                    Err(e) => {
+                        s.gpu_unavailable = Some(e);
+                        return s;
+                    }
+                }
+            }
+        }
+        if s.gpus.is_empty() {
+            s.gpu_unavailable = Some("NVML sees no GPU".into());
+            return s;
+        }
+        s.nvml = Some(Arc::new(nvml));
+        s
+    }
+
+    pub fn nvml(&self) -> Option<&Arc<Nvml>> {
+        self.nvml.as_ref()
+    }
+
+    /// Whether anything is sampled at all.
+    pub fn active(&self) -> bool {
+        self.settings.host || self.nvml.is_some()
+    }
+}
+
+pub struct Sampler {
+    stop: mpsc::Sender<()>,
+    handle: JoinHandle<Recording>,
+}
+
+struct Tick<'n> {
+    start: Instant,
+    host: bool,
+    readers: Vec<GpuReader<'n>>,
+    pgid: Arc<AtomicI32>,
+    /// pid → (ours, name), decided once per trial.
+    owners: HashMap<u32, (bool, Option<String>)>,
+}
+
+impl Tick<'_> {
+    fn sample(&mut self, rec: &mut Recording, slow: bool) {
+        let t = self.start.elapsed().as_secs_f64();
+        for r in &mut self.readers {
+            r.sample(rec, t, slow);
+        }
+        if !slow {
+            return;
+        }
+        let pgid = self.pgid.load(Ordering::Relaxed);
+        for r in &self.readers {
+            match r.processes() {
+                Ok(list) => {
+                    for (pid, mem) in list {
+                        let (ours, name) = self
+                            .owners
+                            .entry(pid)
+                            .or_insert_with(|| {
+                                let g = host::pgrp_of(pid);
+                                // A pid not visible here (another namespace) is not the trial's.
+                                (pgid > 0 && g == Some(pgid), host::comm_of(pid))
+                            })
+                            .clone();
+                        match rec
+                            .processes
+                            .iter_mut()
+                            .find(|p| p.gpu == r.index && p.pid == pid)
+                        {
+                            Some(p) => {
+                                p.mem_mib = match (p.mem_mib, mem) {
+                                    (Some(a), Some(b)) => Some(a.max(b)),
+                                    (a, b) => a.or(b),
+                                }
+                            }
+                            None => rec.processes.push(GpuProcess {
+                                gpu: r.index,
+                                pid,
+                                name,
+                                mem_mib: mem,
+                                ours,
+                            }),
+                        }
+                    }
+                }
+                Err(e) => {
+                    rec.unavailable
+                        .entry(format!("gpu{}.processes", r.index))
+                        .or_insert_with(|| format!("NVML: {e}"));
+                }
+            }
+        }
+        if self.host {
+            let mut put = |name: &str, unit: &str, kind: Kind, r: Result<f64, String>| match r {
+                Ok(v) => rec
+                    .series
+                    .entry(name.to_string())
+                    .or_insert_with(|| Series::new(unit, kind))
+                    .push(t, v),
+                Err(e) => {
+                    rec.unavailable.entry(name.to_string()).or_insert(e);
+                }
+            };
+            let cpu = host::read_cpu();
+            put(
+                "host.cpu_busy_ticks",
+                "ticks",
+                Kind::Counter,
+                cpu.clone().map(|c| c.0 as f64),
+            );
+            put(
+                "host.cpu_total_ticks",
+                "ticks",
+                Kind::Counter,
+                cpu.map(|c| c.1 as f64),
+            );
+            put(
+                "host.mem_used_mib",
+                "MiB",
+                Kind::Gauge,
+                host::read_meminfo().map(|(t, a)| (t - a.min(t)) as f64 / 1024.0),
+            );
+            let net = host::read_net();
+            put(
+                "host.net_rx_bytes",
+                "B",
+                Kind::Counter,
+                net.clone().map(|n| n.0 as f64),
+            );
+            put(
+                "host.net_tx_bytes",
+                "B",
+                Kind::Counter,
+                net.map(|n| n.1 as f64),
+            );
+            // Before the trial's process exists, and after it is reaped, there is no tree.
+            if pgid > 0 {
+                let rss = host::group_rss_kib(pgid).map(|k| k as f64 / 1024.0);
+                if !matches!(rss, Ok(0.0)) {
+                    put("host.rss_tree_mib", "MiB", Kind::Gauge, rss);
+                }
+            }
+        }
+    }
+}
+
+impl Sampler {
+    /// Starts sampling; returns once the first sample is taken. `pgid` is the trial's
+    /// process group, set when it starts (0 before).
+    pub fn start(sources: &Sources, pgid: Arc<AtomicI32>) -> Result<Sampler, String> {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let nvml = sources.nvml.clone();
+        let gpus = sources.gpus.clone();
+        let interval = sources.settings.interval;
+        let host = sources.settings.host;
+        let gpu_unavailable = if sources.settings.gpu == GpuTelemetry::On {
+            sources.gpu_unavailable.clone()
+        } else {
+            None
+        };
+        let handle = std::thread::Builder::new()
+            .name("rigor-telemetry".into())
+            .spawn(move || {
+                let mut rec = Recording {
+                    interval_ms: interval.as_secs_f64() * 1e3,
+                    gpu_unavailable,
+                    ..Default::default()
+                };
+                let mut readers = Vec::new();
+                if let Some(nvml) = nvml.as_deref() {
+                    for i in gpus {
+                        match nvml.device_by_index(i) {
+                            Ok(d) => {
+                                rec.gpus.push(SampledGpu {
+                                    index: i,
+                                    name: d.name().ok(),
+                                    uuid: d.uuid().ok(),
+                                });
+                                readers.push(GpuReader::new(i, d));
+                            }
+                            Err(e) => {
+                                rec.unavailable
+                                    .insert(format!("gpu{i}"), format!("NVML: {e}"));
+                            }
+                        }
+                    }
+                }
+                let start = Instant::now();
+                let mut tick = Tick {
+                    start,
+                    host,
+                    readers,
+                    pgid,
+                    owners: HashMap::new(),
+                };
+                tick.sample(&mut rec, true);
+                let mut last = Instant::now();
+                let mut last_slow = last;
+                rec.ticks = 1;
+                let _ = ready_tx.send(());
+                let mut next = start + interval;
+                loop {
+                    let wait = next.saturating_duration_since(Instant::now());
+                    let stop = !matches!(
+                        stop_rx.recv_timeout(wait),
+                        Err(mpsc::RecvTimeoutError::Timeout)
+                    );
+                    let now = Instant::now();
+                    let slow = stop || now.duration_since(last_slow) >= SLOW_PERIOD;
+                    tick.sample(&mut rec, slow);
+                    rec.ticks += 1;
+                    rec.max_gap_ms = rec
+                        .max_gap_ms
+                        .max(now.duration_since(last).as_secs_f64() * 1e3);
+                    last = now;
+                    if slow {
+                        last_slow = now;
+                    }
+                    if stop {
+                        break;
+                    }
+                    next += interval;
+                    // Fell behind by more than a period: resume the schedule from now.
+                    if next + interval < Instant::now() {
+                        next = Instant::now() + interval;
+                    }
+                }
+                rec
+            })
+            .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
+        let _ = ready_rx.recv();
+        Ok(Sampler {
+            stop: stop_tx,
+            handle,
+        })
+    }
+
+    /// Takes the last sample and returns the trial's recording.
+    pub fn stop(self) -> Recording {
+        let _ = self.stop.send(());
+        self.handle.join().unwrap_or_else(|_| Recording {
+            gpu_unavailable: Some("the telemetry thread failed".into()),
+            ..Default::default()
+        })
+    }
+}
