@@ -793,3 +793,235 @@ fn stats_reanalyses_numbers_from_files_and_csv_columns() {
     let out = rigor().arg("stats").arg(&a).arg(&bad).output().unwrap();
     assert!(text(&out).contains("bad.txt:2"), "{}", text(&out));
 }
+
+/// CI machines have no NVIDIA driver; these tests are about that case and skip elsewhere.
+fn has_nvidia_driver() -> bool {
+    Path::new("/proc/driver/nvidia").exists()
+}
+
+#[test]
+fn gpu_workloads_without_a_gpu_fail_each_trial_with_the_reason() {
+    if has_nvidia_driver() {
+        return;
+    }
+    let d = Dir::new();
+    let f = d.write(
+        "gpu.toml",
+        r#"
+[experiment]
+name = "gpu"
+trials = 2
+[[workload]]
+name = "matmul"
+kind = "gemm"
+m = 256
+n = 256
+k = 256
+params.dtype = ["bf16", "fp32"]
+[[workload]]
+name = "h2d"
+kind = "copy"
+size = "64MiB"
+"#,
+    );
+    let out = d.run_file(&f, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let db = d.db();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial WHERE status = 'ok'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM trial WHERE reason LIKE 'exit status 1: rigor probe % no CUDA driver: libcuda.so.1 cannot be loaded%'"
+        ),
+        6,
+        "every trial says why: {}",
+        text(&out)
+    );
+    // The probe ran as this very binary, with the fields as arguments.
+    let argv: String = db
+        .query_row(
+            "SELECT argv FROM trial WHERE cell_key LIKE '%dtype=fp32%' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let argv: Vec<String> = serde_json::from_str(&argv).unwrap();
+    assert_eq!(argv[0], env!("CARGO_BIN_EXE_rigor"));
+    assert_eq!(&argv[1..3], ["probe", "gemm"]);
+    let dtype = argv.iter().position(|a| a == "--dtype").unwrap();
+    assert_eq!(argv[dtype + 1], "fp32");
+    let md = d.run(&["report", d.store().to_str().unwrap()]);
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.contains("no CUDA driver"), "{md}");
+    // A run asked to sample GPUs says once why it cannot.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no GPU telemetry: NVML unavailable"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn telemetry_is_recorded_per_trial_and_gpu_absence_is_a_reason_not_a_zero() {
+    if has_nvidia_driver() {
+        return;
+    }
+    let d = Dir::new();
+    let f = d.write(
+        "tele.toml",
+        r#"
+[experiment]
+name = "tele"
+trials = 2
+[telemetry]
+interval = "20ms"
+gpu = true
+[[workload]]
+name = "busy"
+kind = "command"
+command = ["sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; sleep 0.25"]
+"#,
+    );
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = d.db();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial WHERE status = 'ok'"),
+        2
+    );
+    // Host readings were measured: metrics, and their time series.
+    for m in [
+        "host.cpu_util_pct.mean",
+        "host.mem_used_mib.peak",
+        "host.net_rx_mb",
+        "host.rss_tree_mib.peak",
+    ] {
+        assert_eq!(
+            count(
+                &db,
+                &format!("SELECT count(*) FROM metric WHERE name = '{m}'")
+            ),
+            2,
+            "{m}"
+        );
+    }
+    assert!(
+        count(
+            &db,
+            "SELECT count(*) FROM series WHERE name = 'host.cpu_busy_ticks'"
+        ) == 2
+    );
+    // No GPU reading is stored as a number; each is missing with NVML's reason.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM metric WHERE name LIKE 'gpu%'"),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM missing_metric WHERE name = 'gpu.energy_j' AND reason LIKE 'NVML unavailable%'"
+        ),
+        2
+    );
+    let json = d.report_json();
+    let warnings = json["analysis"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["kind"] == "telemetry-missing"),
+        "{warnings:?}"
+    );
+    let md = d.run(&["report", d.store().to_str().unwrap()]);
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.contains("### Telemetry"), "{md}");
+    assert!(md.contains("- gpu.energy_j: NVML unavailable"), "{md}");
+}
+
+#[test]
+fn a_gate_without_nvml_is_refused_before_any_trial() {
+    if has_nvidia_driver() {
+        return;
+    }
+    let d = Dir::new();
+    let f = d.write(
+        "gate.toml",
+        r#"
+[experiment]
+name = "gate"
+[gate]
+gpu_temp_below_c = 50
+[[workload]]
+name = "w"
+kind = "command"
+command = "true"
+"#,
+    );
+    let out = d.run_file(&f, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[gate], which needs GPU readings, but NVML unavailable"),
+        "{err}"
+    );
+    assert!(!d.store().exists() || count(&d.db(), "SELECT count(*) FROM trial") == 0);
+}
+
+#[test]
+fn probe_and_telemetry_mistakes_name_the_line_and_field() {
+    let d = Dir::new();
+    let head = "[experiment]\nname = \"e\"\n";
+    expect_config_error(
+        &d,
+        "nok.toml",
+        &format!("{head}[[workload]]\nname = \"g\"\nkind = \"gemm\"\nm = 64\nn = 64\n"),
+        "3:1",
+        &["workload[0].k", "missing field `k`", "params.k"],
+    );
+    expect_config_error(
+        &d,
+        "typo.toml",
+        &format!(
+            "{head}[[workload]]\nname = \"g\"\nkind = \"gemm\"\nm = 64\nn = 64\nk = 64\ndtyp = \"bf16\"\n"
+        ),
+        "9:8",
+        &["no field `dtyp`", "did you mean `dtype`?"],
+    );
+    expect_config_error(
+        &d,
+        "dtype.toml",
+        &format!(
+            "{head}[[workload]]\nname = \"g\"\nkind = \"gemm\"\nm = 64\nn = 64\nk = 64\nparams.dtype = [\"bf16\", \"int4\"]\n"
+        ),
+        "9:16",
+        &[
+            "workload[0].params.dtype",
+            "`int4` is not one of fp32, tf32, fp16, bf16, fp8",
+        ],
+    );
+    expect_config_error(
+        &d,
+        "size.toml",
+        &format!("{head}[[workload]]\nname = \"c\"\nkind = \"copy\"\nsize = \"lots\"\n"),
+        "6:8",
+        &["workload[0].size", "is not a size"],
+    );
+    expect_config_error(
+        &d,
+        "interval.toml",
+        &format!(
+            "{head}[telemetry]\ninterval = \"1ms\"\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n"
+        ),
+        "4:12",
+        &["telemetry.interval", "out of range"],
+    );
+    expect_config_error(
+        &d,
+        "reserved.toml",
+        &format!(
+            "{head}[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n[[workload.metric]]\nname = \"gpu.energy_j\"\nbetter = \"lower\"\n"
+        ),
+        "8:8",
+        &["`gpu.energy_j` is measured by rigor itself"],
+    );
+}

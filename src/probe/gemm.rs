@@ -195,7 +195,9 @@ fn random_matrix(dtype: Dtype, len: usize, seed: u64, which: u64) -> Vec<u8> {
     let size = dtype.input_bytes();
     let mut out = vec![0u8; len * size];
     const CHUNK: usize = 1 << 20;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One core is left to the telemetry sampler.
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
     let chunks: Vec<(usize, &mut [u8])> = out.chunks_mut(CHUNK * size).enumerate().collect();
     let per = chunks.len().div_ceil(threads).max(1);
     let mut groups: Vec<Vec<(usize, &mut [u8])>> = Vec::new();

@@ -88,6 +88,14 @@ pub struct Recording {
     pub ticks: usize,
     /// Longest time between two samples: far above the interval means sampling fell behind.
     pub max_gap_ms: f64,
+    /// Time one sample took to read, mean and worst: the sampler's own cost.
+    #[serde(default)]
+    pub sample_ms_mean: f64,
+    #[serde(default)]
+    pub sample_ms_max: f64,
+    /// Total milliseconds spent on each reading over the trial, to find a costly one.
+    #[serde(default)]
+    pub cost_ms: BTreeMap<String, f64>,
     /// Series by name: `gpu0.power_w`, `host.net_rx_bytes`...
     pub series: BTreeMap<String, Series>,
     pub gpus: Vec<SampledGpu>,

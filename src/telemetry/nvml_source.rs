@@ -70,6 +70,11 @@ impl<'n> GpuReader<'n> {
         }
     }
 
+    fn cost(rec: &mut Recording, name: &str, since: std::time::Instant) {
+        *rec.cost_ms.entry(format!("nvml.{name}")).or_default() +=
+            since.elapsed().as_secs_f64() * 1e3;
+    }
+
     fn wants(&self, name: &str) -> bool {
         !self.unsupported.contains(name)
     }
@@ -78,15 +83,23 @@ impl<'n> GpuReader<'n> {
     pub fn sample(&mut self, rec: &mut Recording, t: f64, slow: bool) {
         use Kind::*;
         if self.wants("power_w") {
+            let t0 = std::time::Instant::now();
             let r = self.dev.power_usage().map(|mw| mw as f64 / 1000.0);
+            Self::cost(rec, "power_w", t0);
             self.put(rec, "power_w", "W", Gauge, t, r);
         }
-        if self.wants("energy_mj") {
+        // The energy counter is cumulative, so reading it on slow samples only (the first
+        // and last are slow) loses nothing; one read took ~5 ms on an H100, 25× the rest.
+        if slow && self.wants("energy_mj") {
+            let t0 = std::time::Instant::now();
             let r = self.dev.total_energy_consumption().map(|mj| mj as f64);
+            Self::cost(rec, "energy_mj", t0);
             self.put(rec, "energy_mj", "mJ", Counter, t, r);
         }
         if self.wants("temp_c") {
+            let t0 = std::time::Instant::now();
             let r = self.dev.temperature(TemperatureSensor::Gpu).map(f64::from);
+            Self::cost(rec, "temp_c", t0);
             self.put(rec, "temp_c", "°C", Gauge, t, r);
         }
         let fields = [
@@ -97,7 +110,10 @@ impl<'n> GpuReader<'n> {
         let wanted: Vec<_> = fields.iter().filter(|f| self.wants(f.0)).collect();
         if !wanted.is_empty() {
             let ids: Vec<FieldId> = wanted.iter().map(|f| FieldId(f.1)).collect();
-            match self.dev.field_values_for(&ids) {
+            let t0 = std::time::Instant::now();
+            let values = self.dev.field_values_for(&ids);
+            Self::cost(rec, "field_values", t0);
+            match values {
                 Ok(values) => {
                     for (f, v) in wanted.iter().zip(values) {
                         let r = v.and_then(|s| s.value.map(|x| as_f64(&x)));
@@ -119,6 +135,7 @@ impl<'n> GpuReader<'n> {
         // Without byte counters, NVML's throughput call (which itself waits ~20 ms) is the
         // fallback; it is read on slow samples only.
         if slow && !self.wants("pcie_tx_bytes") && self.wants("pcie_tx_kbs") {
+            let t0 = std::time::Instant::now();
             let r = self
                 .dev
                 .pcie_throughput(PcieUtilCounter::Send)
@@ -129,17 +146,25 @@ impl<'n> GpuReader<'n> {
                 .pcie_throughput(PcieUtilCounter::Receive)
                 .map(f64::from);
             self.put(rec, "pcie_rx_kbs", "KB/s", Gauge, t, r);
+            Self::cost(rec, "pcie_throughput", t0);
         }
         if self.wants("sm_clock_mhz") {
+            let t0 = std::time::Instant::now();
             let r = self.dev.clock_info(Clock::SM).map(f64::from);
+            Self::cost(rec, "sm_clock_mhz", t0);
             self.put(rec, "sm_clock_mhz", "MHz", Gauge, t, r);
         }
         if self.wants("mem_clock_mhz") {
+            let t0 = std::time::Instant::now();
             let r = self.dev.clock_info(Clock::Memory).map(f64::from);
+            Self::cost(rec, "mem_clock_mhz", t0);
             self.put(rec, "mem_clock_mhz", "MHz", Gauge, t, r);
         }
         if self.wants("util_pct") {
-            match self.dev.utilization_rates() {
+            let t0 = std::time::Instant::now();
+            let u = self.dev.utilization_rates();
+            Self::cost(rec, "utilization", t0);
+            match u {
                 Ok(u) => {
                     self.put(rec, "util_pct", "%", Gauge, t, Ok(u.gpu as f64));
                     self.put(rec, "mem_util_pct", "%", Gauge, t, Ok(u.memory as f64));
@@ -154,14 +179,18 @@ impl<'n> GpuReader<'n> {
             }
         }
         if self.wants("mem_used_mib") {
+            let t0 = std::time::Instant::now();
             let r = self
                 .dev
                 .memory_info()
                 .map(|m| m.used as f64 / (1u64 << 20) as f64);
+            Self::cost(rec, "memory_info", t0);
             self.put(rec, "mem_used_mib", "MiB", Gauge, t, r);
         }
         if self.wants("clock_event_reasons") {
+            let t0 = std::time::Instant::now();
             let r = self.dev.current_throttle_reasons().map(|b| b.bits() as f64);
+            Self::cost(rec, "clock_event_reasons", t0);
             self.put(rec, "clock_event_reasons", "bits", Bits, t, r);
         }
     }

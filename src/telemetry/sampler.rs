@@ -116,7 +116,11 @@ impl Tick<'_> {
         }
         let pgid = self.pgid.load(Ordering::Relaxed);
         for r in &self.readers {
-            match r.processes() {
+            let t0 = Instant::now();
+            let procs = r.processes();
+            *rec.cost_ms.entry("nvml.processes".into()).or_default() +=
+                t0.elapsed().as_secs_f64() * 1e3;
+            match procs {
                 Ok(list) => {
                     for (pid, mem) in list {
                         let (ours, name) = self
@@ -157,6 +161,7 @@ impl Tick<'_> {
             }
         }
         if self.host {
+            let t0 = Instant::now();
             let mut put = |name: &str, unit: &str, kind: Kind, r: Result<f64, String>| match r {
                 Ok(v) => rec
                     .series
@@ -206,6 +211,7 @@ impl Tick<'_> {
                     put("host.rss_tree_mib", "MiB", Kind::Gauge, rss);
                 }
             }
+            *rec.cost_ms.entry("host".into()).or_default() += t0.elapsed().as_secs_f64() * 1e3;
         }
     }
 }
@@ -261,6 +267,8 @@ impl Sampler {
                     owners: HashMap::new(),
                 };
                 tick.sample(&mut rec, true);
+                let mut cost_total = start.elapsed().as_secs_f64() * 1e3;
+                rec.sample_ms_max = cost_total;
                 let mut last = Instant::now();
                 let mut last_slow = last;
                 rec.ticks = 1;
@@ -275,7 +283,11 @@ impl Sampler {
                     let now = Instant::now();
                     let slow = stop || now.duration_since(last_slow) >= SLOW_PERIOD;
                     tick.sample(&mut rec, slow);
+                    let cost = now.elapsed().as_secs_f64() * 1e3;
+                    cost_total += cost;
+                    rec.sample_ms_max = rec.sample_ms_max.max(cost);
                     rec.ticks += 1;
+                    rec.sample_ms_mean = cost_total / rec.ticks as f64;
                     rec.max_gap_ms = rec
                         .max_gap_ms
                         .max(now.duration_since(last).as_secs_f64() * 1e3);

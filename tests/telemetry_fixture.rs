@@ -1,0 +1,83 @@
+//! Telemetry summarising on samples recorded on a real GPU: an H100 running the bf16 GEMM
+//! probe with 10 ms sampling (bench/gpu.sh wrote the fixture with
+//! bench/gpu/export_recording.py). The metrics, missing readings and flags rigor stored
+//! for that trial must come back from the recording alone.
+
+use rigor::config::Telemetry;
+use rigor::telemetry::{Recording, summarize};
+use std::collections::BTreeMap;
+
+#[derive(serde::Deserialize)]
+struct Fixture {
+    recording: Recording,
+    metrics: BTreeMap<String, f64>,
+    missing: BTreeMap<String, String>,
+    flags: Vec<String>,
+}
+
+fn fixture() -> Fixture {
+    let text = std::fs::read_to_string("tests/fixtures/telemetry/h100-gemm-10ms.json").unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn recorded_h100_samples_summarise_to_the_stored_metrics() {
+    let f = fixture();
+    let s = summarize(&f.recording, &Telemetry::default());
+    let got: BTreeMap<String, f64> = s
+        .metrics
+        .iter()
+        .map(|(n, v)| (n.clone(), v.value))
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        f.metrics.keys().collect::<Vec<_>>()
+    );
+    for (name, want) in &f.metrics {
+        let v = got[name];
+        assert!(
+            (v - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{name}: {v} vs stored {want}"
+        );
+    }
+    let missing: BTreeMap<String, String> = s.missing.into_iter().collect();
+    assert_eq!(missing, f.missing);
+    assert_eq!(s.flags, f.flags);
+}
+
+#[test]
+fn recorded_h100_samples_are_physically_plausible() {
+    let f = fixture();
+    let s = summarize(&f.recording, &Telemetry::default());
+    let m = |n: &str| {
+        s.metrics
+            .iter()
+            .find(|x| x.0 == n)
+            .map(|x| x.1.value)
+            .unwrap()
+    };
+    // A 700 W card doing bf16 products: energy is power × time within the trial's span.
+    let span = f.recording.series["gpu0.power_w"]
+        .t
+        .last()
+        .copied()
+        .unwrap();
+    let (e, p) = (m("gpu.energy_j"), m("gpu.power_w.mean"));
+    assert!(
+        e > 0.0 && p > 50.0 && p <= 700.0,
+        "energy {e} J, power {p} W"
+    );
+    assert!(
+        (e / (p * span) - 1.0).abs() < 0.25,
+        "energy {e} J vs {p} W × {span} s"
+    );
+    assert!(m("gpu.temp_c.max") > 20.0 && m("gpu.temp_c.max") < 95.0);
+    assert!(m("gpu.sm_clock_mhz.mean") > 500.0);
+    let frac = m("gpu.throttled_fraction");
+    assert!((0.0..=1.0).contains(&frac));
+    // The GEMM process was the trial's own: no foreign-process flag.
+    assert!(f.recording.processes.iter().all(|p| p.ours));
+    assert!(s.flags.iter().all(|f| !f.starts_with("foreign-process")));
+    // The trial was sampled about every 10 ms.
+    assert!(f.recording.ticks > 100);
+}
