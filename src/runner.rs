@@ -183,6 +183,7 @@ fn run_attempt(
     interrupt: &AtomicBool,
     lock: &mut RunLock,
     sources: &Sources,
+    sampler: &mut Option<Sampler>,
 ) -> AttemptResult {
     let mut r = AttemptResult::failed(String::new());
     r.reason = None;
@@ -194,16 +195,14 @@ fn run_attempt(
         }
     };
     let pgid = Arc::new(AtomicI32::new(0));
-    let sampler = if sources.active() {
-        match Sampler::start(sources, pgid.clone()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                r.notes.push(format!("no telemetry for this trial: {e}"));
-                None
-            }
+    let sampling = match sampler.as_mut().map(|s| s.begin(pgid.clone())) {
+        Some(Ok(())) => true,
+        Some(Err(e)) => {
+            r.notes.push(format!("no telemetry for this trial: {e}"));
+            *sampler = None;
+            false
         }
-    } else {
-        None
+        None => false,
     };
     let outcome = exec::execute(&mut ExecSpec {
         argv: &inv.argv,
@@ -218,8 +217,8 @@ fn run_attempt(
             lock.set_running(pid)
         },
     });
-    if let Some(sampler) = sampler {
-        let rec = sampler.stop();
+    if let Some(sampler) = sampler.as_mut().filter(|_| sampling) {
+        let rec = sampler.end();
         let summary = telemetry::summarize(&rec, &sources.settings);
         r.metrics.extend(summary.metrics);
         r.missing.extend(summary.missing);
@@ -451,6 +450,17 @@ pub fn run(
             progress.note(&format!("no GPU telemetry: {why}"));
         }
     }
+    let mut sampler = if sources.active() {
+        match Sampler::spawn(&sources) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                progress.note(&format!("no telemetry: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     progress.begin(plan.trials.len(), done);
     let mut executed = 0;
     let mut interrupted = false;
@@ -530,6 +540,7 @@ pub fn run(
                         interrupt,
                         &mut lock,
                         &sources,
+                        &mut sampler,
                     ),
                     inv.clone(),
                 ),

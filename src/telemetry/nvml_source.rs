@@ -82,6 +82,14 @@ impl<'n> GpuReader<'n> {
     /// One sample. `slow` samples also read what is costly or changes slowly.
     pub fn sample(&mut self, rec: &mut Recording, t: f64, slow: bool) {
         use Kind::*;
+        // The run's reader remembers what the GPU lacks; each trial's recording says so.
+        if rec.ticks == 0 {
+            for name in &self.unsupported {
+                rec.unavailable
+                    .entry(format!("{}.{name}", self.prefix))
+                    .or_insert_with(|| "not supported on this GPU (NVML)".into());
+            }
+        }
         if self.wants("power_w") {
             let t0 = std::time::Instant::now();
             let r = self.dev.power_usage().map(|mw| mw as f64 / 1000.0);

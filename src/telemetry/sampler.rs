@@ -91,9 +91,18 @@ impl Sources {
     }
 }
 
+/// The sampling thread of a run: idle between trials, sampling during each one. One thread
+/// for the whole run, because spawning one per trial (a stack mapping each time) cost a
+/// short trial more than all its samples.
 pub struct Sampler {
-    stop: mpsc::Sender<()>,
-    handle: JoinHandle<Recording>,
+    commands: mpsc::Sender<Command>,
+    recordings: mpsc::Receiver<Recording>,
+    handle: Option<JoinHandle<()>>,
+}
+
+enum Command {
+    Begin(Arc<AtomicI32>),
+    End,
 }
 
 struct Tick<'n> {
@@ -106,7 +115,8 @@ struct Tick<'n> {
 }
 
 impl Tick<'_> {
-    fn sample(&mut self, rec: &mut Recording, slow: bool) {
+    /// `last`: the trial has ended (its processes are reaped), so there is no tree to scan.
+    fn sample(&mut self, rec: &mut Recording, slow: bool, last: bool) {
         let t = self.start.elapsed().as_secs_f64();
         for r in &mut self.readers {
             r.sample(rec, t, slow);
@@ -205,7 +215,7 @@ impl Tick<'_> {
                 net.map(|n| n.1 as f64),
             );
             // Before the trial's process exists, and after it is reaped, there is no tree.
-            if pgid > 0 {
+            if pgid > 0 && !last {
                 let rss = host::group_rss_kib(pgid).map(|k| k as f64 / 1024.0);
                 if !matches!(rss, Ok(0.0)) {
                     put("host.rss_tree_mib", "MiB", Kind::Gauge, rss);
@@ -217,11 +227,10 @@ impl Tick<'_> {
 }
 
 impl Sampler {
-    /// Starts sampling; returns once the first sample is taken. `pgid` is the trial's
-    /// process group, set when it starts (0 before).
-    pub fn start(sources: &Sources, pgid: Arc<AtomicI32>) -> Result<Sampler, String> {
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    /// Starts the run's sampling thread; NVML devices are opened once, here.
+    pub fn spawn(sources: &Sources) -> Result<Sampler, String> {
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+        let (rec_tx, rec_rx) = mpsc::channel::<Recording>();
         let nvml = sources.nvml.clone();
         let gpus = sources.gpus.clone();
         let interval = sources.settings.interval;
@@ -234,92 +243,137 @@ impl Sampler {
         let handle = std::thread::Builder::new()
             .name("rigor-telemetry".into())
             .spawn(move || {
-                let mut rec = Recording {
-                    interval_ms: interval.as_secs_f64() * 1e3,
-                    gpu_unavailable,
-                    ..Default::default()
-                };
+                let mut sampled = Vec::new();
                 let mut readers = Vec::new();
+                let mut open_errors = Vec::new();
                 if let Some(nvml) = nvml.as_deref() {
                     for i in gpus {
                         match nvml.device_by_index(i) {
                             Ok(d) => {
-                                rec.gpus.push(SampledGpu {
+                                sampled.push(SampledGpu {
                                     index: i,
                                     name: d.name().ok(),
                                     uuid: d.uuid().ok(),
                                 });
                                 readers.push(GpuReader::new(i, d));
                             }
-                            Err(e) => {
-                                rec.unavailable
-                                    .insert(format!("gpu{i}"), format!("NVML: {e}"));
-                            }
+                            Err(e) => open_errors.push((format!("gpu{i}"), format!("NVML: {e}"))),
                         }
                     }
                 }
-                let start = Instant::now();
                 let mut tick = Tick {
-                    start,
+                    start: Instant::now(),
                     host,
                     readers,
-                    pgid,
+                    pgid: Arc::new(AtomicI32::new(0)),
                     owners: HashMap::new(),
                 };
-                tick.sample(&mut rec, true);
-                let mut cost_total = start.elapsed().as_secs_f64() * 1e3;
-                rec.sample_ms_max = cost_total;
-                let mut last = Instant::now();
-                let mut last_slow = last;
-                rec.ticks = 1;
-                let _ = ready_tx.send(());
-                let mut next = start + interval;
-                loop {
-                    let wait = next.saturating_duration_since(Instant::now());
-                    let stop = !matches!(
-                        stop_rx.recv_timeout(wait),
-                        Err(mpsc::RecvTimeoutError::Timeout)
-                    );
-                    let now = Instant::now();
-                    let slow = stop || now.duration_since(last_slow) >= SLOW_PERIOD;
-                    tick.sample(&mut rec, slow);
-                    let cost = now.elapsed().as_secs_f64() * 1e3;
-                    cost_total += cost;
-                    rec.sample_ms_max = rec.sample_ms_max.max(cost);
-                    rec.ticks += 1;
-                    rec.sample_ms_mean = cost_total / rec.ticks as f64;
-                    rec.max_gap_ms = rec
-                        .max_gap_ms
-                        .max(now.duration_since(last).as_secs_f64() * 1e3);
-                    last = now;
-                    if slow {
-                        last_slow = now;
-                    }
-                    if stop {
+                while let Ok(cmd) = cmd_rx.recv() {
+                    let Command::Begin(pgid) = cmd else { continue };
+                    let mut rec = Recording {
+                        interval_ms: interval.as_secs_f64() * 1e3,
+                        gpu_unavailable: gpu_unavailable.clone(),
+                        gpus: sampled.clone(),
+                        unavailable: open_errors.iter().cloned().collect(),
+                        ..Default::default()
+                    };
+                    tick.pgid = pgid;
+                    tick.owners.clear();
+                    tick.start = Instant::now();
+                    trial(&mut tick, &mut rec, interval, &cmd_rx, &rec_tx);
+                    if rec_tx.send(rec).is_err() {
                         break;
                     }
-                    next += interval;
-                    // Fell behind by more than a period: resume the schedule from now.
-                    if next + interval < Instant::now() {
-                        next = Instant::now() + interval;
-                    }
                 }
-                rec
             })
             .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
-        let _ = ready_rx.recv();
         Ok(Sampler {
-            stop: stop_tx,
-            handle,
+            commands: cmd_tx,
+            recordings: rec_rx,
+            handle: Some(handle),
         })
     }
 
+    /// Starts sampling a trial; returns once the first sample is taken. `pgid` is the
+    /// trial's process group, set when it starts (0 before).
+    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<(), String> {
+        self.commands
+            .send(Command::Begin(pgid))
+            .map_err(|_| "the telemetry thread has stopped".to_string())?;
+        // The first sample's empty recording-in-progress signal: see `trial`.
+        match self.recordings.recv() {
+            Ok(_) => Ok(()),
+            Err(_) => Err("the telemetry thread has stopped".into()),
+        }
+    }
+
     /// Takes the last sample and returns the trial's recording.
-    pub fn stop(self) -> Recording {
-        let _ = self.stop.send(());
-        self.handle.join().unwrap_or_else(|_| Recording {
+    pub fn end(&mut self) -> Recording {
+        let _ = self.commands.send(Command::End);
+        self.recordings.recv().unwrap_or_else(|_| Recording {
             gpu_unavailable: Some("the telemetry thread failed".into()),
             ..Default::default()
         })
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        let (dead, _) = mpsc::channel();
+        self.commands = dead;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Samples one trial: the first sample, a ready signal (an empty recording), then samples on
+/// schedule until `End`.
+fn trial(
+    tick: &mut Tick<'_>,
+    rec: &mut Recording,
+    interval: Duration,
+    commands: &mpsc::Receiver<Command>,
+    ready: &mpsc::Sender<Recording>,
+) {
+    let start = tick.start;
+    tick.sample(rec, true, false);
+    let mut cost_total = start.elapsed().as_secs_f64() * 1e3;
+    rec.sample_ms_max = cost_total;
+    rec.ticks = 1;
+    let _ = ready.send(Recording::default());
+    let mut last = Instant::now();
+    let mut last_slow = last;
+    let mut next = start + interval;
+    loop {
+        let wait = next.saturating_duration_since(Instant::now());
+        let stop = !matches!(
+            commands.recv_timeout(wait),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        let now = Instant::now();
+        let slow = stop || now.duration_since(last_slow) >= SLOW_PERIOD;
+        tick.sample(rec, slow, stop);
+        let cost = now.elapsed().as_secs_f64() * 1e3;
+        cost_total += cost;
+        rec.sample_ms_max = rec.sample_ms_max.max(cost);
+        rec.ticks += 1;
+        rec.sample_ms_mean = cost_total / rec.ticks as f64;
+        rec.max_gap_ms = rec
+            .max_gap_ms
+            .max(now.duration_since(last).as_secs_f64() * 1e3);
+        last = now;
+        if slow {
+            last_slow = now;
+        }
+        if stop {
+            break;
+        }
+        next += interval;
+        // Fell behind by more than a period: resume the schedule from now.
+        if next + interval < Instant::now() {
+            next = Instant::now() + interval;
+        }
     }
 }
