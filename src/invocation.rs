@@ -68,6 +68,7 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
     values.insert("variant".into(), variant.name.clone());
     values.insert("workload".into(), workload.name.clone());
     values.insert("trial".into(), trial.to_string());
+    values.insert("port".into(), "{port}".into());
 
     let mut argv = Vec::new();
     for p in &variant.prefix {

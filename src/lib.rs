@@ -14,6 +14,7 @@ pub mod envinfo;
 pub mod exec;
 pub mod gpu;
 pub mod invocation;
+pub mod llm;
 pub mod logs;
 pub mod metrics;
 pub mod plan;

@@ -122,6 +122,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A one-off load test of a running OpenAI-compatible server: TTFT, ITL, TPOT, E2E
+    /// latency percentiles, throughput and errors. Takes the `llm-serve` workload's fields as
+    /// flags (`--concurrency 8 --requests 200 --endpoint chat --output_len 128 ...`; see
+    /// docs/llm-serving.md); `--json` prints the summary and every request as JSON.
+    #[command(name = "serve-bench")]
+    ServeBench {
+        /// Base URL, e.g. http://127.0.0.1:8000
+        url: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run one trial of a built-in probe (what `gemm` and `copy` workloads run).
     #[command(hide = true)]
     Probe {
@@ -253,6 +264,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             out,
         } => report_cmd(&target, store, run, &format, out.as_deref()),
         Command::Env { file, json } => env_cmd(file.as_deref(), json),
+        Command::ServeBench { url, args } => serve_bench_cmd(&url, &args),
         Command::Probe { kind, args } => Ok(ExitCode::from(rigor::probe::main(&kind, &args) as u8)),
         Command::Stats {
             files,
@@ -550,6 +562,84 @@ fn report_cmd(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve_bench_cmd(url: &str, args: &[String]) -> Result<ExitCode> {
+    let json = args.iter().any(|a| a == "--json");
+    let mut pairs = vec!["--url".to_string(), url.to_string()];
+    pairs.extend(args.iter().filter(|a| *a != "--json").cloned());
+    let fields = rigor::probe::parse_args(rigor::probe::Probe::LlmServe, &pairs)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let opts = rigor::llm::Options::from_fields(&fields).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = rigor::llm::run(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let s = &out.summary;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "summary": s,
+                "server_counters": out.server_counters,
+                "requests": out.records,
+            }))?
+        );
+    } else {
+        println!(
+            "{} requests: {} ok, {} failed in {:.2} s; {:.2} req/s{}{}",
+            s.requests,
+            s.ok,
+            s.failed,
+            s.duration_s,
+            s.req_s,
+            s.output_tok_s
+                .map(|t| format!(", {t:.1} output tok/s"))
+                .unwrap_or_default(),
+            s.total_tok_s
+                .map(|t| format!(", {t:.1} total tok/s"))
+                .unwrap_or_default(),
+        );
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(["ms", "n", "mean", "median", "p90", "p95", "p99", "max"]);
+        for (name, d) in [
+            ("TTFT", &s.ttft_ms),
+            ("ITL", &s.itl_ms),
+            ("TPOT", &s.tpot_ms),
+            ("E2E", &s.e2e_ms),
+        ] {
+            match d {
+                Some(d) => t.add_row(
+                    std::iter::once(name.to_string())
+                        .chain(std::iter::once(d.n.to_string()))
+                        .chain(
+                            [d.mean, d.median, d.p90, d.p95, d.p99, d.max]
+                                .map(rigor::report::fmt_num),
+                        ),
+                ),
+                None => t.add_row([name, "0", "not measured", "", "", "", "", ""]),
+            };
+        }
+        println!("{t}");
+        if let Some(why) = &s.tokens_missing {
+            println!("token counts: {why}");
+        }
+        if let Some(g) = s.goodput_req_s {
+            println!("goodput: {g:.2} req/s within the SLOs");
+        }
+        for (kind, n) in &s.errors {
+            let example = out
+                .records
+                .iter()
+                .find(|r| r.error.as_deref() == Some(kind.as_str()))
+                .and_then(|r| r.message.clone())
+                .unwrap_or_default();
+            println!("{n} failed ({kind}): {example}");
+        }
+    }
+    Ok(if s.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn env_cmd(file: Option<&Path>, json: bool) -> Result<ExitCode> {

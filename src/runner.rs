@@ -129,6 +129,7 @@ struct AttemptResult {
     notes: Vec<String>,
     flags: Vec<String>,
     telemetry: Option<Recording>,
+    requests: Vec<crate::llm::metrics::RequestRecord>,
     interrupted: bool,
     stdout: Option<LogRange>,
     stderr: Option<LogRange>,
@@ -147,6 +148,7 @@ impl AttemptResult {
             notes: Vec::new(),
             flags: Vec::new(),
             telemetry: None,
+            requests: Vec::new(),
             interrupted: false,
             stdout: None,
             stderr: None,
@@ -301,6 +303,15 @@ fn run_attempt(
     let stderr = read(&r.stderr);
     match (stdout, stderr) {
         (Ok(so), Ok(se)) => {
+            r.requests = so
+                .lines()
+                .filter(|l| l.starts_with("{\"request\":"))
+                .filter_map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| serde_json::from_value(v["request"].clone()).ok())
+                })
+                .collect();
             let ex = extractor.extract(&so, &se);
             r.metrics.extend(ex.values);
             r.missing.extend(ex.missing);
@@ -588,6 +599,7 @@ pub fn run(
                 metrics: &result.metrics,
                 missing: &result.missing,
                 telemetry: result.telemetry.as_ref(),
+                requests: &result.requests,
             })?;
             progress.trial_finished(&TrialEvent {
                 label: &label,

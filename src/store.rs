@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS run (
@@ -104,6 +104,22 @@ CREATE TABLE IF NOT EXISTS series (    -- telemetry time series of a trial
     t BLOB NOT NULL,                   -- little-endian f64 seconds from the trial's first sample
     v BLOB NOT NULL,                   -- little-endian f64 values
     PRIMARY KEY (trial_id, name)
+);
+CREATE TABLE IF NOT EXISTS request (   -- llm-serve: every request of a trial, as the client saw it
+    trial_id INTEGER NOT NULL REFERENCES trial(id),
+    idx INTEGER NOT NULL,
+    warmup INTEGER NOT NULL,
+    scheduled_s REAL NOT NULL,         -- seconds from the start of the trial's load
+    sent_s REAL NOT NULL,
+    first_token_s REAL,
+    end_s REAL NOT NULL,
+    chunks_s BLOB NOT NULL,            -- little-endian f64 arrival times of content chunks
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    status INTEGER,                    -- HTTP status
+    error TEXT,                        -- NULL: ok; else connect | send | http | timeout | stream | body | empty
+    message TEXT,
+    PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS missing_metric (
     trial_id INTEGER NOT NULL REFERENCES trial(id),
@@ -284,6 +300,8 @@ pub struct AttemptRecord<'a> {
     pub missing: &'a [(String, String)],
     /// What was sampled during the trial, series included.
     pub telemetry: Option<&'a crate::telemetry::Recording>,
+    /// llm-serve: every request.
+    pub requests: &'a [crate::llm::metrics::RequestRecord],
 }
 
 pub struct NewRun<'a> {
@@ -691,6 +709,30 @@ impl Store {
             for (name, reason) in a.missing {
                 self.sql(mm.execute(params![trial_id, name, reason]))?;
             }
+            if !a.requests.is_empty() {
+                let mut rq = self.sql(tx.prepare_cached(
+                    "INSERT INTO request (trial_id, idx, warmup, scheduled_s, sent_s, first_token_s, end_s, chunks_s,
+                                          input_tokens, output_tokens, status, error, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                ))?;
+                for r in a.requests {
+                    self.sql(rq.execute(params![
+                        trial_id,
+                        r.index as i64,
+                        r.warmup as i64,
+                        r.scheduled_s,
+                        r.sent_s,
+                        r.first_token_s,
+                        r.end_s,
+                        f64_blob(&r.chunks_s),
+                        r.input_tokens.map(|x| x as i64),
+                        r.output_tokens.map(|x| x as i64),
+                        r.status,
+                        r.error,
+                        r.message,
+                    ]))?;
+                }
+            }
             if let Some(rec) = a.telemetry {
                 let mut st = self.sql(tx.prepare_cached(
                     "INSERT INTO series (trial_id, name, unit, kind, t, v) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1002,6 +1044,7 @@ mod tests {
                 metrics: &metrics,
                 missing: &missing,
                 telemetry: Some(&rec),
+                requests: &[],
             })
             .unwrap();
         assert_eq!(store.series(trial_id).unwrap()["gpu0.power_w"], power);

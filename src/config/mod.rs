@@ -138,12 +138,17 @@ pub enum WorkloadKind {
     /// variants' wrappers and environment apply as to any command.
     Gemm(CommandWorkload),
     Copy(CommandWorkload),
+    /// The OpenAI-compatible load generator, run as `rigor probe llm-serve ...`.
+    LlmServe(CommandWorkload),
 }
 
 impl WorkloadKind {
     pub fn command(&self) -> &CommandWorkload {
         match self {
-            WorkloadKind::Command(c) | WorkloadKind::Gemm(c) | WorkloadKind::Copy(c) => c,
+            WorkloadKind::Command(c)
+            | WorkloadKind::Gemm(c)
+            | WorkloadKind::Copy(c)
+            | WorkloadKind::LlmServe(c) => c,
         }
     }
 
@@ -153,6 +158,7 @@ impl WorkloadKind {
             WorkloadKind::Command(_) => None,
             WorkloadKind::Gemm(_) => Some(crate::probe::Probe::Gemm),
             WorkloadKind::Copy(_) => Some(crate::probe::Probe::Copy),
+            WorkloadKind::LlmServe(_) => Some(crate::probe::Probe::LlmServe),
         }
     }
 }

@@ -24,9 +24,8 @@ pub fn is_reserved_metric(name: &str) -> bool {
 }
 
 /// Placeholders rigor fills in itself.
-pub const BUILTIN_PLACEHOLDERS: [&str; 3] = ["variant", "workload", "trial"];
-/// Workload kinds that exist in the design but not in this build.
-const PLANNED_KINDS: [&str; 1] = ["llm-serve"];
+/// `{port}` is left as is for the `llm-serve` probe, which fills in the free port it picks.
+pub const BUILTIN_PLACEHOLDERS: [&str; 4] = ["variant", "workload", "trial", "port"];
 /// Every workload kind, for suggestions.
 const KINDS: [&str; 4] = ["command", "gemm", "copy", "llm-serve"];
 
@@ -612,7 +611,7 @@ impl<'a> Parser<'a> {
                     out.push(self.command_workload(&at, &raw)?);
                     raws.push(raw);
                 }
-                k @ ("gemm" | "copy") => {
+                k @ ("gemm" | "copy" | "llm-serve") => {
                     let probe = crate::probe::Probe::parse(k).expect("matched above");
                     let common = RawProbeCommon::deserialize(ValueDeserializer::from(item.clone()))
                         .map_err(|e| self.toml_error(root, &at, e))?;
@@ -623,11 +622,6 @@ impl<'a> Parser<'a> {
                         self.probe_workload(&at, probe, item_span, common, &fields, variants)?;
                     out.push(w);
                     raws.push(raw);
-                }
-                k if PLANNED_KINDS.contains(&k) => {
-                    return Err(self
-                        .err(kind.1, format!("{at}.kind"), format!("workload kind `{k}` is not available in this version of rigor"))
-                        .with_hint("this build runs `command`, `gemm` and `copy` workloads; wrap the program in a command workload for now"))
                 }
                 k => {
                     let mut e = self.err(kind.1, format!("{at}.kind"), format!("unknown workload kind `{k}`"));
@@ -888,6 +882,7 @@ impl<'a> Parser<'a> {
         let kind = match probe {
             crate::probe::Probe::Gemm => WorkloadKind::Gemm(command),
             crate::probe::Probe::Copy => WorkloadKind::Copy(command),
+            crate::probe::Probe::LlmServe => WorkloadKind::LlmServe(command),
         };
         let raw = RawCommandWorkload {
             name: common.name,

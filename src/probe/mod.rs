@@ -12,6 +12,66 @@ mod gemm;
 
 use std::io::Write;
 
+fn print_llm(out: &mut impl Write, o: &crate::llm::Options, r: &crate::llm::Outcome) {
+    let s = &r.summary;
+    let (metrics, missing) = crate::llm::trial_metrics(s);
+    for (name, v, unit, better) in metrics {
+        metric_line(out, &name, v, unit, better);
+    }
+    for (name, why) in missing {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({"metric": name, "missing": why})
+        );
+    }
+    for (name, delta) in &r.server_counters {
+        let clean: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.:".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({"metric": format!("server.{}", clean.trim_end_matches('_')), "value": delta})
+        );
+    }
+    if o.records {
+        for rec in &r.records {
+            let _ = writeln!(out, "{}", serde_json::json!({"request": rec}));
+        }
+    }
+    eprintln!(
+        "rigor probe llm-serve: {} requests ({} ok, {} failed) in {:.2} s: {:.2} req/s{}",
+        s.requests,
+        s.ok,
+        s.failed,
+        s.duration_s,
+        s.req_s,
+        s.output_tok_s
+            .map(|t| format!(", {t:.1} output tok/s"))
+            .unwrap_or_default()
+    );
+    for (kind, n) in &s.errors {
+        let example = r
+            .records
+            .iter()
+            .find(|x| x.error.as_deref() == Some(kind.as_str()))
+            .and_then(|x| x.message.clone())
+            .unwrap_or_default();
+        eprintln!("rigor probe llm-serve: {n} failed with {kind}: {example}");
+    }
+    if let Some(log) = &r.server_log {
+        eprintln!("--- server log (last lines) ---\n{log}");
+    }
+}
+
 fn metric_line(out: &mut impl Write, name: &str, value: f64, unit: &str, better: &str) {
     let _ = writeln!(
         out,
@@ -24,7 +84,7 @@ fn metric_line(out: &mut impl Write, name: &str, value: f64, unit: &str, better:
 /// metrics as JSON lines on stdout and what it did on stderr. Returns the exit status.
 pub fn main(kind: &str, args: &[String]) -> i32 {
     let Some(probe) = Probe::parse(kind) else {
-        eprintln!("rigor probe: unknown probe `{kind}`; the probes are gemm and copy");
+        eprintln!("rigor probe: unknown probe `{kind}`; the probes are gemm, copy and llm-serve");
         return 2;
     };
     let fields = match parse_args(probe, args) {
@@ -37,6 +97,11 @@ pub fn main(kind: &str, args: &[String]) -> i32 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match probe {
+        Probe::LlmServe => crate::llm::Options::from_fields(&fields).and_then(|o| {
+            let outcome = crate::llm::run(&o)?;
+            print_llm(&mut out, &o, &outcome);
+            Ok(())
+        }),
         Probe::Gemm => gemm::GemmArgs::from_fields(&fields).and_then(|a| {
             let o = gemm::run(&a)?;
             eprintln!("rigor probe gemm: {} {}×{}×{} batch {} {} on {}", fields["dtype"], a.m, a.n, a.k, a.batch,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 pub enum Probe {
     Gemm,
     Copy,
+    LlmServe,
 }
 
 impl Probe {
@@ -15,6 +16,7 @@ impl Probe {
         match s {
             "gemm" => Some(Probe::Gemm),
             "copy" => Some(Probe::Copy),
+            "llm-serve" => Some(Probe::LlmServe),
             _ => None,
         }
     }
@@ -23,6 +25,7 @@ impl Probe {
         match self {
             Probe::Gemm => "gemm",
             Probe::Copy => "copy",
+            Probe::LlmServe => "llm-serve",
         }
     }
 
@@ -30,6 +33,7 @@ impl Probe {
         match self {
             Probe::Gemm => GEMM_FIELDS,
             Probe::Copy => COPY_FIELDS,
+            Probe::LlmServe => LLM_FIELDS,
         }
     }
 
@@ -45,6 +49,10 @@ impl Probe {
                 ("copy.gbs", "GB/s", "higher", true),
                 // Only host↔device copies over a link NVML describes have a limit.
                 ("copy.link_pct", "%", "higher", false),
+            ],
+            Probe::LlmServe => &[
+                ("llm.req_s", "req/s", "higher", true),
+                ("llm.error_rate", "fraction", "lower", true),
             ],
         }
     }
@@ -204,6 +212,191 @@ const COPY_FIELDS: &[Field] = &[
         default: Some("0"),
         check: count,
         help: "CUDA device ordinal",
+    },
+];
+
+fn anything(_: &str) -> Result<(), String> {
+    Ok(())
+}
+
+fn nonneg(s: &str) -> Result<(), String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(()),
+        _ => Err(format!("`{s}` is not a number of at least 0")),
+    }
+}
+
+fn duration(s: &str) -> Result<(), String> {
+    if s == "0" {
+        return Ok(());
+    }
+    humantime::parse_duration(s)
+        .map(|_| ())
+        .map_err(|e| format!("`{s}` is not a duration: {e}"))
+}
+
+const LLM_FIELDS: &[Field] = &[
+    Field {
+        name: "url",
+        default: Some(""),
+        check: anything,
+        help: "base URL of a running OpenAI-compatible server, e.g. http://127.0.0.1:8000",
+    },
+    Field {
+        name: "server_command",
+        default: Some(""),
+        check: anything,
+        help: "a server to start fresh for each trial; `{port}` is replaced by a free port",
+    },
+    Field {
+        name: "ready_path",
+        default: Some("/health"),
+        check: anything,
+        help: "path polled until it answers 200",
+    },
+    Field {
+        name: "ready_timeout",
+        default: Some("300s"),
+        check: duration,
+        help: "how long the server may take to become ready",
+    },
+    Field {
+        name: "model",
+        default: Some("default"),
+        check: anything,
+        help: "the `model` of each request",
+    },
+    Field {
+        name: "endpoint",
+        default: Some("completions"),
+        check: |s| one_of(s, &["completions", "chat"]),
+        help: "completions (/v1/completions) or chat (/v1/chat/completions)",
+    },
+    Field {
+        name: "stream",
+        default: Some("true"),
+        check: boolean,
+        help: "stream tokens (SSE); needed for TTFT and ITL",
+    },
+    Field {
+        name: "concurrency",
+        default: Some("1"),
+        check: positive,
+        help: "clients sending back to back (when no rate is set)",
+    },
+    Field {
+        name: "rate",
+        default: Some("0"),
+        check: nonneg,
+        help: "requests per second; 0: use `concurrency`",
+    },
+    Field {
+        name: "arrival",
+        default: Some("poisson"),
+        check: |s| one_of(s, &["poisson", "gamma", "constant"]),
+        help: "arrival process at `rate`",
+    },
+    Field {
+        name: "burstiness",
+        default: Some("1"),
+        check: nonneg,
+        help: "gamma shape for `arrival = gamma` (1 is Poisson, < 1 burstier)",
+    },
+    Field {
+        name: "max_concurrency",
+        default: Some("0"),
+        check: count,
+        help: "cap on requests in flight with a rate; 0: none",
+    },
+    Field {
+        name: "requests",
+        default: Some("100"),
+        check: count,
+        help: "measured requests per trial; 0: until `duration`",
+    },
+    Field {
+        name: "duration",
+        default: Some("0"),
+        check: duration,
+        help: "stop sending after this long; 0: no limit",
+    },
+    Field {
+        name: "warmup_requests",
+        default: Some("0"),
+        check: count,
+        help: "requests sent first and excluded from the metrics",
+    },
+    Field {
+        name: "dataset",
+        default: Some("synthetic"),
+        check: anything,
+        help: "synthetic, or a JSONL file of prompts",
+    },
+    Field {
+        name: "input_len",
+        default: Some("128"),
+        check: positive,
+        help: "synthetic prompt length (words)",
+    },
+    Field {
+        name: "output_len",
+        default: Some("64"),
+        check: positive,
+        help: "max_tokens of each request",
+    },
+    Field {
+        name: "lengths",
+        default: Some("fixed"),
+        check: |s| one_of(s, &["fixed", "uniform", "normal"]),
+        help: "distribution of synthetic lengths",
+    },
+    Field {
+        name: "spread",
+        default: Some("0.2"),
+        check: nonneg,
+        help: "relative half-width (uniform) or standard deviation (normal) of lengths",
+    },
+    Field {
+        name: "ignore_eos",
+        default: Some("true"),
+        check: boolean,
+        help: "ask the server to generate exactly max_tokens",
+    },
+    Field {
+        name: "timeout",
+        default: Some("120s"),
+        check: duration,
+        help: "per-request timeout",
+    },
+    Field {
+        name: "api_key_env",
+        default: Some(""),
+        check: anything,
+        help: "environment variable holding the API key (never stored)",
+    },
+    Field {
+        name: "extra_body",
+        default: Some(""),
+        check: anything,
+        help: "JSON object merged into every request body",
+    },
+    Field {
+        name: "slo",
+        default: Some(""),
+        check: anything,
+        help: "objectives for goodput, e.g. \"ttft_ms<=500,tpot_ms<=50\"",
+    },
+    Field {
+        name: "seed",
+        default: Some("{trial}"),
+        check: count,
+        help: "seed of prompts and arrivals",
+    },
+    Field {
+        name: "records",
+        default: Some("true"),
+        check: boolean,
+        help: "print every request's record (stored with the trial's output)",
     },
 ];
 

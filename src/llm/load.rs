@@ -1,0 +1,194 @@
+//! The load: a fixed number of concurrent clients, or requests arriving at a rate (Poisson,
+//! gamma with a burstiness factor, or constant), optionally under a concurrency cap;
+//! bounded by a request count or a duration. Arrival times are drawn from the seed before
+//! the load starts.
+
+use super::client::{self, Prompt, Target};
+use super::metrics::RequestRecord;
+use rand::SeedableRng;
+use rand_distr::Distribution;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrival {
+    Poisson,
+    /// Gamma-distributed gaps with shape = burstiness (1 is Poisson; < 1 burstier), as vLLM.
+    Gamma(f64),
+    Constant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// This many clients, each sending its next request when the last one ends.
+    Concurrency(usize),
+    Rate {
+        per_s: f64,
+        arrival: Arrival,
+        max_concurrency: Option<usize>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub load: Load,
+    /// Measured requests (after the warm-up ones); None: until `duration`.
+    pub requests: Option<usize>,
+    pub duration: Option<Duration>,
+    pub warmup: usize,
+    pub seed: u64,
+}
+
+/// Offsets (s) of `n` arrivals at `per_s` per second.
+pub fn arrivals(n: usize, per_s: f64, arrival: Arrival, seed: u64) -> Vec<f64> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut t = 0.0;
+    let mut out = Vec::with_capacity(n);
+    let gamma = match arrival {
+        Arrival::Poisson => rand_distr::Gamma::new(1.0, 1.0 / per_s).ok(),
+        Arrival::Gamma(k) => rand_distr::Gamma::new(k, 1.0 / (per_s * k)).ok(),
+        Arrival::Constant => None,
+    };
+    for _ in 0..n {
+        out.push(t);
+        t += match &gamma {
+            Some(g) => g.sample(&mut rng),
+            None => 1.0 / per_s,
+        };
+    }
+    out
+}
+
+/// Runs the load; every request is returned, ok or failed, in the order it was issued.
+pub async fn run(target: Arc<Target>, prompts: Arc<Vec<Prompt>>, plan: Plan) -> Vec<RequestRecord> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+        .expect("a client without TLS or proxies builds");
+    let url: Arc<str> = format!(
+        "{}{}",
+        target.base_url.trim_end_matches('/'),
+        target.endpoint.path()
+    )
+    .into();
+    let total = plan.requests.map(|n| n + plan.warmup);
+    // Bodies are built before timing starts (for a duration-bound load, as needed, but off
+    // the receive path).
+    let bodies: Arc<Vec<Vec<u8>>> =
+        Arc::new(prompts.iter().map(|p| client::body(&target, p)).collect());
+    let origin = Instant::now();
+    let deadline = plan.duration.map(|d| origin + d);
+    let warmup = plan.warmup;
+    let record = move |i: usize, scheduled: Instant| RequestRecord {
+        index: i,
+        warmup: i < warmup,
+        scheduled_s: scheduled.duration_since(origin).as_secs_f64(),
+        ..Default::default()
+    };
+    let mut handles = Vec::new();
+    match plan.load {
+        Load::Concurrency(c) => {
+            let next = Arc::new(AtomicUsize::new(0));
+            for _ in 0..c.max(1) {
+                let (client, url, target, bodies, next) = (
+                    client.clone(),
+                    url.clone(),
+                    target.clone(),
+                    bodies.clone(),
+                    next.clone(),
+                );
+                handles.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if total.is_some_and(|t| i >= t)
+                            || deadline.is_some_and(|d| Instant::now() >= d)
+                        {
+                            break;
+                        }
+                        let body = bodies[i % bodies.len()].clone();
+                        let r = record(i, Instant::now());
+                        mine.push(client::send(&client, &url, &target, body, origin, r).await);
+                    }
+                    mine
+                }));
+            }
+        }
+        Load::Rate {
+            per_s,
+            arrival,
+            max_concurrency,
+        } => {
+            // With only a duration, draw enough arrivals to outlast it.
+            let n = total.unwrap_or_else(|| {
+                let secs = plan.duration.map_or(60.0, |d| d.as_secs_f64());
+                ((per_s * secs * 2.0) as usize + 100).min(10_000_000)
+            });
+            let at = arrivals(n, per_s, arrival, plan.seed);
+            let cap = max_concurrency.map(|m| Arc::new(tokio::sync::Semaphore::new(m.max(1))));
+            for (i, offset) in at.into_iter().enumerate() {
+                let when = origin + Duration::from_secs_f64(offset);
+                if deadline.is_some_and(|d| when >= d) {
+                    break;
+                }
+                tokio::time::sleep_until(when.into()).await;
+                let permit = match &cap {
+                    Some(s) => Some(s.clone().acquire_owned().await.expect("never closed")),
+                    None => None,
+                };
+                let (client, url, target) = (client.clone(), url.clone(), target.clone());
+                let body = bodies[i % bodies.len()].clone();
+                let r = record(i, when);
+                handles.push(tokio::spawn(async move {
+                    let out = client::send(&client, &url, &target, body, origin, r).await;
+                    drop(permit);
+                    vec![out]
+                }));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.extend(v);
+        }
+    }
+    out.sort_by_key(|r| r.index);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_have_the_requested_rate_and_burstiness() {
+        let n = 20_000;
+        let gaps = |a: &[f64]| a.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+        let cv = |g: &[f64]| {
+            let m = g.iter().sum::<f64>() / g.len() as f64;
+            let v = g.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (g.len() - 1) as f64;
+            (m, v.sqrt() / m)
+        };
+        let (m, c) = cv(&gaps(&arrivals(n, 10.0, Arrival::Poisson, 1)));
+        assert!(
+            (m - 0.1).abs() < 0.003 && (c - 1.0).abs() < 0.03,
+            "poisson mean {m} cv {c}"
+        );
+        // Gamma shape k: CV = 1/sqrt(k).
+        let (m, c) = cv(&gaps(&arrivals(n, 10.0, Arrival::Gamma(0.25), 1)));
+        assert!(
+            (m - 0.1).abs() < 0.006 && (c - 2.0).abs() < 0.1,
+            "gamma mean {m} cv {c}"
+        );
+        let a = arrivals(5, 4.0, Arrival::Constant, 1);
+        assert_eq!(a, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(
+            arrivals(100, 3.0, Arrival::Poisson, 9),
+            arrivals(100, 3.0, Arrival::Poisson, 9)
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! The `llm-serve` workload and `rigor serve-bench`: an OpenAI-compatible load generator
+//! with exact per-request timing, optionally owning the server it measures.
+
+pub mod client;
+pub mod dataset;
+pub mod load;
+pub mod metrics;
+pub mod server;
+pub mod sse;
+
+use client::{Endpoint, Target};
+use load::{Arrival, Load, Plan};
+use metrics::{RequestRecord, Slo, Summary};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything one load test needs, parsed from `--field value` pairs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub url: Option<String>,
+    pub server_command: Option<Vec<String>>,
+    pub ready_path: String,
+    pub ready_timeout: Duration,
+    pub target: Target,
+    pub plan: Plan,
+    pub dataset: String,
+    pub input_len: u32,
+    pub output_len: u32,
+    pub lengths: dataset::Lengths,
+    pub slo: Slo,
+    pub records: bool,
+}
+
+fn num<T: std::str::FromStr>(f: &BTreeMap<&str, String>, k: &str) -> Result<T, String> {
+    f[k].parse()
+        .map_err(|_| format!("{k}: `{}` is not a number", f[k]))
+}
+
+fn opt_num<T: std::str::FromStr>(f: &BTreeMap<&str, String>, k: &str) -> Result<Option<T>, String> {
+    if f[k].is_empty() || f[k] == "0" {
+        Ok(None)
+    } else {
+        num(f, k).map(Some)
+    }
+}
+
+impl Options {
+    pub fn from_fields(f: &BTreeMap<&'static str, String>) -> Result<Options, String> {
+        let url = (!f["url"].is_empty()).then(|| f["url"].clone());
+        let server_command = if f["server_command"].is_empty() {
+            None
+        } else {
+            Some(
+                shell_words::split(&f["server_command"])
+                    .map_err(|e| format!("server_command: {e}"))?,
+            )
+        };
+        if url.is_none() && server_command.is_none() {
+            return Err("give `url` (a running server) or `server_command` (a server to start for each trial)".into());
+        }
+        let api_key =
+            match f["api_key_env"].as_str() {
+                "" => None,
+                var => Some(std::env::var(var).map_err(|_| {
+                    format!("api_key_env: the environment variable {var} is not set")
+                })?),
+            };
+        let extra_body = if f["extra_body"].is_empty() {
+            serde_json::Map::new()
+        } else {
+            match serde_json::from_str(&f["extra_body"]) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => {
+                    return Err(
+                        "extra_body: must be a JSON object, e.g. {\"ignore_eos\": true}".into(),
+                    );
+                }
+            }
+        };
+        let mut extra_body = extra_body;
+        if f["ignore_eos"] == "true" {
+            extra_body.entry("ignore_eos").or_insert(true.into());
+        }
+        let duration = match f["duration"].as_str() {
+            "" | "0" => None,
+            d => Some(humantime::parse_duration(d).map_err(|e| format!("duration: {e}"))?),
+        };
+        let requests: Option<usize> = opt_num(f, "requests")?;
+        if requests.is_none() && duration.is_none() {
+            return Err("bound the load with `requests` or `duration`".into());
+        }
+        let rate: Option<f64> = opt_num(f, "rate")?;
+        let load = match rate {
+            Some(r) if r > 0.0 => Load::Rate {
+                per_s: r,
+                arrival: match f["arrival"].as_str() {
+                    "poisson" => Arrival::Poisson,
+                    "constant" => Arrival::Constant,
+                    _ => Arrival::Gamma(num(f, "burstiness")?),
+                },
+                max_concurrency: opt_num(f, "max_concurrency")?,
+            },
+            _ => Load::Concurrency(num(f, "concurrency")?),
+        };
+        Ok(Options {
+            url,
+            server_command,
+            ready_path: f["ready_path"].clone(),
+            ready_timeout: humantime::parse_duration(&f["ready_timeout"])
+                .map_err(|e| format!("ready_timeout: {e}"))?,
+            target: Target {
+                base_url: String::new(),
+                model: f["model"].clone(),
+                endpoint: if f["endpoint"] == "chat" {
+                    Endpoint::Chat
+                } else {
+                    Endpoint::Completions
+                },
+                stream: f["stream"] == "true",
+                api_key,
+                extra_body,
+                timeout: humantime::parse_duration(&f["timeout"])
+                    .map_err(|e| format!("timeout: {e}"))?,
+            },
+            plan: Plan {
+                load,
+                requests,
+                duration,
+                warmup: num(f, "warmup_requests")?,
+                seed: num(f, "seed")?,
+            },
+            dataset: f["dataset"].clone(),
+            input_len: num(f, "input_len")?,
+            output_len: num(f, "output_len")?,
+            lengths: match f["lengths"].as_str() {
+                "uniform" => dataset::Lengths::Uniform(num(f, "spread")?),
+                "normal" => dataset::Lengths::Normal(num(f, "spread")?),
+                _ => dataset::Lengths::Fixed,
+            },
+            slo: Slo::parse(&f["slo"])?,
+            records: f["records"] == "true",
+        })
+    }
+}
+
+pub struct Outcome {
+    pub summary: Summary,
+    pub records: Vec<RequestRecord>,
+    /// Deltas of the server's Prometheus counters over the load, when it exposes them.
+    pub server_counters: BTreeMap<String, f64>,
+    pub server_log: Option<String>,
+}
+
+/// Runs one load test (starting and stopping the server when the options own one).
+pub fn run(o: &Options) -> Result<Outcome, String> {
+    let n_prompts = o
+        .plan
+        .requests
+        .map_or(1000, |r| r + o.plan.warmup)
+        .clamp(1, 100_000);
+    let prompts = if o.dataset == "synthetic" {
+        dataset::synthetic(n_prompts, o.input_len, o.output_len, o.lengths, o.plan.seed)
+    } else {
+        let text = std::fs::read_to_string(&o.dataset)
+            .map_err(|e| format!("dataset {}: {e}", o.dataset))?;
+        dataset::jsonl(&text, o.output_len).map_err(|e| format!("dataset {}: {e}", o.dataset))?
+    };
+    let log_dir = std::env::temp_dir();
+    let mut server = None;
+    let mut target = o.target.clone();
+    target.base_url = match (&o.url, &o.server_command) {
+        (Some(u), _) => u.clone(),
+        (None, Some(cmd)) => {
+            let port = server::free_port()?;
+            let argv: Vec<String> = cmd
+                .iter()
+                .map(|a| a.replace("{port}", &port.to_string()))
+                .collect();
+            let s = server::Server::start(&argv, port, &o.ready_path, o.ready_timeout, &log_dir)?;
+            let url = format!("http://127.0.0.1:{port}");
+            server = Some(s);
+            url
+        }
+        (None, None) => unreachable!("checked in from_fields"),
+    };
+    let port = server.as_ref().map(|s| s.port);
+    let before = port
+        .and_then(|p| server::get_text(p, "/metrics"))
+        .map(|t| server::prometheus_counters(&t));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let records = rt.block_on(load::run(Arc::new(target), Arc::new(prompts), o.plan));
+    let mut server_counters = BTreeMap::new();
+    if let (Some(p), Some(before)) = (port, before)
+        && let Some(after) =
+            server::get_text(p, "/metrics").map(|t| server::prometheus_counters(&t))
+    {
+        for (k, v) in after {
+            server_counters.insert(k.clone(), v - before.get(&k).copied().unwrap_or(0.0));
+        }
+    }
+    let mut server_log = None;
+    if let Some(mut s) = server {
+        if let Some(why) = s.died() {
+            return Err(format!(
+                "the server died during the load ({why}); its log ends:\n{}",
+                s.log_tail(20)
+            ));
+        }
+        s.stop();
+        server_log = Some(s.log_tail(200));
+        let _ = std::fs::remove_file(&s.log_path);
+    }
+    let summary = metrics::summarize(&records, &o.slo);
+    Ok(Outcome {
+        summary,
+        records,
+        server_counters,
+        server_log,
+    })
+}
+
+/// A metric line: (name, value, unit, better).
+pub type MetricLine = (String, f64, &'static str, &'static str);
+
+/// The per-trial metrics, and (name, reason) for those that could not be measured.
+pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
+    let mut m = Vec::new();
+    let mut missing = Vec::new();
+    let dists = [
+        ("ttft_ms", &s.ttft_ms),
+        ("itl_ms", &s.itl_ms),
+        ("tpot_ms", &s.tpot_ms),
+        ("e2e_ms", &s.e2e_ms),
+    ];
+    for (name, d) in dists {
+        match d {
+            Some(d) => {
+                for (stat, v) in [
+                    ("mean", d.mean),
+                    ("median", d.median),
+                    ("p90", d.p90),
+                    ("p95", d.p95),
+                    ("p99", d.p99),
+                    ("max", d.max),
+                ] {
+                    m.push((format!("llm.{name}.{stat}"), v, "ms", "lower"));
+                }
+            }
+            None => {
+                let why = match name {
+                    "ttft_ms" | "itl_ms" if s.ok > 0 => "no streamed tokens (non-streaming requests have no first-token or inter-token times)".to_string(),
+                    "tpot_ms" if s.ok > 0 => s.tokens_missing.clone().unwrap_or_else(|| "every request produced at most one token".into()),
+                    _ => "no request succeeded".to_string(),
+                };
+                missing.push((format!("llm.{name}"), why));
+            }
+        }
+    }
+    m.push(("llm.req_s".into(), s.req_s, "req/s", "higher"));
+    m.push(("llm.error_rate".into(), s.error_rate, "fraction", "lower"));
+    m.push(("llm.duration_s".into(), s.duration_s, "s", "lower"));
+    for (name, v) in [
+        ("llm.output_tok_s", s.output_tok_s),
+        ("llm.total_tok_s", s.total_tok_s),
+    ] {
+        match v {
+            Some(v) => m.push((name.into(), v, "tok/s", "higher")),
+            None => missing.push((
+                name.into(),
+                s.tokens_missing
+                    .clone()
+                    .unwrap_or_else(|| "the server gave no prompt token counts".into()),
+            )),
+        }
+    }
+    if let Some(g) = s.goodput_req_s {
+        m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
+    }
+    (m, missing)
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds what the llm-serve tests run against: the real llama.cpp server (`llama-server`),
+# compiled from the llama.cpp sources vendored in llama-cpp-python's source package on PyPI,
+# and a tiny random-weight GGUF model (tests/llm/make_model.py, vocabulary from a vocab-only
+# GGUF in those sources). Results go to target/llm/ and are reused when present.
+#
+#   tests/llm/setup.sh        # ~15-20 min the first time on 2 cores, then instant
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VERSION=0.3.36
+OUT=target/llm
+if [ -x "$OUT/bin/llama-server" ] && [ -f "$OUT/tiny.gguf" ] && [ -f "$OUT/small.gguf" ]; then
+  exit 0
+fi
+mkdir -p "$OUT/bin" "$OUT/src"
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+if [ ! -f "$OUT/src/llama_cpp_python-$VERSION.tar.gz" ]; then
+  python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$OUT/src"
+fi
+tar xzf "$OUT/src/llama_cpp_python-$VERSION.tar.gz" -C "$OUT/src"
+SRC="$OUT/src/llama_cpp_python-$VERSION/vendor/llama.cpp"
+cmake -S "$SRC" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
+  -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+  -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$OUT/build" --target llama-server -j"$(nproc)" >/dev/null
+cp "$OUT/build/bin/llama-server" "$OUT/bin/"
+VOCAB="$SRC/models/ggml-vocab-llama-spm.gguf"
+PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$VOCAB" "$OUT/tiny.gguf" 64 2
+PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$VOCAB" "$OUT/small.gguf" 256 4
+rm -rf "$OUT/build" "$OUT/src/llama_cpp_python-$VERSION"
+"$OUT/bin/llama-server" --version 2>&1 | head -2

@@ -1,0 +1,432 @@
+//! `llm-serve` and `rigor serve-bench` against a real llama.cpp server (`llama-server`, built
+//! by tests/llm/setup.sh from llama.cpp's sources on PyPI) serving a tiny random-weight
+//! model. No mock server stands in for it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The server and model; builds them on first use (tests/llm/setup.sh), once per machine.
+fn server_and_model() -> (PathBuf, PathBuf) {
+    let bin = root().join("target/llm/bin/llama-server");
+    let model = root().join("target/llm/tiny.gguf");
+    if !bin.exists() || !model.exists() {
+        static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+        if !bin.exists() || !model.exists() {
+            let st = Command::new(root().join("tests/llm/setup.sh"))
+                .status()
+                .unwrap();
+            assert!(
+                st.success(),
+                "tests/llm/setup.sh failed: the llm-serve tests need a real llama.cpp server"
+            );
+        }
+    }
+    (bin, model)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Llama {
+    child: Child,
+    port: u16,
+}
+
+impl Llama {
+    fn start(extra: &[&str]) -> Llama {
+        let (bin, model) = server_and_model();
+        let port = free_port();
+        let child = Command::new(bin)
+            .args([
+                "-m",
+                model.to_str().unwrap(),
+                "--port",
+                &port.to_string(),
+                "--host",
+                "127.0.0.1",
+                "-c",
+                "2048",
+                "-np",
+                "4",
+                "--metrics",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut l = Llama { child, port };
+        let start = Instant::now();
+        while !health(port) {
+            assert!(
+                l.child.try_wait().unwrap().is_none(),
+                "llama-server exited while starting"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "llama-server not ready in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        l.port = port;
+        l
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Llama {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn health(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(s, "GET /health HTTP/1.0\r\n\r\n");
+    let mut b = String::new();
+    let _ = s.read_to_string(&mut b);
+    b.starts_with("HTTP/1.1 200") || b.starts_with("HTTP/1.0 200")
+}
+
+fn rigor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn bench_json(url: &str, args: &[&str]) -> (Output, serde_json::Value) {
+    let mut all = vec!["serve-bench", url, "--json"];
+    all.extend_from_slice(args);
+    let out = rigor(&all);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, v)
+}
+
+#[test]
+fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
+    let s = Llama::start(&[]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--requests",
+            "24",
+            "--concurrency",
+            "4",
+            "--input_len",
+            "24",
+            "--output_len",
+            "12",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let sum = &v["summary"];
+    assert_eq!(sum["ok"], 24, "{sum}");
+    assert_eq!(sum["failed"], 0);
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 24);
+    for r in reqs {
+        // ignore_eos + max_tokens: exactly 12 tokens, each streamed in its own chunk.
+        assert_eq!(r["output_tokens"], 12, "{r}");
+        assert_eq!(r["chunks_s"].as_array().unwrap().len(), 12, "{r}");
+        let input = r["input_tokens"].as_u64().unwrap();
+        assert!((20..=60).contains(&input), "24 words → {input} tokens");
+        let (sent, first, end) = (
+            r["sent_s"].as_f64().unwrap(),
+            r["first_token_s"].as_f64().unwrap(),
+            r["end_s"].as_f64().unwrap(),
+        );
+        assert!(sent < first && first <= end, "{r}");
+    }
+    for d in ["ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"] {
+        assert!(sum[d]["mean"].as_f64().unwrap() > 0.0, "{d}: {sum}");
+    }
+    assert_eq!(sum["itl_ms"]["n"], 24 * 11);
+    let tok_s = sum["output_tok_s"].as_f64().unwrap();
+    let expect = 24.0 * 12.0 / sum["duration_s"].as_f64().unwrap();
+    assert!((tok_s - expect).abs() < 1e-6 * expect);
+    // The server's own counters agree with the client's count.
+    let generated: f64 = v["server_counters"].as_object().map_or(0.0, |c| {
+        c.iter()
+            .filter(|(k, _)| k.contains("tokens_predicted_total"))
+            .map(|(_, v)| v.as_f64().unwrap())
+            .sum()
+    });
+    if v["server_counters"]
+        .as_object()
+        .is_some_and(|c| !c.is_empty())
+    {
+        assert_eq!(generated, 24.0 * 12.0, "{}", v["server_counters"]);
+    }
+}
+
+#[test]
+fn chat_without_streaming_has_usage_but_no_first_token_time() {
+    let s = Llama::start(&[]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "chat",
+            "--stream",
+            "false",
+            "--requests",
+            "6",
+            "--output_len",
+            "8",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let sum = &v["summary"];
+    assert_eq!(sum["ok"], 6);
+    assert!(sum["ttft_ms"].is_null() && sum["itl_ms"].is_null());
+    assert!(sum["e2e_ms"]["mean"].as_f64().unwrap() > 0.0);
+    assert!(
+        v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["output_tokens"] == 8)
+    );
+}
+
+#[test]
+fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
+    let s = Llama::start(&[]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--rate",
+            "40",
+            "--requests",
+            "40",
+            "--output_len",
+            "4",
+            "--seed",
+            "7",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let reqs = v["requests"].as_array().unwrap();
+    let sched: Vec<f64> = reqs
+        .iter()
+        .map(|r| r["scheduled_s"].as_f64().unwrap())
+        .collect();
+    // 40 arrivals at 40/s span about a second; each request is sent on schedule.
+    let span = sched.last().unwrap() - sched[0];
+    assert!((0.4..2.5).contains(&span), "span {span}");
+    for r in reqs {
+        let lag = r["sent_s"].as_f64().unwrap() - r["scheduled_s"].as_f64().unwrap();
+        assert!((0.0..0.05).contains(&lag), "sent {lag} s late: {r}");
+    }
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--rate",
+            "200",
+            "--max_concurrency",
+            "2",
+            "--requests",
+            "20",
+            "--output_len",
+            "6",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let reqs = v["requests"].as_array().unwrap();
+    let spans: Vec<(f64, f64)> = reqs
+        .iter()
+        .map(|r| (r["sent_s"].as_f64().unwrap(), r["end_s"].as_f64().unwrap()))
+        .collect();
+    for &(t, _) in &spans {
+        let in_flight = spans.iter().filter(|&&(a, b)| a <= t && t < b).count();
+        assert!(in_flight <= 2, "{in_flight} in flight at {t}");
+    }
+}
+
+#[test]
+fn refused_connections_timeouts_and_a_killed_server_are_each_accounted_for() {
+    // Nothing listens on this port: every request fails as `connect`, quickly.
+    let port = free_port();
+    let start = Instant::now();
+    let (out, v) = bench_json(&format!("http://127.0.0.1:{port}"), &["--requests", "5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(v["summary"]["failed"], 5);
+    assert_eq!(v["summary"]["errors"]["connect"], 5);
+    assert!(start.elapsed() < Duration::from_secs(10));
+
+    let s = Llama::start(&[]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &["--requests", "3", "--output_len", "400", "--timeout", "1ms"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(v["summary"]["errors"]["timeout"], 3, "{}", v["summary"]);
+
+    // Kill the server while 200 requests are under way: every one ends ok or failed.
+    let mut s = s;
+    let child = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args([
+            "serve-bench",
+            &s.url(),
+            "--json",
+            "--requests",
+            "200",
+            "--concurrency",
+            "4",
+            "--output_len",
+            "64",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    s.child.kill().unwrap();
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "the load must not hang on a dead server"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sum = &v["summary"];
+    assert_eq!(sum["requests"], 200, "{sum}");
+    assert_eq!(
+        sum["ok"].as_u64().unwrap() + sum["failed"].as_u64().unwrap(),
+        200
+    );
+    assert!(sum["failed"].as_u64().unwrap() > 0);
+    for r in v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["error"].is_null())
+    {
+        assert!(
+            ["connect", "send", "stream", "body"].contains(&r["error"].as_str().unwrap()),
+            "{r}"
+        );
+        assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn an_experiment_owns_a_fresh_server_per_trial_and_stores_every_request() {
+    let (bin, model) = server_and_model();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "serve.toml",
+        &format!(
+            r#"
+[experiment]
+name = "serve"
+trials = 2
+order = "interleaved"
+
+[[variant]]
+name = "one-slot"
+params = {{ slots = 1 }}
+
+[[variant]]
+name = "four-slots"
+params = {{ slots = 4 }}
+
+[[workload]]
+name = "load"
+kind = "llm-serve"
+server_command = "{} -m {} --host 127.0.0.1 --port {{port}} -c 2048 -np {{slots}} --metrics"
+concurrency = 4
+requests = 16
+input_len = 16
+output_len = 8
+slo = "ttft_ms<=10000"
+"#,
+            bin.display(),
+            model.display()
+        ),
+    );
+    let store = dir.path().join("r.db");
+    let out = rigor(&[
+        "run",
+        f.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--progress",
+        "lines",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = rusqlite::Connection::open(&store).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM trial WHERE status = 'ok'"), 4);
+    for m in [
+        "llm.ttft_ms.p99",
+        "llm.itl_ms.median",
+        "llm.tpot_ms.mean",
+        "llm.e2e_ms.p90",
+        "llm.output_tok_s",
+        "llm.req_s",
+        "llm.goodput_req_s",
+        "llm.error_rate",
+    ] {
+        assert_eq!(
+            count(&format!("SELECT count(*) FROM metric WHERE name = '{m}'")),
+            4,
+            "{m}"
+        );
+    }
+    // The server's Prometheus counters, as deltas over the load.
+    let predicted: f64 = db
+        .query_row("SELECT value FROM metric WHERE name = 'server.llamacpp:tokens_predicted_total' LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(predicted, 16.0 * 8.0);
+    // Every request of every trial, stored.
+    assert_eq!(count("SELECT count(*) FROM request"), 4 * 16);
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM request WHERE error IS NULL AND output_tokens = 8 AND length(chunks_s) = 8 * 8"
+        ),
+        4 * 16
+    );
+    let report = rigor(&["report", store.to_str().unwrap()]);
+    let md = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        md.contains("llm.ttft_ms.mean") && md.contains("four-slots"),
+        "{md}"
+    );
+}
