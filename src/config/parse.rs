@@ -624,7 +624,11 @@ impl<'a> Parser<'a> {
                     raws.push(raw);
                 }
                 k => {
-                    let mut e = self.err(kind.1, format!("{at}.kind"), format!("unknown workload kind `{k}`"));
+                    let mut e = self.err(
+                        kind.1,
+                        format!("{at}.kind"),
+                        format!("unknown workload kind `{k}`"),
+                    );
                     e = e.with_hint(match closest(k, KINDS) {
                         Some(c) => format!("did you mean `{c}`?"),
                         None => format!("the kinds are: {}", KINDS.join(", ")),

@@ -198,6 +198,48 @@ pub fn jsonl(text: &str, default_output: u32) -> Result<Vec<Prompt>, String> {
     Ok(out)
 }
 
+/// Prompts from a ShareGPT file (a JSON array of `{"conversations": [{"from", "value"}]}`):
+/// each conversation's first human turn is the prompt; `max_tokens` is about the length of
+/// the first reply (in words × 4/3, without a tokenizer), between 4 and `max_output`.
+/// Conversations without both turns are skipped; the order is shuffled by the seed.
+pub fn sharegpt(text: &str, max_output: u32, seed: u64) -> Result<Vec<Prompt>, String> {
+    #[derive(serde::Deserialize)]
+    struct Turn {
+        from: String,
+        value: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Conversation {
+        #[serde(default)]
+        conversations: Vec<Turn>,
+    }
+    let all: Vec<Conversation> =
+        serde_json::from_str(text).map_err(|e| format!("not a ShareGPT JSON array: {e}"))?;
+    let mut out: Vec<Prompt> = all
+        .into_iter()
+        .filter_map(|c| {
+            let human = c.conversations.iter().position(|t| t.from == "human")?;
+            let reply = c.conversations[human + 1..]
+                .iter()
+                .find(|t| t.from == "gpt")?;
+            let words = reply.value.split_whitespace().count() as u32;
+            let prompt = &c.conversations[human].value;
+            (!prompt.trim().is_empty() && words > 0).then(|| Prompt {
+                text: prompt.clone(),
+                max_tokens: (words * 4 / 3).clamp(4, max_output.max(4)),
+            })
+        })
+        .collect();
+    if out.is_empty() {
+        return Err("no conversation has a human turn followed by a reply".into());
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for i in (1..out.len()).rev() {
+        out.swap(i, rng.random_range(0..=i));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +259,21 @@ mod tests {
         assert!(lens.iter().all(|&l| (50..=150).contains(&l)));
         let mean = lens.iter().sum::<usize>() as f64 / lens.len() as f64;
         assert!((mean - 100.0).abs() < 5.0, "{mean}");
+    }
+
+    #[test]
+    fn sharegpt_takes_first_human_turns_and_reply_lengths() {
+        let t = r#"[
+            {"id": "a", "conversations": [{"from": "human", "value": "Hi there"}, {"from": "gpt", "value": "one two three four five six"}]},
+            {"id": "b", "conversations": [{"from": "gpt", "value": "orphan"}]},
+            {"id": "c", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}
+        ]"#;
+        let p = sharegpt(t, 256, 1).unwrap();
+        assert_eq!(p.len(), 2);
+        let hi = p.iter().find(|x| x.text == "Hi there").unwrap();
+        assert_eq!(hi.max_tokens, 8);
+        assert_eq!(p.iter().find(|x| x.text == "Q").unwrap().max_tokens, 4);
+        assert!(sharegpt("[]", 10, 1).is_err() && sharegpt("{", 10, 1).is_err());
     }
 
     #[test]

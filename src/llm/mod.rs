@@ -161,6 +161,10 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         .clamp(1, 100_000);
     let prompts = if o.dataset == "synthetic" {
         dataset::synthetic(n_prompts, o.input_len, o.output_len, o.lengths, o.plan.seed)
+    } else if let Some(path) = o.dataset.strip_prefix("sharegpt:") {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("dataset {path}: {e}"))?;
+        dataset::sharegpt(&text, o.output_len, o.plan.seed)
+            .map_err(|e| format!("dataset {path}: {e}"))?
     } else {
         let text = std::fs::read_to_string(&o.dataset)
             .map_err(|e| format!("dataset {}: {e}", o.dataset))?;
