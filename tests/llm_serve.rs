@@ -15,10 +15,12 @@ fn root() -> PathBuf {
 fn server_and_model() -> (PathBuf, PathBuf) {
     let bin = root().join("target/llm/bin/llama-server");
     let model = root().join("target/llm/tiny.gguf");
-    if !bin.exists() || !model.exists() {
+    let all_there =
+        || bin.exists() && model.exists() && root().join("target/llm/gpt2-tokenizer.json").exists();
+    if !all_there() {
         static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one = SETUP.lock().unwrap_or_else(|e| e.into_inner());
-        if !bin.exists() || !model.exists() {
+        if !all_there() {
             let st = Command::new(root().join("tests/llm/setup.sh"))
                 .status()
                 .unwrap();
@@ -46,7 +48,12 @@ struct Llama {
 
 impl Llama {
     fn start(extra: &[&str]) -> Llama {
-        let (bin, model) = server_and_model();
+        let (_, model) = server_and_model();
+        Llama::start_with(&model, extra)
+    }
+
+    fn start_with(model: &Path, extra: &[&str]) -> Llama {
+        let (bin, _) = server_and_model();
         let port = free_port();
         let child = Command::new(bin)
             .args([
@@ -186,6 +193,67 @@ fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
     {
         assert_eq!(generated, 24.0 * 12.0, "{}", v["server_counters"]);
     }
+}
+
+#[test]
+fn a_local_tokenizer_builds_prompts_of_exact_token_lengths() {
+    let llm = root().join("target/llm");
+    server_and_model();
+    let s = Llama::start_with(&llm.join("tiny-gpt2.gguf"), &[]);
+    let tok = llm.join("gpt2-tokenizer.json");
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--requests",
+            "12",
+            "--concurrency",
+            "3",
+            "--input_len",
+            "57",
+            "--lengths",
+            "uniform",
+            "--spread",
+            "0.5",
+            "--output_len",
+            "6",
+            "--tokenizer",
+            tok.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let reqs = v["requests"].as_array().unwrap();
+    // The server's own count of each prompt is the length rigor built it to: uniform in
+    // [28, 86] here, and not all equal.
+    let lens: Vec<u64> = reqs
+        .iter()
+        .map(|r| r["input_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(lens.iter().all(|l| (28..=86).contains(l)), "{lens:?}");
+    assert!(lens.iter().any(|&l| l != lens[0]), "{lens:?}");
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--requests",
+            "5",
+            "--input_len",
+            "40",
+            "--output_len",
+            "6",
+            "--tokenizer",
+            tok.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["input_tokens"] == 40),
+        "{}",
+        v["requests"]
+    );
+    assert_eq!(v["summary"]["tokens_from"], "server usage");
 }
 
 #[test]

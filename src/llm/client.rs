@@ -37,6 +37,10 @@ pub struct Target {
     /// Merged into every request body (e.g. `{"ignore_eos": true}`).
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub timeout: Duration,
+    /// Ask for `usage` in streams (`stream_options.include_usage`); some servers refuse it.
+    pub request_usage: bool,
+    /// Keep generated text, for a local tokenizer to count after the load.
+    pub keep_text: bool,
 }
 
 /// A prompt ready to send.
@@ -63,7 +67,7 @@ pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
     }
     b.insert("max_tokens".into(), p.max_tokens.into());
     b.insert("stream".into(), target.stream.into());
-    if target.stream {
+    if target.stream && target.request_usage {
         b.insert(
             "stream_options".into(),
             serde_json::json!({"include_usage": true}),
@@ -253,6 +257,15 @@ pub async fn send(
                     if let Some(u) = full.usage {
                         r.input_tokens = u.prompt_tokens;
                         r.output_tokens = u.completion_tokens;
+                        r.tokens_from = Some("server".into());
+                    }
+                    if target.keep_text
+                        && let Some(c) = full.choices.first()
+                    {
+                        r.generated.push_str(c.text.as_deref().unwrap_or(""));
+                        if let Some(m) = &c.message {
+                            r.generated.push_str(m.content.as_deref().unwrap_or(""));
+                        }
                     }
                     if text_len == 0 && r.output_tokens.unwrap_or(0) == 0 {
                         fail_at_end(&mut r, "empty", "the response has no generated text".into());
@@ -283,10 +296,20 @@ pub async fn send(
                                 if c.choices.iter().any(has_content) {
                                     r.first_token_s.get_or_insert(at);
                                     r.chunks_s.push(at);
+                                    if target.keep_text {
+                                        for ch in &c.choices {
+                                            r.generated.push_str(ch.text.as_deref().unwrap_or(""));
+                                            if let Some(d) = &ch.delta {
+                                                r.generated
+                                                    .push_str(d.content.as_deref().unwrap_or(""));
+                                            }
+                                        }
+                                    }
                                 }
                                 if let Some(u) = c.usage {
                                     r.input_tokens = u.prompt_tokens.or(r.input_tokens);
                                     r.output_tokens = u.completion_tokens.or(r.output_tokens);
+                                    r.tokens_from = Some("server".into());
                                 }
                             }
                             Err(e) => {

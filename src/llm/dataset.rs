@@ -8,7 +8,7 @@ use super::client::Prompt;
 use rand::{RngExt, SeedableRng};
 use rand_distr::Distribution;
 
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "time",
     "year",
     "people",
@@ -120,7 +120,7 @@ pub enum Lengths {
     Normal(f64),
 }
 
-fn draw(len: u32, how: Lengths, rng: &mut rand_chacha::ChaCha8Rng) -> u32 {
+pub(crate) fn draw(len: u32, how: Lengths, rng: &mut rand_chacha::ChaCha8Rng) -> u32 {
     let x = match how {
         Lengths::Fixed => len as f64,
         Lengths::Uniform(r) => {

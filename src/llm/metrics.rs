@@ -28,6 +28,12 @@ pub struct RequestRecord {
     /// before it read the request (the time stays that of the first send).
     #[serde(default)]
     pub retries: u32,
+    /// Where the token counts came from: `server` (its `usage`) or `tokenizer` (local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_from: Option<String>,
+    /// The generated text, kept only when a local tokenizer may need to count it.
+    #[serde(skip)]
+    pub generated: String,
 }
 
 impl RequestRecord {
@@ -133,6 +139,8 @@ pub struct Summary {
     pub errors: std::collections::BTreeMap<String, usize>,
     /// Why token-based metrics are absent, when they are.
     pub tokens_missing: Option<String>,
+    /// Where token counts came from: "server usage", "local tokenizer", or both.
+    pub tokens_from: Option<String>,
 }
 
 pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
@@ -217,7 +225,16 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
             .entry(r.error.clone().unwrap_or_default())
             .or_insert(0) += 1;
     }
+    let sources: std::collections::BTreeSet<&str> =
+        ok.iter().filter_map(|r| r.tokens_from.as_deref()).collect();
+    let tokens_from = match (sources.contains("server"), sources.contains("tokenizer")) {
+        (true, true) => Some("server usage and local tokenizer".into()),
+        (true, false) => Some("server usage".into()),
+        (false, true) => Some("local tokenizer".into()),
+        _ => None,
+    };
     Summary {
+        tokens_from,
         requests: measured.len(),
         ok: ok.len(),
         failed: measured.len() - ok.len(),

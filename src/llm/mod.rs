@@ -7,6 +7,7 @@ pub mod load;
 pub mod metrics;
 pub mod server;
 pub mod sse;
+pub mod tokens;
 
 use client::{Endpoint, Target};
 use load::{Arrival, Load, Plan};
@@ -30,6 +31,8 @@ pub struct Options {
     pub lengths: dataset::Lengths,
     pub slo: Slo,
     pub records: bool,
+    /// A tokenizer.json: exact synthetic lengths, and counts where the server gives none.
+    pub tokenizer: Option<String>,
 }
 
 fn num<T: std::str::FromStr>(f: &BTreeMap<&str, String>, k: &str) -> Result<T, String> {
@@ -122,6 +125,8 @@ impl Options {
                 extra_body,
                 timeout: humantime::parse_duration(&f["timeout"])
                     .map_err(|e| format!("timeout: {e}"))?,
+                request_usage: f["usage"] == "true",
+                keep_text: !f["tokenizer"].is_empty(),
             },
             plan: Plan {
                 load,
@@ -140,6 +145,7 @@ impl Options {
             },
             slo: Slo::parse(&f["slo"])?,
             records: f["records"] == "true",
+            tokenizer: (!f["tokenizer"].is_empty()).then(|| f["tokenizer"].clone()),
         })
     }
 }
@@ -159,8 +165,24 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         .requests
         .map_or(1000, |r| r + o.plan.warmup)
         .clamp(1, 100_000);
+    let tokenizer = match &o.tokenizer {
+        Some(p) => Some(tokens::LocalTokenizer::load(p)?),
+        None => None,
+    };
     let prompts = if o.dataset == "synthetic" {
-        dataset::synthetic(n_prompts, o.input_len, o.output_len, o.lengths, o.plan.seed)
+        match &tokenizer {
+            Some(t) => tokens::synthetic_exact(
+                t,
+                n_prompts,
+                o.input_len,
+                o.output_len,
+                o.lengths,
+                o.plan.seed,
+            )?,
+            None => {
+                dataset::synthetic(n_prompts, o.input_len, o.output_len, o.lengths, o.plan.seed)
+            }
+        }
     } else if let Some(path) = o.dataset.strip_prefix("sharegpt:") {
         let text = std::fs::read_to_string(path).map_err(|e| format!("dataset {path}: {e}"))?;
         dataset::sharegpt(&text, o.output_len, o.plan.seed)
@@ -197,7 +219,21 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let records = rt.block_on(load::run(Arc::new(target), Arc::new(prompts), o.plan));
+    let prompts = Arc::new(prompts);
+    let mut records = rt.block_on(load::run(Arc::new(target), prompts.clone(), o.plan));
+    // Counts for what the server did not count, after the load: never on the timed path.
+    if let Some(t) = &tokenizer {
+        for r in records
+            .iter_mut()
+            .filter(|r| r.ok() && r.output_tokens.is_none())
+        {
+            r.output_tokens = Some(t.count(&r.generated)?);
+            if r.input_tokens.is_none() {
+                r.input_tokens = Some(t.count(&prompts[r.index % prompts.len()].text)?);
+            }
+            r.tokens_from = Some("tokenizer".into());
+        }
+    }
     let mut server_counters = BTreeMap::new();
     if let (Some(p), Some(before)) = (port, before)
         && let Some(after) =

@@ -387,6 +387,18 @@ const LLM_FIELDS: &[Field] = &[
         help: "objectives for goodput, e.g. \"ttft_ms<=500,tpot_ms<=50\"",
     },
     Field {
+        name: "tokenizer",
+        default: Some(""),
+        check: anything,
+        help: "a tokenizer.json: exact synthetic token lengths, and token counts where the server returns no usage",
+    },
+    Field {
+        name: "usage",
+        default: Some("true"),
+        check: boolean,
+        help: "ask for usage in streams (stream_options.include_usage)",
+    },
+    Field {
         name: "seed",
         default: Some("{trial}"),
         check: count,

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 VERSION=0.3.36
 OUT=target/llm
-if [ -x "$OUT/bin/llama-server" ] && [ -f "$OUT/tiny.gguf" ] && [ -f "$OUT/small.gguf" ]; then
+if [ -x "$OUT/bin/llama-server" ] && [ -f "$OUT/tiny.gguf" ] && [ -f "$OUT/small.gguf" ] \
+  && [ -f "$OUT/tiny-gpt2.gguf" ] && [ -f "$OUT/gpt2-tokenizer.json" ]; then
   exit 0
 fi
 mkdir -p "$OUT/bin" "$OUT/src"
@@ -34,5 +35,9 @@ cp "$OUT/build/bin/llama-server" "$OUT/bin/"
 VOCAB="$SRC/models/ggml-vocab-llama-spm.gguf"
 PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$VOCAB" "$OUT/tiny.gguf" 64 2
 PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$VOCAB" "$OUT/small.gguf" 256 4
+# A byte-level BPE vocabulary, with the equivalent tokenizer.json for rigor's local tokenizer.
+GPT2="$SRC/models/ggml-vocab-gpt-2.gguf"
+PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$GPT2" "$OUT/tiny-gpt2.gguf" 64 2
+PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_tokenizer.py "$GPT2" "$OUT/gpt2-tokenizer.json"
 rm -rf "$OUT/build" "$OUT/src/llama_cpp_python-$VERSION"
 "$OUT/bin/llama-server" --version 2>&1 | head -2
