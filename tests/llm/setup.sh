@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Builds what the llm-serve tests run against: the real llama.cpp server (`llama-server`),
 # compiled from the llama.cpp sources vendored in llama-cpp-python's source package on PyPI,
-# and a tiny random-weight GGUF model (tests/llm/make_model.py, vocabulary from a vocab-only
-# GGUF in those sources). Results go to target/llm/ and are reused when present.
+# and small random-weight GGUF models (tests/llm/make_model.py; vocabularies from the
+# vocab-only GGUFs in those sources) with a tokenizer.json for the byte-level BPE one
+# (tests/llm/make_tokenizer.py). Results go to target/llm/; what is there is reused.
 #
-#   tests/llm/setup.sh        # ~15-20 min the first time on 2 cores, then instant
+#   tests/llm/setup.sh        # ~12-15 min the first time on 2 cores, then instant
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VERSION=0.3.36
 OUT=target/llm
-if [ -x "$OUT/bin/llama-server" ] && [ -f "$OUT/tiny.gguf" ] && [ -f "$OUT/small.gguf" ] \
-  && [ -f "$OUT/tiny-gpt2.gguf" ] && [ -f "$OUT/gpt2-tokenizer.json" ]; then
+SERVER="$OUT/bin/llama-server"
+MODELS=(tiny.gguf small.gguf tiny-gpt2.gguf gpt2-tokenizer.json)
+missing_model() {
+  for m in "${MODELS[@]}"; do [ -f "$OUT/$m" ] || return 0; done
+  return 1
+}
+if [ -x "$SERVER" ] && ! missing_model; then
   exit 0
 fi
 mkdir -p "$OUT/bin" "$OUT/src"
@@ -27,17 +33,23 @@ if [ ! -f "$OUT/src/llama_cpp_python-$VERSION.tar.gz" ]; then
 fi
 tar xzf "$OUT/src/llama_cpp_python-$VERSION.tar.gz" -C "$OUT/src"
 SRC="$OUT/src/llama_cpp_python-$VERSION/vendor/llama.cpp"
-cmake -S "$SRC" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
-  -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
-  -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$OUT/build" --target llama-server -j"$(nproc)" >/dev/null
-cp "$OUT/build/bin/llama-server" "$OUT/bin/"
-VOCAB="$SRC/models/ggml-vocab-llama-spm.gguf"
-PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$VOCAB" "$OUT/tiny.gguf" 64 2
-PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$VOCAB" "$OUT/small.gguf" 256 4
-# A byte-level BPE vocabulary, with the equivalent tokenizer.json for rigor's local tokenizer.
+trap 'rm -rf "$OUT/build" "$OUT/src/llama_cpp_python-$VERSION"' EXIT
+
+if [ ! -x "$SERVER" ]; then
+  cmake -S "$SRC" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
+    -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$OUT/build" --target llama-server -j"$(nproc)" >/dev/null
+  cp "$OUT/build/bin/llama-server" "$SERVER"
+fi
+
+make_model() { PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$@"; }
+SPM="$SRC/models/ggml-vocab-llama-spm.gguf"
 GPT2="$SRC/models/ggml-vocab-gpt-2.gguf"
-PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_model.py "$GPT2" "$OUT/tiny-gpt2.gguf" 64 2
-PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_tokenizer.py "$GPT2" "$OUT/gpt2-tokenizer.json"
-rm -rf "$OUT/build" "$OUT/src/llama_cpp_python-$VERSION"
-"$OUT/bin/llama-server" --version 2>&1 | head -2
+[ -f "$OUT/tiny.gguf" ] || make_model "$SPM" "$OUT/tiny.gguf" 64 2
+[ -f "$OUT/small.gguf" ] || make_model "$SPM" "$OUT/small.gguf" 256 4
+# A byte-level BPE vocabulary, with the equivalent tokenizer.json for rigor's local tokenizer.
+[ -f "$OUT/tiny-gpt2.gguf" ] || make_model "$GPT2" "$OUT/tiny-gpt2.gguf" 64 2
+[ -f "$OUT/gpt2-tokenizer.json" ] \
+  || PYTHONPATH="$SRC/gguf-py" python3 tests/llm/make_tokenizer.py "$GPT2" "$OUT/gpt2-tokenizer.json"
+"$SERVER" --version 2>&1 | head -1
