@@ -300,8 +300,12 @@ pub fn analyze(data: &RunData) -> Analysis {
     let mut constant = Vec::new();
     for c in &cells {
         for (name, m) in &c.metrics {
+            // Zero of a lower-is-better count (errors, failures) is constant by nature;
+            // a zero time is caught above as implausible.
+            let zero_count = m.desc.stats.max == 0.0 && m.better.as_deref() == Some("lower");
             if m.desc.stats.n >= 3
                 && m.desc.stats.min == m.desc.stats.max
+                && !zero_count
                 && !crate::config::is_reserved_metric(name)
             {
                 constant.push(format!("{} {name} = {}", c.cell.key, m.desc.stats.min));

@@ -161,9 +161,12 @@ fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
     let reqs = v["requests"].as_array().unwrap();
     assert_eq!(reqs.len(), 24);
     for r in reqs {
-        // ignore_eos + max_tokens: exactly 12 tokens, each streamed in its own chunk.
+        // ignore_eos + max_tokens: exactly 12 tokens, streamed one per chunk except where the
+        // server holds back a token that ends inside a UTF-8 character (random weights pick
+        // byte tokens) and sends it with the next.
         assert_eq!(r["output_tokens"], 12, "{r}");
-        assert_eq!(r["chunks_s"].as_array().unwrap().len(), 12, "{r}");
+        let chunks = r["chunks_s"].as_array().unwrap().len();
+        assert!((8..=12).contains(&chunks), "{r}");
         let input = r["input_tokens"].as_u64().unwrap();
         assert!((20..=60).contains(&input), "24 words → {input} tokens");
         let (sent, first, end) = (
@@ -176,7 +179,11 @@ fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
     for d in ["ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"] {
         assert!(sum[d]["mean"].as_f64().unwrap() > 0.0, "{d}: {sum}");
     }
-    assert_eq!(sum["itl_ms"]["n"], 24 * 11);
+    let gaps: usize = reqs
+        .iter()
+        .map(|r| r["chunks_s"].as_array().unwrap().len() - 1)
+        .sum();
+    assert_eq!(sum["itl_ms"]["n"], gaps);
     let tok_s = sum["output_tok_s"].as_f64().unwrap();
     let expect = 24.0 * 12.0 / sum["duration_s"].as_f64().unwrap();
     assert!((tok_s - expect).abs() < 1e-6 * expect);
@@ -487,7 +494,7 @@ slo = "ttft_ms<=10000"
     assert_eq!(count("SELECT count(*) FROM request"), 4 * 16);
     assert_eq!(
         count(
-            "SELECT count(*) FROM request WHERE error IS NULL AND output_tokens = 8 AND length(chunks_s) = 8 * 8"
+            "SELECT count(*) FROM request WHERE error IS NULL AND output_tokens = 8 AND length(chunks_s) BETWEEN 8 * 5 AND 8 * 8"
         ),
         4 * 16
     );

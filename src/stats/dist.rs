@@ -49,8 +49,18 @@ pub fn t_sf(x: f64, df: f64) -> f64 {
     if x >= 0.0 { tail } else { 1.0 - tail }
 }
 
+/// Degrees of freedom beyond which the t quantile is taken from its Cornish–Fisher
+/// expansion about the normal: statrs' inverse (an inverse incomplete beta with a = df/2)
+/// slows without bound as df grows, and the expansion's error there is below 1e-15.
+const LARGE_DF: f64 = 1e5;
+
 /// Quantile of Student's t.
 pub fn t_ppf(p: f64, df: f64) -> f64 {
+    if df > LARGE_DF {
+        let z = norm_ppf(p);
+        let (z3, z5) = (z.powi(3), z.powi(5));
+        return z + (z3 + z) / (4.0 * df) + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * df * df);
+    }
     let dist = student(df);
     let mut x = dist.inverse_cdf(p);
     for _ in 0..4 {

@@ -10,8 +10,16 @@ pub fn ttest_power(d: f64, n: f64, alpha: f64) -> f64 {
     let df = 2.0 * n - 2.0;
     let nc = d * (n / 2.0).sqrt();
     let c = t_ppf(1.0 - alpha / 2.0, df);
+    if df > 1e5 {
+        // The noncentral t is normal to within 1e-5 here, and its series is slow.
+        return super::dist::norm_sf(c - nc) + super::dist::norm_cdf(-c - nc);
+    }
     nct_sf(c, df, nc) + nct_cdf(-c, df, nc)
 }
+
+/// Beyond this many trials per group, the answer "needs more than a million trials" is
+/// reported instead of a number.
+pub const MAX_N: f64 = 1e6;
 
 /// The n per group (fractional; round up to use it) at which the two-sided t-test reaches
 /// `power` for standardized effect `d`: statsmodels' `solve_power`. Bisection on the
@@ -23,7 +31,7 @@ pub fn n_per_group(d: f64, alpha: f64, power: f64) -> Option<f64> {
     let (mut lo, mut hi) = (1.0 + 1e-9, 2.0);
     while ttest_power(d, hi, alpha) < power {
         hi *= 2.0;
-        if hi > 1e9 {
+        if hi > MAX_N {
             return None;
         }
     }
@@ -66,4 +74,33 @@ pub fn welch_power(x: &[f64], y: &[f64], alpha: f64) -> Result<f64, StatsError> 
     need(y, 2)?;
     let delta = Moments::of(x).mean - Moments::of(y).mean;
     welch_power_at(x, y, delta, alpha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::dist::t_ppf;
+
+    #[test]
+    fn large_degrees_of_freedom_are_fast_and_match_scipy() {
+        // scipy.stats.t.ppf at 1e6, 2e5 and 5e5 degrees of freedom.
+        for (p, df, want) in [
+            (0.975, 1e6, 1.959966356814107),
+            (0.975, 2e5, 1.959975845966768),
+            (0.01, 5e5, -2.3263553322122092),
+        ] {
+            let got = t_ppf(p, df);
+            assert!(
+                (got - want).abs() < 1e-12,
+                "t_ppf({p}, {df}) = {got}, scipy {want}"
+            );
+        }
+        // A tiny effect needs more than a million trials: answered at once, not computed.
+        let start = std::time::Instant::now();
+        assert_eq!(n_per_group(0.0013, 0.05, 0.8), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // statsmodels: TTestIndPower().solve_power(0.01, alpha=0.05, power=0.8) = 156978.6...
+        let n = n_per_group(0.01, 0.05, 0.8).unwrap();
+        assert!((n - 156_978.0).abs() < 5.0, "{n}");
+    }
 }
