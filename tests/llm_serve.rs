@@ -33,6 +33,14 @@ fn server_and_model() -> (PathBuf, PathBuf) {
     (bin, model)
 }
 
+/// One server at a time: on a 2-core machine, parallel servers and loads would turn the
+/// timing assertions into a test of the scheduler.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -140,6 +148,7 @@ fn bench_json(url: &str, args: &[&str]) -> (Output, serde_json::Value) {
 
 #[test]
 fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
+    let _serial = serial();
     let s = Llama::start(&[]);
     let (out, v) = bench_json(
         &s.url(),
@@ -204,6 +213,7 @@ fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
 
 #[test]
 fn a_local_tokenizer_builds_prompts_of_exact_token_lengths() {
+    let _serial = serial();
     let llm = root().join("target/llm");
     server_and_model();
     let s = Llama::start_with(&llm.join("tiny-gpt2.gguf"), &[]);
@@ -265,6 +275,7 @@ fn a_local_tokenizer_builds_prompts_of_exact_token_lengths() {
 
 #[test]
 fn chat_without_streaming_has_usage_but_no_first_token_time() {
+    let _serial = serial();
     let s = Llama::start(&[]);
     let (out, v) = bench_json(
         &s.url(),
@@ -295,6 +306,7 @@ fn chat_without_streaming_has_usage_but_no_first_token_time() {
 
 #[test]
 fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
+    let _serial = serial();
     let s = Llama::start(&[]);
     let (out, v) = bench_json(
         &s.url(),
@@ -349,6 +361,7 @@ fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
 
 #[test]
 fn refused_connections_timeouts_and_a_killed_server_are_each_accounted_for() {
+    let _serial = serial();
     // Nothing listens on this port: every request fails as `connect`, quickly.
     let port = free_port();
     let start = Instant::now();
@@ -422,6 +435,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn an_experiment_owns_a_fresh_server_per_trial_and_stores_every_request() {
+    let _serial = serial();
     let (bin, model) = server_and_model();
     let dir = tempfile::tempdir().unwrap();
     let f = write(
