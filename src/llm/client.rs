@@ -187,16 +187,17 @@ fn fail_at_end(r: &mut RequestRecord, kind: &str, message: String) {
 /// without an end time.
 pub async fn send(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     target: &Target,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     origin: Instant,
     mut r: RequestRecord,
 ) -> RequestRecord {
     let secs = |t: Instant| t.duration_since(origin).as_secs_f64();
-    let make = |body: Vec<u8>| {
+    // The URL is parsed once per load and the body shared, not copied, per send.
+    let make = |body: bytes::Bytes| {
         let mut req = client
-            .post(url)
+            .post(url.clone())
             .header("content-type", "application/json")
             .body(body);
         if let Some(k) = &target.api_key {

@@ -60,25 +60,47 @@ pub fn arrivals(n: usize, per_s: f64, arrival: Arrival, seed: u64) -> Vec<f64> {
     out
 }
 
+/// The endpoint's URL; only plain HTTP in this build.
+pub fn url_of(target: &Target) -> Result<reqwest::Url, String> {
+    let text = format!(
+        "{}{}",
+        target.base_url.trim_end_matches('/'),
+        target.endpoint.path()
+    );
+    let url = reqwest::Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" => Ok(url),
+        "https" => Err(format!(
+            "`{text}`: https is not supported by this build of rigor; use an http:// endpoint (or a local TLS-terminating proxy)"
+        )),
+        other => Err(format!(
+            "`{text}`: unsupported scheme `{other}`; use http://"
+        )),
+    }
+}
+
 /// Runs the load; every request is returned, ok or failed, in the order it was issued.
-pub async fn run(target: Arc<Target>, prompts: Arc<Vec<Prompt>>, plan: Plan) -> Vec<RequestRecord> {
+pub async fn run(
+    target: Arc<Target>,
+    prompts: Arc<Vec<Prompt>>,
+    plan: Plan,
+) -> Result<Vec<RequestRecord>, String> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
         .no_proxy()
         .build()
-        .expect("a client without TLS or proxies builds");
-    let url: Arc<str> = format!(
-        "{}{}",
-        target.base_url.trim_end_matches('/'),
-        target.endpoint.path()
-    )
-    .into();
+        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let url: Arc<reqwest::Url> = Arc::new(url_of(&target)?);
     let total = plan.requests.map(|n| n + plan.warmup);
     // Bodies are built before timing starts (for a duration-bound load, as needed, but off
     // the receive path).
-    let bodies: Arc<Vec<Vec<u8>>> =
-        Arc::new(prompts.iter().map(|p| client::body(&target, p)).collect());
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new(
+        prompts
+            .iter()
+            .map(|p| bytes::Bytes::from(client::body(&target, p)))
+            .collect(),
+    );
     let origin = Instant::now();
     let deadline = plan.duration.map(|d| origin + d);
     let warmup = plan.warmup;
@@ -157,7 +179,7 @@ pub async fn run(target: Arc<Target>, prompts: Arc<Vec<Prompt>>, plan: Plan) -> 
         }
     }
     out.sort_by_key(|r| r.index);
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

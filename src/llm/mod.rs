@@ -229,7 +229,7 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
     }
     .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let prompts = Arc::new(prompts);
-    let mut records = rt.block_on(load::run(Arc::new(target), prompts.clone(), o.plan));
+    let mut records = rt.block_on(load::run(Arc::new(target), prompts.clone(), o.plan))?;
     // Counts for what the server did not count, after the load: never on the timed path.
     if let Some(t) = &tokenizer {
         for r in records
