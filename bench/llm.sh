@@ -4,10 +4,12 @@
 # server). Prints, in one invocation on one machine:
 #   - time to first token at low load (1 client, 16-token streams): rigor vs a raw socket
 #     reading the same stream (bench/llm/fixture/src/bin/raw-ttft.rs), medians of N requests;
-#   - the sustained request and chunk rate at 16 and 64 concurrent clients of rigor and of
+#   - the sustained request and chunk rate at 16 and 64 concurrent clients of rigor, of
 #     NVIDIA's AIPerf (installed from PyPI into a venv here; its tokenizer is a local
-#     tokenizer.json, as no model hub is reachable), 16-token streams, same endpoint.
-# vLLM's client and GuideLLM both need torch from PyPI (about 3 GB); they are not run here.
+#     tokenizer.json, as no model hub is reachable) and of vLLM's benchmark client, 16-token
+#     streams, same endpoint. The vllm package needs torch (about 3 GB), so vLLM's request
+#     function is taken from its sdist on PyPI (pinned) and driven as `vllm bench serve`
+#     drives it (bench/llm/vllm_client.py). GuideLLM also needs torch; it is not run.
 #
 #   cargo build --release && tests/llm/setup.sh && bench/llm.sh
 set -euo pipefail
@@ -38,7 +40,19 @@ r16=$(rate 16); r64=$(rate 64)
 VENV=${AIPERF_VENV:-target/bench-venv}
 if [ ! -x "$VENV/bin/aiperf" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q aiperf
+  "$VENV/bin/pip" install -q aiperf aiohttp regex tqdm
+fi
+VLLM=${VLLM_VERSION:-0.33.0}
+ERF=target/bench-vllm-$VLLM/endpoint_request_func.py
+if [ ! -f "$ERF" ]; then
+  mkdir -p "$(dirname "$ERF")"
+  # pip cannot download an sdist it cannot build; take its URL from PyPI's JSON API.
+  sdist=$(python3 -c "
+import json, urllib.request as u
+base = 'https://pypi.org/pypi/vllm/json'
+files = json.load(u.urlopen(base))['releases']['$VLLM']
+print(next(u.urljoin(base, f['url']) for f in files if f['packagetype'] == 'sdist'))")
+  curl -fsSL "$sdist" | tar xzO "vllm-$VLLM/vllm/benchmarks/lib/endpoint_request_func.py" > "$ERF"
 fi
 TOK=$(mktemp -d)
 cp target/llm/gpt2-tokenizer.json "$TOK/tokenizer.json"
@@ -51,7 +65,12 @@ aiperf_rate() {
   python3 -c "import json,sys; d=json.load(open('$out/profile_export_aiperf.json')); r=d['request_throughput']['avg']; print(f\"{r:.0f} {r*16:.0f} {d.get('error_summary') and len(d['error_summary']) or 0}\")"
 }
 a16=$(aiperf_rate 16); a64=$(aiperf_rate 64)
-python3 - /tmp/raw-ttft.$$ /tmp/rigor-ttft.$$ "$r16" "$r64" "$a16" "$a64" <<'PY'
+vllm_rate() {
+  "$VENV/bin/python" bench/llm/vllm_client.py "$ERF" "$URL" 5000 "$1" 16 |
+    python3 -c "import json,sys; d=json.load(sys.stdin); print(f\"{d['req_s']:.0f} {d['req_s']*16:.0f} {d['failed']}\")"
+}
+v16=$(vllm_rate 16); v64=$(vllm_rate 64)
+python3 - /tmp/raw-ttft.$$ /tmp/rigor-ttft.$$ "$r16" "$r64" "$a16" "$a64" "$v16" "$v64" <<'PY'
 import statistics as st, sys
 raw = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 rig = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
@@ -61,11 +80,14 @@ print("|---|---:|---:|---:|")
 print(f"| TTFT median, µs (1 client) | {m(rig,0):.1f} | {m(raw,0):.1f} | {m(rig,0)-m(raw,0):+.1f} (target ≤ +100) |")
 print(f"| TTFT p90, µs | {m(rig,1):.1f} | {m(raw,1):.1f} | {m(rig,1)-m(raw,1):+.1f} |")
 print()
-print("| clients | rigor req/s | rigor chunks/s | AIPerf req/s | AIPerf chunks/s | rigor / AIPerf |")
-print("|---:|---:|---:|---:|---:|---:|")
-for label, r, a in (("16", sys.argv[3], sys.argv[5]), ("64", sys.argv[4], sys.argv[6])):
-    rq, rc, _ = r.split()
-    aq, ac, _ = a.split()
-    print(f"| {label} | {rq} | {rc} | {aq} | {ac} | {float(rq)/float(aq):.1f}× |")
+# Chunks/s is completed requests/s × the fixture's fixed 16 chunks per request (no client
+# reported a failed request when the column is printed without a failure note).
+print("| clients | rigor req/s (chunks/s) | AIPerf req/s (chunks/s) | vLLM client req/s (chunks/s) | rigor / best other |")
+print("|---:|---:|---:|---:|---:|")
+for label, r, a, v in (("16", sys.argv[3], sys.argv[5], sys.argv[7]), ("64", sys.argv[4], sys.argv[6], sys.argv[8])):
+    (rq, rc, rf), (aq, ac, af), (vq, vc, vf) = r.split(), a.split(), v.split()
+    fails = f" (failed: rigor {rf}, AIPerf {af}, vLLM {vf})" if (rf, af, vf) != ("0", "0", "0") else ""
+    best = max(float(aq), float(vq))
+    print(f"| {label} | {rq} ({rc}) | {aq} ({ac}) | {vq} ({vc}) | {float(rq)/best:.1f}×{fails} |")
 PY
 rm -f /tmp/raw-ttft.$$ /tmp/rigor-ttft.$$

@@ -55,6 +55,12 @@ pub struct Comparison {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct AdaptiveSummary {
+    pub rule: String,
+    pub cells: Vec<crate::adaptive::CellDecision>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Warning {
     pub kind: &'static str,
     pub message: String,
@@ -73,12 +79,30 @@ pub struct Analysis {
     pub settings: Settings,
     pub cells: Vec<CellSummary>,
     pub comparisons: Vec<Comparison>,
+    /// With adaptive stopping: the rule and where each cell ended, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveSummary>,
+    /// The experiment's `[[hypothesis]]` claims and their verdicts, in file order.
+    pub claims: Vec<crate::claims::ClaimResult>,
     pub warnings: Vec<Warning>,
 }
 
 /// Trials that enter the statistics.
 pub fn included(t: &TrialRow) -> bool {
     t.is_final && t.phase == Phase::Measure && t.status == TrialStatus::Ok
+}
+
+/// How a metric reads: its declared direction, else lower-is-better for a time unit.
+pub fn direction(better: Option<&str>, unit: Option<&str>) -> Direction {
+    let time = is_time_unit(unit);
+    Direction {
+        lower_is_better: match better {
+            Some("lower") => Some(true),
+            Some("higher") => Some(false),
+            _ => time.then_some(true),
+        },
+        time,
+    }
 }
 
 fn is_time_unit(unit: Option<&str>) -> bool {
@@ -352,6 +376,109 @@ pub fn analyze(data: &RunData) -> Analysis {
 
     warnings.extend(drift_and_outlier_warnings(&cells, &settings));
     let comparisons = compare_to_baseline(&cells, &baseline, &settings, seed);
+    let adaptive = serde_json::from_value::<crate::config::Adaptive>(exp["adaptive"].clone())
+        .ok()
+        .map(|rule| {
+            let finished: Vec<u32> = cells.iter().map(|c| c.ok + c.failed).collect();
+            let decisions = crate::adaptive::decide(
+                &cells,
+                &finished,
+                &baseline,
+                &rule,
+                trials_per_cell,
+                &settings,
+            );
+            // Whatever stopped them (max, the budget, an interruption).
+            let unsettled: Vec<String> = decisions
+                .iter()
+                .filter(|d| d.unsettled)
+                .map(|d| format!("{} (n = {})", d.cell, d.finished))
+                .collect();
+            if !unsettled.is_empty() {
+                warnings.push(Warning {
+                    kind: "adaptive-unsettled",
+                    message: format!(
+                        "{} cell(s) stopped before their comparisons were clear or within ±{}: {}",
+                        unsettled.len(),
+                        rule.ci_width,
+                        list(&unsettled, 6)
+                    ),
+                    advice: format!(
+                        "the precision asked for was not reached (max = {} trials, or the time budget, or an interrupted run): read those comparisons as inconclusive, or raise max and run again to add trials",
+                        rule.max
+                    ),
+                });
+            }
+            AdaptiveSummary {
+                rule: format!(
+                    "at least {trials_per_cell} trials per cell, then rounds of one trial per open cell until each comparison's ratio CI at 1 − α/K (K = {} looks) excludes 1, lies within ratio ± {} or within the ±{} equivalence margin, or even the maximum would very likely leave it unanswered (futility); at most {} trials{}",
+                    crate::adaptive::looks(&rule, trials_per_cell),
+                    rule.ci_width,
+                    settings.margin,
+                    rule.max,
+                    if rule.metrics.is_empty() { String::new() } else { format!("; deciding metrics: {}", rule.metrics.join(", ")) }
+                ),
+                cells: decisions,
+            }
+        });
+    let hypotheses: Vec<crate::config::Hypothesis> =
+        serde_json::from_value(exp["hypotheses"].clone()).unwrap_or_default();
+    let claims = crate::claims::check(&hypotheses, &cells, &baseline, &settings);
+    let inconclusive: Vec<String> = comparisons
+        .iter()
+        .filter(|c| {
+            c.result.inference.as_ref().is_some_and(|i| {
+                i.outcome == crate::stats::compare::Outcome::Inconclusive
+                    && !crate::config::is_reserved_metric(&c.metric)
+            })
+        })
+        .map(|c| {
+            format!(
+                "{} vs {} on {} {}",
+                c.variant, c.baseline, c.workload, c.metric
+            )
+        })
+        .collect();
+    if !inconclusive.is_empty() {
+        warnings.push(Warning {
+            kind: "no-difference-unproven",
+            message: format!(
+                "{} comparison(s) found no significant difference but did not show equivalence either; this is not evidence of \"no overhead\": {}",
+                inconclusive.len(),
+                list(&inconclusive, 6)
+            ),
+            advice: format!(
+                "to claim \"no difference\", show equivalence within a margin (TOST, [analysis] margin = {}): run the trials the verdict asks for, or state the claim as a [[hypothesis]] with claim = \"equivalent\"",
+                settings.margin
+            ),
+        });
+    }
+    let noisy: Vec<String> = cells
+        .iter()
+        .flat_map(|c| {
+            c.metrics.iter().filter_map(move |(name, m)| {
+                let cv = m.desc.stats.sd.unwrap_or(0.0) / m.desc.stats.mean.abs();
+                (m.desc.stats.n >= 2
+                    && cv.is_finite()
+                    && cv > settings.max_cv
+                    && !crate::telemetry::is_telemetry_metric(name)
+                    && !matches!(name.as_str(), "user_time" | "sys_time"))
+                .then(|| format!("{} {name} (CV {:.0}%)", c.cell.key, cv * 100.0))
+            })
+        })
+        .collect();
+    if !noisy.is_empty() {
+        warnings.push(Warning {
+            kind: "high-variation",
+            message: format!(
+                "{} metric(s) vary by more than {:.0}% (coefficient of variation) across trials: {}",
+                noisy.len(),
+                settings.max_cv * 100.0,
+                list(&noisy, 6)
+            ),
+            advice: "noise this large hides real differences: look for interference (other jobs, frequency scaling, thermal state), pin CPUs or GPUs, add warm-up, or raise [analysis] max_cv if the workload is inherently variable".into(),
+        });
+    }
     Analysis {
         experiment: data.run.experiment.clone(),
         run_id: data.run.id,
@@ -362,6 +489,8 @@ pub fn analyze(data: &RunData) -> Analysis {
         settings,
         cells,
         comparisons,
+        adaptive,
+        claims,
         warnings,
     }
 }
@@ -427,6 +556,15 @@ impl Analysis {
     }
 }
 
+/// Index of the baseline's cell at `c`'s workload and sweep point.
+pub fn baseline_of(cells: &[CellSummary], c: &CellSummary, baseline: &str) -> Option<usize> {
+    cells.iter().position(|b| {
+        b.cell.variant == baseline
+            && b.cell.workload == c.cell.workload
+            && b.cell.sweep == c.cell.sweep
+    })
+}
+
 /// A stable per-comparison seed, so bootstrap intervals do not change between reports.
 fn comparison_seed(seed: u64, parts: &[&str]) -> u64 {
     // FNV-1a: tiny, stable across Rust versions (unlike `DefaultHasher`).
@@ -449,11 +587,7 @@ fn compare_to_baseline(
 ) -> Vec<Comparison> {
     let mut out = Vec::new();
     for c in cells.iter().filter(|c| c.cell.variant != baseline) {
-        let Some(b) = cells.iter().find(|b| {
-            b.cell.variant == baseline
-                && b.cell.workload == c.cell.workload
-                && b.cell.sweep == c.cell.sweep
-        }) else {
+        let Some(b) = baseline_of(cells, c, baseline).map(|i| &cells[i]) else {
             continue;
         };
         for (name, m) in &c.metrics {
@@ -491,10 +625,7 @@ fn compare_to_baseline(
             .iter_mut()
             .filter(|c| &c.metric == metric)
             .map(|c| {
-                let dir = Direction {
-                    lower_is_better: c.better.as_deref().map(|b| b == "lower"),
-                    time: is_time_unit(c.unit.as_deref()),
-                };
+                let dir = direction(c.better.as_deref(), c.unit.as_deref());
                 (c.variant.as_str(), dir, &mut c.result)
             })
             .collect();
@@ -594,7 +725,8 @@ mod tests {
             vec![metric("latency", 0.0, "ms")],
             vec![metric("latency", 1.0, "ms")],
         ]));
-        assert_eq!(kinds(&a), ["implausible-values"]);
+        // A 0 next to a 1 is also noise far above max_cv.
+        assert_eq!(kinds(&a), ["implausible-values", "high-variation"]);
         assert!(
             a.warnings[0].message.contains("a/w #1: latency = 0"),
             "{}",

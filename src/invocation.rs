@@ -1,6 +1,7 @@
 //! What exactly runs for a trial of a command workload: argv, extra environment, directory.
 
 use crate::config::{CommandTemplate, CommandWorkload, Experiment, ShellMode, Workload};
+use crate::environment::Environment;
 use crate::plan::Cell;
 use crate::template;
 use serde::Serialize;
@@ -13,7 +14,14 @@ pub struct Invocation {
     /// Only the variables rigor adds; the rest of rigor's own environment is inherited.
     pub env: Vec<(String, String)>,
     pub workdir: PathBuf,
+    /// Run after a failed or killed trial to remove what it may have left running (a
+    /// container its CLI no longer controls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<Vec<String>>,
 }
+
+/// Where a probe's own binary is mounted inside a container.
+const PROBE_IN_CONTAINER: &str = "/opt/rigor/bin/rigor";
 
 /// True when `line` needs a shell to mean what it says: pipes, redirections, expansions,
 /// command lists, globs, or a leading `VAR=value` assignment.
@@ -70,10 +78,11 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
     values.insert("trial".into(), trial.to_string());
     values.insert("port".into(), "{port}".into());
 
-    let mut argv = Vec::new();
+    let mut prefix = Vec::new();
     for p in &variant.prefix {
-        argv.push(template::render(p, &values)?);
+        prefix.push(template::render(p, &values)?);
     }
+    let mut argv = Vec::new();
     match &cw.command {
         CommandTemplate::Argv(words) => {
             let at = argv.len();
@@ -120,10 +129,57 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
         Some(d) => exp.base_dir.join(d),
         None => exp.base_dir.clone(),
     };
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let Some(environment) = &variant.environment else {
+        prefix.extend(argv);
+        return Ok(Invocation {
+            argv: prefix,
+            env,
+            workdir,
+            cleanup: None,
+        });
+    };
+    let mut environment = environment.clone();
+    match &mut environment {
+        Environment::Chroot(c) => {
+            if workload.kind.probe().is_some() {
+                return Err(format!(
+                    "the `{}` probe cannot run in a chroot: rigor's binary is not inside it; run the probe natively or in a container",
+                    workload.name
+                ));
+            }
+            if c.root.is_relative() {
+                c.root = exp.base_dir.join(&c.root);
+            }
+            // Recorded as the absolute path it resolves to.
+            if let Ok(abs) = c.root.canonicalize() {
+                c.root = abs;
+            }
+        }
+        Environment::Container(c) => {
+            // A probe is this binary: mount it read-only and run it from there.
+            if workload.kind.probe().is_some() {
+                c.mounts
+                    .push(format!("{}:{PROBE_IN_CONTAINER}:ro", argv[0]));
+                argv[0] = PROBE_IN_CONTAINER.to_string();
+            }
+        }
+    }
+    let name = crate::environment::container_name();
+    let (argv, cleanup) = crate::environment::wrap(
+        &environment,
+        &crate::environment::Inner {
+            prefix: &prefix,
+            command: &argv,
+            env: &env,
+            name: &name,
+        },
+    )?;
     Ok(Invocation {
         argv,
-        env: env.into_iter().collect(),
+        env,
         workdir,
+        cleanup,
     })
 }
 

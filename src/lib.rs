@@ -7,10 +7,13 @@
 // path, so boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod adaptive;
 pub mod analysis;
+pub mod claims;
 pub mod compare;
 pub mod config;
 pub mod envinfo;
+pub mod environment;
 pub mod exec;
 pub mod gpu;
 pub mod invocation;
@@ -24,6 +27,7 @@ pub mod report;
 pub mod runlock;
 pub mod runner;
 pub mod samples;
+pub mod slurm;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

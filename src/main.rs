@@ -49,6 +49,12 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Fail (exit 1) when the analysis has any validity warning.
+        #[arg(long)]
+        strict: bool,
+        /// Run only shard I of N (0-based), e.g. a Slurm array task: `--shard 2/8`.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<(u32, u32)>,
     },
     /// Show the cells, trial count, order and time estimate without running anything.
     Plan {
@@ -68,10 +74,43 @@ enum Command {
         /// Run id (default: the latest run).
         #[arg(long)]
         run: Option<i64>,
-        /// Formats, comma-separated: md, csv, json.
+        /// Formats, comma-separated: md, csv, json, html, tex.
         #[arg(long, value_delimiter = ',', default_value = "md")]
         format: Vec<Format>,
         /// Write report.md / trials.csv / report.json into this directory instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fail (exit 1) when the analysis has any validity warning.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Distribute an experiment's trials over a Slurm cluster as a job array of shards.
+    Submit {
+        file: PathBuf,
+        /// Submit with sbatch (the only scheduler so far).
+        #[arg(long, required = true)]
+        slurm: bool,
+        /// Number of shards (array tasks).
+        #[arg(long, default_value_t = 4)]
+        shards: u32,
+        /// Shared results directory (default: rigor-results/<experiment>-slurm).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        #[arg(long)]
+        partition: Option<String>,
+        /// At most K array tasks at once.
+        #[arg(long)]
+        max_parallel: Option<u32>,
+        /// An extra sbatch option, e.g. --sbatch-arg=--gres=gpu:1 (repeatable).
+        #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+        sbatch_args: Vec<String>,
+    },
+    /// Progress of a submitted experiment: each shard's trials and the Slurm jobs' states.
+    Status { results: PathBuf },
+    /// Combine the shards of a submitted experiment into one store (then `rigor report` it).
+    Merge {
+        results: PathBuf,
+        /// The merged store (default: RESULTS/merged.db; rebuilt from the shards).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -176,6 +215,10 @@ enum Format {
     Md,
     Csv,
     Json,
+    /// One self-contained file: figures inline, no network.
+    Html,
+    /// booktabs tables (and, with --out, figure snippets and the figures as SVG and PNG).
+    Tex,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -237,6 +280,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             new_run,
             progress,
             quiet,
+            strict,
+            shard,
         } => {
             let (experiment, text) = read_experiment(&file)?;
             let store = store.unwrap_or_else(|| runner::default_store_path(&experiment));
@@ -258,6 +303,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 resume,
                 if quiet { ProgressMode::None } else { progress },
                 quiet,
+                strict,
+                shard,
             )
         }
         Command::Plan { file, store, show } => plan_cmd(&file, store, show),
@@ -267,8 +314,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             run,
             format,
             out,
-        } => report_cmd(&target, store, run, &format, out.as_deref()),
+            strict,
+        } => report_cmd(&target, store, run, &format, out.as_deref(), strict),
         Command::Env { file, json } => env_cmd(file.as_deref(), json),
+        Command::Submit {
+            file,
+            slurm: _,
+            shards,
+            results,
+            partition,
+            max_parallel,
+            sbatch_args,
+        } => submit_cmd(&file, shards, results, partition, max_parallel, sbatch_args),
+        Command::Status { results } => status_cmd(&results),
+        Command::Merge { results, out } => merge_cmd(&results, out),
         Command::ServeBench { url, args } => serve_bench_cmd(&url, &args),
         Command::Probe { kind, args } => Ok(ExitCode::from(rigor::probe::main(&kind, &args) as u8)),
         Command::Stats {
@@ -299,6 +358,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     CorrectionArg::Bh => Correction::BenjaminiHochberg,
                 },
                 resamples,
+                ..Default::default()
             };
             let dir = rigor::stats::compare::Direction {
                 lower_is_better: match better {
@@ -354,7 +414,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 eprintln!("{} = {c}", v.name);
             }
             let store = store.unwrap_or_else(|| PathBuf::from("rigor-results/compare.db"));
-            execute(&src, store, ResumePolicy::NewRun, progress, false)
+            execute(
+                &src,
+                store,
+                ResumePolicy::NewRun,
+                progress,
+                false,
+                false,
+                None,
+            )
         }
     }
 }
@@ -374,6 +442,8 @@ fn execute(
     resume: ResumePolicy,
     mode: ProgressMode,
     quiet: bool,
+    strict: bool,
+    shard: Option<(u32, u32)>,
 ) -> Result<ExitCode> {
     let interrupt = Arc::new(AtomicBool::new(false));
     for sig in [
@@ -385,6 +455,7 @@ fn execute(
             .context("cannot install the signal handler")?;
     }
     let opts = RunOptions {
+        shard,
         store,
         resume,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
@@ -395,6 +466,12 @@ fn execute(
     let data = store.load(outcome.run_id)?;
     let analysis = analyze(&data);
     if !quiet {
+        for c in &analysis.claims {
+            println!("{}", report::claim_line(c));
+        }
+        if !analysis.claims.is_empty() {
+            println!();
+        }
         println!("{}", report::summary_table(&analysis));
         for w in &analysis.warnings {
             println!(
@@ -421,7 +498,242 @@ fn execute(
         );
         return Ok(ExitCode::from(1));
     }
+    Ok(strict_exit(strict, &analysis))
+}
+
+/// What `rigor submit` leaves in the results directory for `status` and `merge`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SubmitRecord {
+    file: PathBuf,
+    shards: u32,
+    jobs: Vec<String>,
+}
+
+fn read_record(results: &Path) -> Result<SubmitRecord> {
+    let path = results.join("rigor-submit.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} has no rigor-submit.json: is it a directory `rigor submit` wrote?",
+            results.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn submit_cmd(
+    file: &Path,
+    shards: u32,
+    results: Option<PathBuf>,
+    partition: Option<String>,
+    max_parallel: Option<u32>,
+    sbatch_args: Vec<String>,
+) -> Result<ExitCode> {
+    let (exp, _) = read_experiment(file)?;
+    if exp.adaptive.is_some() {
+        bail!(
+            "adaptive stopping decides each round from all trials so far, which shards cannot see; use a fixed `trials = N` to submit"
+        );
+    }
+    if shards == 0 {
+        bail!("--shards must be at least 1");
+    }
+    let results = results
+        .unwrap_or_else(|| PathBuf::from("rigor-results").join(format!("{}-slurm", exp.name)));
+    std::fs::create_dir_all(&results)
+        .with_context(|| format!("cannot create {}", results.display()))?;
+    let results = results.canonicalize()?;
+    let mut record = match read_record(&results) {
+        Ok(r) if r.shards != shards => bail!(
+            "{} was submitted with {} shards; resubmit with --shards {} (or use another --results directory)",
+            results.display(),
+            r.shards,
+            r.shards
+        ),
+        Ok(r) => r,
+        Err(_) => SubmitRecord {
+            file: file.canonicalize()?,
+            shards,
+            jobs: Vec::new(),
+        },
+    };
+    let todo = rigor::slurm::unfinished(&results, shards);
+    if todo.is_empty() {
+        println!(
+            "every shard in {} is complete; nothing to submit. Next: rigor merge {}",
+            results.display(),
+            results.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sub = rigor::slurm::Submission {
+        file: file.canonicalize()?,
+        results: results.clone(),
+        shards,
+        partition,
+        max_parallel,
+        sbatch_args,
+        rigor: std::env::current_exe()?,
+    };
+    let script = results.join(format!("submit-{}.sbatch", record.jobs.len() + 1));
+    std::fs::write(&script, rigor::slurm::script(&sub, &todo))
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    let out = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .arg(&script)
+        .output()
+        .context("cannot run sbatch: is Slurm installed and on PATH?")?;
+    if !out.status.success() {
+        bail!(
+            "sbatch refused {}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let job = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    record.jobs.push(job.clone());
+    std::fs::write(
+        results.join("rigor-submit.json"),
+        serde_json::to_string_pretty(&record)?,
+    )?;
+    println!(
+        "submitted job {job}: {} of {shards} shard(s) ({}) of `{}`; results in {}
+progress: rigor status {}
+when done: rigor merge {}",
+        todo.len(),
+        todo.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        exp.name,
+        results.display(),
+        results.display(),
+        results.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+fn status_cmd(results: &Path) -> Result<ExitCode> {
+    let record = read_record(results)?;
+    let mut all_done = true;
+    for (i, done, planned, status) in rigor::slurm::progress(results, record.shards) {
+        all_done &= status == "complete";
+        println!(
+            "shard {i}/{}: {done}/{planned} trials, {status}",
+            record.shards
+        );
+    }
+    if !record.jobs.is_empty() {
+        match std::process::Command::new("squeue")
+            .args(["-h", "-o", "%i %T %R", "-j", &record.jobs.join(",")])
+            .output()
+        {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                if text.trim().is_empty() {
+                    println!(
+                        "slurm: no job of {} is queued or running",
+                        record.jobs.join(", ")
+                    );
+                } else {
+                    for line in text.lines() {
+                        println!("slurm: {line}");
+                    }
+                }
+            }
+            Ok(o) => println!(
+                "slurm: squeue: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => println!("slurm: cannot run squeue: {e}"),
+        }
+    }
+    if all_done {
+        println!("every shard is complete: rigor merge {}", results.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge_cmd(results: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
+    merge_shards(results, out, false)
+}
+
+fn merge_shards(results: &Path, out: Option<PathBuf>, to_stderr: bool) -> Result<ExitCode> {
+    let record = read_record(results)?;
+    let shards: Vec<PathBuf> = (0..record.shards)
+        .map(|i| rigor::slurm::shard_store(results, i, record.shards))
+        .filter(|p| p.exists())
+        .collect();
+    if shards.is_empty() {
+        bail!("no shard of {} has started yet", results.display());
+    }
+    let out = out.unwrap_or_else(|| results.join("merged.db"));
+    // Derived data: rebuilt from the shards every time, so merging twice counts once.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", out.display()));
+    }
+    let summary = rigor::store::merge(&shards, &out)?;
+    let line = format!(
+        "merged {} of {} shard(s): {} attempt(s), {} duplicate(s) skipped, into {}
+report: rigor report {}",
+        summary.shards,
+        record.shards,
+        summary.attempts,
+        summary.duplicates,
+        out.display(),
+        out.display()
+    );
+    if to_stderr {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+    if shards.len() < record.shards as usize {
+        eprintln!(
+            "{} shard(s) have not started: the merged store is incomplete",
+            record.shards as usize - shards.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `I/N` with I < N.
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not I/N (e.g. 0/4)"))?;
+    let (i, n): (u32, u32) = (
+        i.trim()
+            .parse()
+            .map_err(|_| format!("`{i}` is not a shard number"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("`{n}` is not a shard count"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!(
+            "shard {i}/{n}: I must be below N (shards are numbered 0..N-1)"
+        ));
+    }
+    Ok((i, n))
+}
+
+/// `--strict`: any validity warning fails the command, after everything was written.
+fn strict_exit(strict: bool, a: &rigor::analysis::Analysis) -> ExitCode {
+    if strict && !a.warnings.is_empty() {
+        let kinds: Vec<&str> = a.warnings.iter().map(|w| w.kind).collect();
+        eprintln!(
+            "--strict: {} validity warning(s) ({}); the results are saved, but not fit to report as they are",
+            kinds.len(),
+            kinds.join(", ")
+        );
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 fn plan_cmd(file: &Path, store: Option<PathBuf>, show: usize) -> Result<ExitCode> {
@@ -451,6 +763,14 @@ fn plan_cmd(file: &Path, store: Option<PathBuf>, show: usize) -> Result<ExitCode
         exp.seed,
         exp.baseline
     );
+    if let Some(a) = &exp.adaptive {
+        println!(
+            "adaptive: these are the first {} per cell; rounds follow until each comparison is settled, at most {} per cell ({} trials in all)",
+            exp.trials,
+            a.max,
+            p.trials.len() - p.measured() + p.cells.len() * a.max as usize
+        );
+    }
     println!("\ncells:");
     for c in &p.cells {
         println!("  {}", c.key);
@@ -502,8 +822,15 @@ fn report_cmd(
     run: Option<i64>,
     formats: &[Format],
     out: Option<&Path>,
+    strict: bool,
 ) -> Result<ExitCode> {
     let is_experiment = target.extension().is_some_and(|e| e == "toml");
+    // A directory `rigor submit` wrote: merge its shards first, then report the merge.
+    if target.is_dir() && target.join("rigor-submit.json").exists() && store.is_none() {
+        // Its summary goes to stderr: stdout carries the report.
+        merge_shards(target, None, true)?;
+        return report_cmd(&target.join("merged.db"), None, run, formats, out, strict);
+    }
     let (store_path, experiment) = if is_experiment {
         let (exp, _) = read_experiment(target)?;
         (
@@ -526,6 +853,16 @@ fn report_cmd(
     };
     let data = store.load(run_id)?;
     let analysis = analyze(&data);
+    let wants_figures = formats
+        .iter()
+        .any(|f| matches!(f, Format::Html | Format::Tex))
+        || (out.is_some() && formats.contains(&Format::Md));
+    let figures = if wants_figures {
+        let extras = report::figures::Extras::load(&store, &data)?;
+        report::figures::figures(&analysis, &extras).map_err(|e| anyhow::anyhow!(e))?
+    } else {
+        Vec::new()
+    };
     match out {
         None => {
             if formats.len() != 1 {
@@ -539,25 +876,85 @@ fn report_cmd(
                     serde_json::to_string_pretty(&report::to_json(&analysis, &data))?
                 ),
                 Format::Csv => report::write_csv(&data, stdout.lock())?,
+                Format::Html => print!("{}", report::to_html(&analysis, &data, &figures)),
+                Format::Tex => print!("{}", report::to_latex(&analysis)),
             }
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut pngs = true;
+            if !figures.is_empty() {
+                let fdir = dir.join("figures");
+                std::fs::create_dir_all(&fdir)
+                    .with_context(|| format!("cannot create {}", fdir.display()))?;
+                let mut png_error = None;
+                for f in &figures {
+                    let svg = fdir.join(format!("{}.svg", f.name));
+                    std::fs::write(&svg, &f.svg)
+                        .with_context(|| format!("cannot write {}", svg.display()))?;
+                    if png_error.is_some() {
+                        continue;
+                    }
+                    let png = fdir.join(format!("{}.png", f.name));
+                    match report::figures::to_png(&f.svg, 2.0) {
+                        Ok(bytes) => std::fs::write(&png, bytes)
+                            .with_context(|| format!("cannot write {}", png.display()))?,
+                        Err(e) => png_error = Some(e),
+                    }
+                }
+                match png_error {
+                    None => println!(
+                        "wrote {} figures (SVG and PNG) in {}",
+                        figures.len(),
+                        fdir.display()
+                    ),
+                    Some(e) => {
+                        pngs = false;
+                        println!(
+                            "wrote {} figures (SVG only) in {}",
+                            figures.len(),
+                            fdir.display()
+                        );
+                        eprintln!("warning: no PNG figures: {e}");
+                    }
+                }
+            }
             for f in formats {
                 let path = match f {
                     Format::Md => dir.join("report.md"),
                     Format::Csv => dir.join("trials.csv"),
                     Format::Json => dir.join("report.json"),
+                    Format::Html => dir.join("report.html"),
+                    Format::Tex => dir.join("tables.tex"),
                 };
                 let write = || -> Result<()> {
                     match f {
-                        Format::Md => std::fs::write(&path, report::to_markdown(&analysis, &data))?,
+                        Format::Md => std::fs::write(
+                            &path,
+                            report::to_markdown_with(
+                                &analysis,
+                                &data,
+                                report::Figures::Linked(&figures),
+                            ),
+                        )?,
                         Format::Json => std::fs::write(
                             &path,
                             serde_json::to_string_pretty(&report::to_json(&analysis, &data))?,
                         )?,
                         Format::Csv => report::write_csv(&data, std::fs::File::create(&path)?)?,
+                        Format::Html => {
+                            std::fs::write(&path, report::to_html(&analysis, &data, &figures))?
+                        }
+                        Format::Tex => {
+                            std::fs::write(&path, report::to_latex(&analysis))?;
+                            let snippets = if pngs {
+                                report::figures_tex(&figures)
+                            } else {
+                                "% no figures: their PNGs could not be drawn (no font installed); the SVGs are in figures/\n".to_string()
+                            };
+                            std::fs::write(dir.join("figures.tex"), snippets)?;
+                        }
                     }
                     Ok(())
                 };
@@ -566,7 +963,7 @@ fn report_cmd(
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(strict_exit(strict, &analysis))
 }
 
 fn serve_bench_cmd(url: &str, args: &[String]) -> Result<ExitCode> {
@@ -630,13 +1027,7 @@ fn serve_bench_cmd(url: &str, args: &[String]) -> Result<ExitCode> {
         if let Some(g) = s.goodput_req_s {
             println!("goodput: {g:.2} req/s within the SLOs");
         }
-        for (kind, n) in &s.errors {
-            let example = out
-                .records
-                .iter()
-                .find(|r| r.error.as_deref() == Some(kind.as_str()))
-                .and_then(|r| r.message.clone())
-                .unwrap_or_default();
+        for (kind, n, example) in out.failures() {
             println!("{n} failed ({kind}): {example}");
         }
     }

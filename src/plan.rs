@@ -216,6 +216,16 @@ pub fn build(exp: &Experiment) -> Plan {
     }
 }
 
+/// Keeps shard `i` of `n` (0-based) of a plan's measured trials, in plan order: trial
+/// `index` of cell `c` goes to shard `(index + c) % n`, so every cell's trials spread evenly
+/// over the shards (the nodes they run on) and no shard holds only some variants. Every
+/// shard keeps all warm-up trials: its node needs them as much as any.
+pub fn shard(plan: &mut Plan, i: u32, n: u32) {
+    plan.trials.retain(|t| {
+        t.phase == Phase::Warmup || (t.index as usize + t.cell) % n as usize == i as usize
+    });
+}
+
 /// How long a plan should take, from the median wall time of earlier trials of each cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {

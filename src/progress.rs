@@ -21,6 +21,10 @@ pub trait Progress {
     fn trial_finished(&mut self, e: &TrialEvent<'_>);
     fn note(&mut self, msg: &str);
     fn end(&mut self);
+    /// `more` trials were added to the run (an adaptive round).
+    fn grow(&mut self, more: usize) {
+        let _ = more;
+    }
 }
 
 pub fn human_duration(d: Duration) -> String {
@@ -127,6 +131,9 @@ impl Progress for Lines {
         eprintln!("{msg}");
     }
     fn end(&mut self) {}
+    fn grow(&mut self, more: usize) {
+        self.total += more;
+    }
 }
 
 /// An indicatif bar; failures are printed above it so they stay visible.
@@ -178,6 +185,9 @@ impl Progress for Bar {
     }
     fn note(&mut self, msg: &str) {
         self.bar.println(msg);
+    }
+    fn grow(&mut self, more: usize) {
+        self.bar.inc_length(more as u64);
     }
     fn end(&mut self) {
         self.bar.finish_and_clear();

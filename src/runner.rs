@@ -21,6 +21,59 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The next adaptive round: one more measured trial of each cell that is still open, in
+/// the experiment's order scheme (shuffled with a seed derived from the experiment's seed
+/// and the round, so a resumed run plans the same round). Empty when every cell is settled
+/// or at `max`.
+fn adaptive_round(
+    store: &Store,
+    run_id: i64,
+    plan: &Plan,
+    exp: &Experiment,
+) -> Result<Vec<PlannedTrial>, RunError> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let data = store.load(run_id)?;
+    // The analysis decides each cell under the run's stored rule, as the report will.
+    let decisions = crate::analysis::analyze(&data)
+        .adaptive
+        .map(|a| a.cells)
+        .unwrap_or_default();
+    // (plan cell index, its finished trials) of the open cells.
+    let mut open: Vec<(usize, u32)> = decisions
+        .iter()
+        .filter(|d| d.open)
+        .filter_map(|d| {
+            let i = plan.cells.iter().position(|c| c.key == d.cell)?;
+            Some((i, d.finished))
+        })
+        .collect();
+    let next_seq = data
+        .trials
+        .iter()
+        .map(|t| t.seq as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let round = decisions.iter().map(|d| d.finished).min().unwrap_or(0) as u64;
+    if matches!(
+        exp.order,
+        crate::config::Order::Randomized | crate::config::Order::Shuffled
+    ) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(exp.seed ^ (round << 32) ^ 0xada7);
+        open.shuffle(&mut rng);
+    }
+    Ok(open
+        .into_iter()
+        .enumerate()
+        .map(|(k, (cell, finished))| PlannedTrial {
+            seq: next_seq.max(plan.trials.len()) + k,
+            cell,
+            phase: plan::Phase::Measure,
+            index: finished,
+        })
+        .collect())
+}
+
 /// An experiment and the text it was read from.
 pub struct Source {
     /// Where the experiment came from, for the record (a file path, or `<compare>`).
@@ -44,6 +97,8 @@ pub struct RunOptions {
     pub resume: ResumePolicy,
     /// rigor's own command line, recorded with the session.
     pub command_line: String,
+    /// Run only shard `i` of `n` (a Slurm array task): see [`plan::shard`].
+    pub shard: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +136,75 @@ pub enum RunError {
          hint: run on a machine with the NVIDIA driver, or remove [gate] from the experiment file"
     )]
     GateWithoutNvml(String),
+    #[error("variant `{variant}`: {message}")]
+    Environment { variant: String, message: String },
+    #[error(
+        "adaptive stopping decides each round from all trials so far, which shards cannot see.\n\
+         hint: use a fixed number of trials (`trials = 30`) for a sharded run"
+    )]
+    ShardAdaptive,
+}
+
+/// Checks every variant's environment before any trial runs: the runtime answers, the
+/// image exists, the chroot is a directory. Returns, per variant, the line each of its
+/// trials records (runtime version and image identity).
+pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, RunError> {
+    use crate::environment::Environment;
+    let mut out = HashMap::new();
+    for v in &exp.variants {
+        let fail = |message: String| RunError::Environment {
+            variant: v.name.clone(),
+            message,
+        };
+        match &v.environment {
+            None => {}
+            Some(Environment::Chroot(c)) => {
+                let root = if c.root.is_relative() {
+                    exp.base_dir.join(&c.root)
+                } else {
+                    c.root.clone()
+                };
+                if !root.is_dir() {
+                    return Err(fail(format!(
+                        "the chroot {} is not a directory",
+                        root.display()
+                    )));
+                }
+                out.insert(v.name.clone(), format!("chroot {}", root.display()));
+            }
+            Some(Environment::Container(c)) => {
+                let (version, image) = crate::environment::probes(c);
+                let run = |argv: &[String]| -> Result<String, String> {
+                    let o = std::process::Command::new(&argv[0])
+                        .args(&argv[1..])
+                        .output()
+                        .map_err(|e| format!("`{}` cannot run: {e}", argv[0]))?;
+                    let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                    if o.status.success() {
+                        Ok(text)
+                    } else {
+                        Err(format!(
+                            "`{}` failed: {}",
+                            argv.join(" "),
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ))
+                    }
+                };
+                let version = run(&version).map_err(|e| {
+                    fail(format!("the container runtime is not usable: {e}. Install it, or fix its configuration, before running"))
+                })?;
+                let id = run(&image).map_err(|e| {
+                    fail(format!("the image `{}` is not available: {e}. Pull or build it first (rigor never pulls during a run)", c.image))
+                })?;
+                let id: String = id.lines().next().unwrap_or("").chars().take(200).collect();
+                out.insert(
+                    v.name.clone(),
+                    format!("{version}; image {} = {id}", c.image),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -136,10 +260,11 @@ struct AttemptResult {
 }
 
 impl AttemptResult {
-    fn failed(reason: String) -> AttemptResult {
+    /// Failed until shown otherwise, with no reason yet.
+    fn new() -> AttemptResult {
         AttemptResult {
             status: TrialStatus::Failed,
-            reason: Some(reason),
+            reason: None,
             exit_code: None,
             signal: None,
             wall: None,
@@ -152,6 +277,13 @@ impl AttemptResult {
             interrupted: false,
             stdout: None,
             stderr: None,
+        }
+    }
+
+    fn failed(reason: String) -> AttemptResult {
+        AttemptResult {
+            reason: Some(reason),
+            ..AttemptResult::new()
         }
     }
 }
@@ -187,8 +319,7 @@ fn run_attempt(
     sources: &Sources,
     sampler: &mut Option<Sampler>,
 ) -> AttemptResult {
-    let mut r = AttemptResult::failed(String::new());
-    r.reason = None;
+    let mut r = AttemptResult::new();
     let start = match logs.begin(header) {
         Ok(s) => s,
         Err(e) => {
@@ -368,13 +499,20 @@ pub fn run(
     interrupt: &AtomicBool,
 ) -> Result<RunOutcome, RunError> {
     let exp = &src.experiment;
-    let plan: Plan = plan::build(exp);
+    let mut plan: Plan = plan::build(exp);
+    if let Some((i, n)) = opts.shard {
+        if exp.adaptive.is_some() {
+            return Err(RunError::ShardAdaptive);
+        }
+        plan::shard(&mut plan, i, n);
+    }
     let sources = Sources::open(&exp.telemetry);
     if exp.gate.is_some()
         && let Some(why) = &sources.gpu_unavailable
     {
         return Err(RunError::GateWithoutNvml(why.clone()));
     }
+    let environments = check_environments(exp)?;
     let (mut lock, leftover) = RunLock::acquire(&opts.store)?;
     if let Some(note) = leftover {
         progress.note(&note);
@@ -382,11 +520,12 @@ pub fn run(
     let store = Store::open(&opts.store)?;
     let file_sha = sha256_hex(src.text.as_bytes());
     let exp_json = serde_json::to_string(exp).unwrap_or_default();
-    // The hash covers what decides the trials; [analysis] only changes how the report reads
-    // them, so editing it neither refuses a resume nor starts a new run.
+    // The hash covers what decides the trials; [analysis] and [[hypothesis]] only change how
+    // the report reads them, so editing them neither refuses a resume nor starts a new run.
     let exp_sha = {
         let mut measured = exp.clone();
         measured.analysis = Default::default();
+        measured.hypotheses.clear();
         sha256_hex(
             serde_json::to_string(&measured)
                 .unwrap_or_default()
@@ -482,12 +621,43 @@ pub fn run(
         .map(|w| (&w.name, Extractor::new(invocation::command_of(w))))
         .collect();
     let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
-    let pending: Vec<&PlannedTrial> = plan
+    let mut queue: std::collections::VecDeque<PlannedTrial> = plan
         .trials
         .iter()
         .filter(|t| !attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
+        .cloned()
         .collect();
-    'trials: for t in pending {
+    let session_start = Instant::now();
+    'trials: loop {
+        let t = match queue.pop_front() {
+            Some(t) => t,
+            None => match &exp.adaptive {
+                None => break,
+                Some(rule) => {
+                    if let Some(b) = rule.budget
+                        && session_start.elapsed() >= b
+                    {
+                        progress.note(&format!(
+                            "adaptive: the time budget ({}) is spent; no new round",
+                            humantime::format_duration(b)
+                        ));
+                        break;
+                    }
+                    let round = adaptive_round(&store, run_id, &plan, exp)?;
+                    if round.is_empty() {
+                        break;
+                    }
+                    progress.grow(round.len());
+                    progress.note(&format!(
+                        "adaptive: another round over {} open cell(s)",
+                        round.len()
+                    ));
+                    queue.extend(round);
+                    continue;
+                }
+            },
+        };
+        let t = &t;
         let key = plan.key(t);
         let cell = &plan.cells[t.cell];
         if !first && !exp.cooldown.is_zero() && !pause(exp.cooldown, interrupt) {
@@ -558,12 +728,32 @@ pub fn run(
                 (Err(e), _) => (
                     AttemptResult::failed(format!("cannot build the command: {e}")),
                     Invocation {
+                        cleanup: None,
                         argv: Vec::new(),
                         env: Vec::new(),
                         workdir: exp.base_dir.clone(),
                     },
                 ),
             };
+            if let Some(line) = environments.get(&cell.variant) {
+                result.notes.push(format!("environment: {line}"));
+            }
+            // A container the CLI lost hold of (timeout, kill) is removed by name.
+            if result.status != TrialStatus::Ok
+                && let Some(rm) = &inv.cleanup
+            {
+                match std::process::Command::new(&rm[0])
+                    .args(&rm[1..])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                {
+                    Ok(_) => result.notes.push(format!("cleanup: {}", rm.join(" "))),
+                    Err(e) => result
+                        .notes
+                        .push(format!("cleanup `{}` failed: {e}", rm.join(" "))),
+                }
+            }
             if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
                 result.notes.push(format!(
                     "waited {:.1} s at the gate ({why})",

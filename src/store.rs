@@ -131,6 +131,8 @@ CREATE TABLE IF NOT EXISTS missing_metric (
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("cannot merge {path}: {detail}")]
+    Mismatch { path: PathBuf, detail: String },
     #[error("cannot create the results directory {0}: {1}")]
     Dir(PathBuf, std::io::Error),
     #[error("cannot open the results store {path}: {source}")]
@@ -784,6 +786,29 @@ impl Store {
         Ok(out)
     }
 
+    /// A trial's measured, successful requests: time to first token and the gaps between
+    /// content chunks (inter-token latencies), in ms.
+    pub fn request_latencies_ms(&self, trial_id: i64) -> Result<(Vec<f64>, Vec<f64>), StoreError> {
+        let mut stmt = self.sql(self.conn.prepare(
+            "SELECT sent_s, first_token_s, chunks_s FROM request
+             WHERE trial_id = ?1 AND warmup = 0 AND error IS NULL AND first_token_s IS NOT NULL",
+        ))?;
+        let rows = self.sql(stmt.query_map([trial_id], |r| {
+            Ok((
+                r.get::<_, f64>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        }))?;
+        let (mut ttft, mut itl) = (Vec::new(), Vec::new());
+        for row in rows {
+            let (sent, first, chunks) = self.sql(row)?;
+            ttft.push((first - sent) * 1e3);
+            itl.extend(blob_f64(&chunks).windows(2).map(|w| (w[1] - w[0]) * 1e3));
+        }
+        Ok((ttft, itl))
+    }
+
     /// Everything recorded for a run.
     pub fn load(&self, run_id: i64) -> Result<RunData, StoreError> {
         let run = self.run(run_id)?;
@@ -1058,3 +1083,136 @@ mod tests {
         assert_eq!(store.attempts(run).unwrap()[&key], (1, true));
     }
 }
+
+/// What [`merge`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MergeSummary {
+    pub shards: usize,
+    /// Attempts copied.
+    pub attempts: usize,
+    /// Attempts already present under the same (cell, phase, index, attempt): the same
+    /// warm-up run by several shards, or a shard merged twice.
+    pub duplicates: usize,
+}
+
+/// Merges the latest run of every shard store into `out` (created): one run, every session,
+/// every attempt once with its metrics, samples, series, requests and missing readings.
+/// The shards must come from the same experiment (same experiment hash).
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<MergeSummary, StoreError> {
+    let dest = Store::open(out)?;
+    let mut summary = MergeSummary {
+        shards: shards.len(),
+        attempts: 0,
+        duplicates: 0,
+    };
+    let mut run_id: Option<i64> = dest.last_run_id()?;
+    let mut sha: Option<String> = match run_id {
+        Some(id) => Some(dest.run(id)?.experiment_sha256),
+        None => None,
+    };
+    for path in shards {
+        let src = Store::open_existing(path)?;
+        let Some(src_run) = src.last_run_id()? else {
+            continue;
+        };
+        let run = src.run(src_run)?;
+        match &sha {
+            Some(s) if *s != run.experiment_sha256 => {
+                return Err(StoreError::Mismatch {
+                    path: path.clone(),
+                    detail:
+                        "it holds a different experiment (its hash differs from the other shards')"
+                            .into(),
+                });
+            }
+            _ => sha = Some(run.experiment_sha256.clone()),
+        }
+        let c = &dest.conn;
+        let at = |e| StoreError::Sql {
+            path: out.to_path_buf(),
+            source: e,
+        };
+        c.execute("ATTACH DATABASE ?1 AS shard", [path.display().to_string()])
+            .map_err(at)?;
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = c.unchecked_transaction()?;
+            let rid = match run_id {
+                Some(r) => r,
+                None => {
+                    tx.execute(
+                        "INSERT INTO run (experiment, created_at, status, seed, file_path, file_text, file_sha256, experiment_sha256, experiment_json, planned_trials)
+                         SELECT experiment, created_at, status, seed, file_path, file_text, file_sha256, experiment_sha256, experiment_json, 0
+                         FROM shard.run WHERE id = ?1",
+                        [src_run],
+                    )?;
+                    let r = tx.last_insert_rowid();
+                    tx.execute(
+                        "INSERT INTO cell SELECT ?1, key, variant, workload, params, sweep, position FROM shard.cell WHERE run_id = ?2",
+                        params![r, src_run],
+                    )?;
+                    run_id = Some(r);
+                    r
+                }
+            };
+            // Sessions and trials get fresh ids; children follow their trial.
+            let session_offset: i64 =
+                tx.query_row("SELECT coalesce(max(id), 0) FROM session", [], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO session SELECT id + ?1, ?2, started_at, ended_at, status, rigor_version, command_line, file_sha256, experiment_sha256, environment
+                 FROM shard.session WHERE run_id = ?3",
+                params![session_offset, rid, src_run],
+            )?;
+            let trial_offset: i64 =
+                tx.query_row("SELECT coalesce(max(id), 0) FROM trial", [], |r| r.get(0))?;
+            let before: i64 = tx.query_row("SELECT count(*) FROM trial", [], |r| r.get(0))?;
+            let offered: i64 = tx.query_row(
+                "SELECT count(*) FROM shard.trial WHERE run_id = ?1",
+                [src_run],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO trial SELECT id + ?1, ?2, session_id + ?3, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, signal,
+                        started_at, wall_s, argv, env, workdir, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes, flags, telemetry
+                 FROM shard.trial WHERE run_id = ?4",
+                params![trial_offset, rid, session_offset, src_run],
+            )?;
+            let after: i64 = tx.query_row("SELECT count(*) FROM trial", [], |r| r.get(0))?;
+            // Only rows of trials inserted above: a skipped duplicate has no new id.
+            for (table, columns) in PER_TRIAL_TABLES {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {table} SELECT x.trial_id + ?1, {columns} FROM shard.{table} x
+                         JOIN main.trial t ON t.id = x.trial_id + ?1"
+                    ),
+                    [trial_offset],
+                )?;
+            }
+            tx.execute(
+                "UPDATE run SET planned_trials = planned_trials + (SELECT planned_trials FROM shard.run WHERE id = ?1),
+                    status = CASE WHEN status = 'complete' AND (SELECT status FROM shard.run WHERE id = ?1) = 'complete'
+                             THEN 'complete' ELSE 'incomplete' END
+                 WHERE id = ?2",
+                params![src_run, rid],
+            )?;
+            tx.commit()?;
+            summary.attempts += (after - before) as usize;
+            summary.duplicates += (offered - (after - before)) as usize;
+            Ok(())
+        })();
+        c.execute("DETACH DATABASE shard", []).map_err(at)?;
+        result.map_err(at)?;
+    }
+    Ok(summary)
+}
+
+/// The tables keyed by trial, with their columns after `trial_id` in schema order.
+const PER_TRIAL_TABLES: [(&str, &str); 5] = [
+    ("metric", "x.name, x.value, x.unit, x.better, x.n_samples"),
+    ("sample", "x.metric, x.idx, x.value"),
+    ("series", "x.name, x.unit, x.kind, x.t, x.v"),
+    (
+        "request",
+        "x.idx, x.warmup, x.scheduled_s, x.sent_s, x.first_token_s, x.end_s, x.chunks_s, x.input_tokens, x.output_tokens, x.status, x.error, x.message",
+    ),
+    ("missing_metric", "x.name, x.reason"),
+];

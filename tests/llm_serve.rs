@@ -2,7 +2,9 @@
 //! by tests/llm/setup.sh from llama.cpp's sources on PyPI) serving a tiny random-weight
 //! model. No mock server stands in for it.
 
-use std::net::TcpListener;
+mod common;
+use common::{free_port, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -39,14 +41,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Llama {
@@ -130,14 +124,6 @@ fn rigor(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn bench_json(url: &str, args: &[&str]) -> (Output, serde_json::Value) {
     let mut all = vec!["serve-bench", url, "--json"];
     all.extend_from_slice(args);
@@ -196,19 +182,14 @@ fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
     let tok_s = sum["output_tok_s"].as_f64().unwrap();
     let expect = 24.0 * 12.0 / sum["duration_s"].as_f64().unwrap();
     assert!((tok_s - expect).abs() < 1e-6 * expect);
-    // The server's own counters agree with the client's count.
+    // The server's own counters (llama-server runs with --metrics) agree with the client's.
     let generated: f64 = v["server_counters"].as_object().map_or(0.0, |c| {
         c.iter()
             .filter(|(k, _)| k.contains("tokens_predicted_total"))
             .map(|(_, v)| v.as_f64().unwrap())
             .sum()
     });
-    if v["server_counters"]
-        .as_object()
-        .is_some_and(|c| !c.is_empty())
-    {
-        assert_eq!(generated, 24.0 * 12.0, "{}", v["server_counters"]);
-    }
+    assert_eq!(generated, 24.0 * 12.0, "{}", v["server_counters"]);
 }
 
 #[test]
@@ -460,7 +441,8 @@ params = {{ slots = 4 }}
 name = "load"
 kind = "llm-serve"
 server_command = "{} -m {} --host 127.0.0.1 --port {{port}} -c 2048 -np {{slots}} --metrics"
-concurrency = 4
+concurrency = "{{clients}}"
+params = {{ clients = [2, 4] }}
 requests = 16
 input_len = 16
 output_len = 8
@@ -482,7 +464,7 @@ slo = "ttft_ms<=10000"
     assert!(out.status.success(), "{}", text(&out));
     let db = rusqlite::Connection::open(&store).unwrap();
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
-    assert_eq!(count("SELECT count(*) FROM trial WHERE status = 'ok'"), 4);
+    assert_eq!(count("SELECT count(*) FROM trial WHERE status = 'ok'"), 8);
     for m in [
         "llm.ttft_ms.p99",
         "llm.itl_ms.median",
@@ -495,7 +477,7 @@ slo = "ttft_ms<=10000"
     ] {
         assert_eq!(
             count(&format!("SELECT count(*) FROM metric WHERE name = '{m}'")),
-            4,
+            8,
             "{m}"
         );
     }
@@ -505,12 +487,12 @@ slo = "ttft_ms<=10000"
         .unwrap();
     assert_eq!(predicted, 16.0 * 8.0);
     // Every request of every trial, stored.
-    assert_eq!(count("SELECT count(*) FROM request"), 4 * 16);
+    assert_eq!(count("SELECT count(*) FROM request"), 8 * 16);
     assert_eq!(
         count(
             "SELECT count(*) FROM request WHERE error IS NULL AND output_tokens = 8 AND length(chunks_s) BETWEEN 8 * 5 AND 8 * 8"
         ),
-        4 * 16
+        8 * 16
     );
     let report = rigor(&["report", store.to_str().unwrap()]);
     let md = String::from_utf8_lossy(&report.stdout);
@@ -518,4 +500,25 @@ slo = "ttft_ms<=10000"
         md.contains("llm.ttft_ms.mean") && md.contains("four-slots"),
         "{md}"
     );
+    // The serving figures: TTFT CDFs from the stored requests, and latency against
+    // throughput over the clients sweep.
+    let out_dir = dir.path().join("rep");
+    let r = rigor(&[
+        "report",
+        store.to_str().unwrap(),
+        "--format",
+        "html",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    for f in [
+        "ttft-cdf-load",
+        "latency-throughput-load",
+        "sweep-load-clients",
+    ] {
+        assert!(out_dir.join(format!("figures/{f}.svg")).exists(), "{f}");
+    }
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"fig-ttft-cdf-load\""));
 }

@@ -10,7 +10,7 @@ use rigor::stats::multiple::{Correction, adjust};
 use rigor::stats::normality::shapiro_wilk;
 use rigor::stats::outliers::fences;
 use rigor::stats::power::{n_per_group, ttest_power, welch_power};
-use rigor::stats::ratio::{fieller, tost_difference, tost_ratio};
+use rigor::stats::ratio::{fieller, ratio_test, tost_difference, tost_ratio};
 use rigor::stats::trend::mann_kendall;
 use rigor::stats::{StatsError, percentile, summarize};
 use serde_json::Value;
@@ -218,6 +218,17 @@ fn two_sample_methods_match() {
         let mb = summarize(&b).unwrap().mean;
         let t = tost_difference(&v, &b, -m * mb, m * mb).unwrap();
         close(&what("tost diff"), t.p, &pair["tost_diff"]["p"], REL);
+        for case in pair["ratio_test"].as_array().unwrap() {
+            let theta = case["theta"].as_f64().unwrap();
+            let a = case["alternative"].as_str().unwrap();
+            let p = ratio_test(&v, &b, theta, alt(a)).unwrap();
+            close(
+                &what(&format!("ratio test {theta} {a}")),
+                p,
+                &case["p"],
+                REL,
+            );
+        }
         close(
             &what("welch power"),
             welch_power(&v, &b, 0.05).unwrap(),

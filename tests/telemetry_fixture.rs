@@ -81,3 +81,39 @@ fn recorded_h100_samples_are_physically_plausible() {
     // The trial was sampled about every 10 ms.
     assert!(f.recording.ticks > 100);
 }
+
+#[test]
+fn recorded_h100_samples_draw_the_telemetry_figure() {
+    let f = fixture();
+    let svg = rigor::report::figures::timeline("gemm #1", &f.recording.series)
+        .unwrap()
+        .expect("GPU series give a figure");
+    for panel in [
+        "power_w [W]",
+        "temp_c",
+        "sm_clock_mhz",
+        "mem_used_mib",
+        "pcie_rx_bytes [GB/s]",
+    ] {
+        assert!(svg.contains(panel), "no {panel} panel");
+    }
+    // Host series alone draw nothing: the figure is about the GPU.
+    let host: BTreeMap<_, _> = f
+        .recording
+        .series
+        .iter()
+        .filter(|(k, _)| k.starts_with("host."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert!(
+        rigor::report::figures::timeline("x", &host)
+            .unwrap()
+            .is_none()
+    );
+    let png = rigor::report::figures::to_png(&svg, 1.0).unwrap();
+    assert!(png.len() > 10_000);
+    // Left to look at, beside the HTML report's screenshot.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-html");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("telemetry-h100.png"), png).unwrap();
+}

@@ -24,8 +24,13 @@ pub struct Experiment {
     pub description: Option<String>,
     pub seed: u64,
     pub baseline: String,
-    /// Measured trials per cell.
+    /// Measured trials per cell; with adaptive stopping, the minimum.
     pub trials: u32,
+    /// Adaptive stopping: more trials, in rounds over the cells still open, until each
+    /// comparison is precise enough. Omitted from the stored form when off, so that files
+    /// written before it existed keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<Adaptive>,
     /// Trials per cell run before the measured ones and discarded.
     pub warmup: u32,
     pub order: Order,
@@ -47,6 +52,10 @@ pub struct Experiment {
     pub gate: Option<Gate>,
     pub variants: Vec<Variant>,
     pub workloads: Vec<Workload>,
+    /// Claims written before the run, checked by the report; like `analysis`, they change
+    /// how trials are read, never which trials run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypotheses: Vec<Hypothesis>,
     /// Directory that relative working directories and commands resolve against: the one
     /// holding the experiment file.
     #[serde(skip)]
@@ -57,6 +66,63 @@ impl Experiment {
     pub fn variant(&self, name: &str) -> Option<&Variant> {
         self.variants.iter().find(|v| v.name == name)
     }
+}
+
+/// `trials = { min, max, ci_width }`: the stopping rule (docs/statistics.md, "Adaptive
+/// stopping").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Adaptive {
+    /// Most measured trials per cell.
+    pub max: u32,
+    /// A comparison is settled once its ratio's CI lies within ratio ± ci_width.
+    pub ci_width: f64,
+    /// No new round starts after this much time since the run began.
+    #[serde(
+        serialize_with = "humantime_serde_compat::option::serialize",
+        skip_deserializing
+    )]
+    pub budget: Option<Duration>,
+    /// The metrics whose comparisons decide; default: the workload's own metrics, else
+    /// `wall_time`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
+}
+
+/// What a `[[hypothesis]]` claims about variant / baseline on one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Claim {
+    /// The ratio lies within 1 ± margin.
+    Equivalent,
+    /// Better in the metric's direction by more than margin (lower time, higher throughput).
+    Faster,
+    /// Worse in the metric's direction by more than margin.
+    Slower,
+    /// The ratio is below 1 + margin.
+    RatioBelow,
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Claim::Equivalent => "equivalent",
+            Claim::Faster => "faster",
+            Claim::Slower => "slower",
+            Claim::RatioBelow => "ratio_below",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hypothesis {
+    pub metric: String,
+    pub variant: String,
+    /// Only this workload; default: every workload reporting the metric.
+    pub workload: Option<String>,
+    pub claim: Claim,
+    /// Relative: ±margin for `equivalent`, "by more than margin" for `faster`/`slower`,
+    /// the bound 1 + margin for `ratio_below`.
+    pub margin: f64,
 }
 
 /// The order trials are run in; all are reproducible from the experiment's seed.
@@ -97,6 +163,10 @@ pub struct Variant {
     pub workdir: Option<PathBuf>,
     /// Fixed parameter values this variant sets (a toggle, a thread count...).
     pub params: BTreeMap<String, ParamValue>,
+    /// A container or chroot the trials run in; none: natively. Omitted from the stored
+    /// form when absent, so files written before environments existed keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<crate::environment::Environment>,
 }
 
 /// A parameter value as written in the file.

@@ -52,6 +52,55 @@ struct RawFile {
     analysis: Option<Spanned<crate::stats::compare::Settings>>,
     telemetry: Option<Spanned<RawTelemetry>>,
     gate: Option<Spanned<RawGate>>,
+    #[serde(default)]
+    hypothesis: Vec<Spanned<RawHypothesis>>,
+    #[serde(default)]
+    factor: Vec<Spanned<RawFactor>>,
+}
+
+/// A toggle or setting whose values generate variants.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFactor {
+    name: Spanned<String>,
+    /// The first value is the baseline level.
+    values: Spanned<Vec<toml::Value>>,
+    /// Environment variables per value; `{value}` is the factor's value.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Words added to the variant's wrapper per value; `{value}` is the factor's value.
+    prefix: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Design {
+    /// Every combination of every factor's values.
+    Factorial,
+    /// The baseline (every factor at its first value) and each other value of each factor
+    /// alone: "the full system vs each feature off".
+    Ablation,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHypothesis {
+    metric: Spanned<String>,
+    variant: Spanned<String>,
+    workload: Option<Spanned<String>>,
+    claim: crate::config::Claim,
+    margin: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdaptive {
+    min: Option<u32>,
+    max: u32,
+    ci_width: f64,
+    budget: Option<toml::Value>,
+    #[serde(default)]
+    metrics: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +145,7 @@ struct RawExperiment {
     cooldown: Option<Spanned<toml::Value>>,
     timeout: Option<Spanned<toml::Value>>,
     retries: Option<u32>,
+    design: Option<Spanned<Design>>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +159,8 @@ struct RawVariant {
     workdir: Option<String>,
     #[serde(default)]
     params: BTreeMap<String, Spanned<toml::Value>>,
+    container: Option<Spanned<toml::Value>>,
+    chroot: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +278,24 @@ impl<'a> Parser<'a> {
         for (i, v) in raw.variant.iter().enumerate() {
             variants.push(self.variant(i, v.get_ref())?);
         }
+        let generated = self.factors(&raw.factor, exp.design.as_ref())?;
+        let generated_baseline = generated.first().map(|v| v.name.clone());
+        for g in generated {
+            if variants.iter().any(|v| v.name == g.name) {
+                let span = raw.factor[0].span();
+                return Err(self
+                    .err(
+                        span,
+                        "factor",
+                        format!(
+                            "the generated variant `{}` has the name of a [[variant]]",
+                            g.name
+                        ),
+                    )
+                    .with_hint("rename the [[variant]]"));
+            }
+            variants.push(g);
+        }
         if variants.is_empty() {
             variants.push(Variant {
                 name: "default".into(),
@@ -234,6 +304,7 @@ impl<'a> Parser<'a> {
                 prefix: Vec::new(),
                 workdir: None,
                 params: BTreeMap::new(),
+                environment: None,
             });
         }
         self.check_unique(raw.variant.iter().map(|v| &v.get_ref().name), "variant")?;
@@ -255,15 +326,15 @@ impl<'a> Parser<'a> {
                 }
                 b.get_ref().clone()
             }
-            None => variants[0].name.clone(),
+            None => generated_baseline.unwrap_or_else(|| variants[0].name.clone()),
         };
 
         let (workloads, workload_raw) =
             self.workloads(&root_for_paths, workloads_value, &variants)?;
         self.check_params_against_variants(&variants, &raw.variant, &workloads, &workload_raw)?;
 
-        let trials = match &exp.trials {
-            None => 10,
+        let (trials, adaptive) = match &exp.trials {
+            None => (10, None),
             Some(t) => self.trials(t)?,
         };
         let cooldown = match &exp.cooldown {
@@ -277,6 +348,7 @@ impl<'a> Parser<'a> {
                 _ => Some(self.duration(t, "experiment.timeout")?),
             },
         };
+        let analysis = self.analysis(&root_for_paths, raw.analysis.as_ref())?;
         let base_dir = self
             .path
             .parent()
@@ -296,18 +368,245 @@ impl<'a> Parser<'a> {
             seed: exp.seed.unwrap_or(0),
             baseline,
             trials,
+            adaptive,
             warmup: exp.warmup.unwrap_or(0),
             order: exp.order.unwrap_or(Order::Randomized),
             cooldown,
             timeout,
             retries: exp.retries.unwrap_or(0),
-            analysis: self.analysis(&root_for_paths, raw.analysis.as_ref())?,
             telemetry: self.telemetry(raw.telemetry.as_ref())?,
             gate: self.gate(raw.gate.as_ref())?,
+            hypotheses: self.hypotheses(&raw.hypothesis, &variants, &workloads, &analysis)?,
+            analysis,
             variants,
             workloads,
             base_dir,
         })
+    }
+
+    /// Variants generated by `[[factor]]` blocks, the baseline level (every factor at its
+    /// first value) first.
+    fn factors(
+        &self,
+        raw: &[Spanned<RawFactor>],
+        design: Option<&Spanned<Design>>,
+    ) -> Result<Vec<Variant>> {
+        if raw.is_empty() {
+            if let Some(d) = design {
+                return Err(self
+                    .err(
+                        d.span(),
+                        "experiment.design",
+                        "a design needs [[factor]] blocks to combine",
+                    )
+                    .with_hint("add [[factor]] blocks, or remove `design`"));
+            }
+            return Ok(Vec::new());
+        }
+        let design = design.map_or(Design::Factorial, |d| *d.get_ref());
+        self.check_unique(raw.iter().map(|f| &f.get_ref().name), "factor")?;
+        // (factor, its values as written and as parameter values)
+        let mut levels: Vec<(&RawFactor, Vec<(String, ParamValue)>)> = Vec::new();
+        for (i, f) in raw.iter().enumerate() {
+            let r = f.get_ref();
+            let at = format!("factor[{i}]");
+            self.check_param_name(r.name.get_ref(), r.name.span(), &format!("{at}.name"))?;
+            let mut vals = Vec::new();
+            for v in r.values.get_ref() {
+                let pv = self.param_value(v).ok_or_else(|| {
+                    self.err(
+                        r.values.span(),
+                        format!("{at}.values"),
+                        "values must be strings, numbers or booleans",
+                    )
+                })?;
+                let label: String = pv
+                    .to_string()
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "-.".contains(c) {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                if vals.iter().any(|(l, _): &(String, ParamValue)| l == &label) {
+                    return Err(self.err(
+                        r.values.span(),
+                        format!("{at}.values"),
+                        format!("the value `{pv}` appears twice"),
+                    ));
+                }
+                vals.push((label, pv));
+            }
+            if vals.len() < 2 {
+                return Err(self
+                    .err(
+                        r.values.span(),
+                        format!("{at}.values"),
+                        "a factor needs at least two values",
+                    )
+                    .with_hint(
+                        "the first value is the baseline level, e.g. `values = [\"on\", \"off\"]`",
+                    ));
+            }
+            levels.push((r, vals));
+        }
+        // Each combination: one value index per factor.
+        let combos: Vec<Vec<usize>> = match design {
+            Design::Factorial => {
+                let mut all = vec![Vec::new()];
+                for (_, vals) in &levels {
+                    all = all
+                        .into_iter()
+                        .flat_map(|c: Vec<usize>| {
+                            (0..vals.len()).map(move |k| {
+                                let mut c = c.clone();
+                                c.push(k);
+                                c
+                            })
+                        })
+                        .collect();
+                }
+                all
+            }
+            Design::Ablation => {
+                let mut all = vec![vec![0; levels.len()]];
+                for (i, (_, vals)) in levels.iter().enumerate() {
+                    for k in 1..vals.len() {
+                        let mut c = vec![0; levels.len()];
+                        c[i] = k;
+                        all.push(c);
+                    }
+                }
+                all
+            }
+        };
+        let mut out = Vec::new();
+        for combo in combos {
+            let mut params = BTreeMap::new();
+            let mut env = BTreeMap::new();
+            let mut prefix = Vec::new();
+            let mut parts = Vec::new();
+            for ((f, vals), &k) in levels.iter().zip(&combo) {
+                let (label, value) = &vals[k];
+                let name = f.name.get_ref();
+                params.insert(name.clone(), value.clone());
+                let text = value.to_string();
+                for (var, template) in &f.env {
+                    env.insert(var.clone(), template.replace("{value}", &text));
+                }
+                for w in f.prefix.iter().flatten() {
+                    prefix.push(w.replace("{value}", &text));
+                }
+                if design == Design::Factorial || k != 0 {
+                    parts.push(format!("{name}-{label}"));
+                }
+            }
+            let name = if parts.is_empty() {
+                "baseline".to_string()
+            } else {
+                parts.join("_")
+            };
+            if name.len() > 64 {
+                return Err(self
+                    .err(
+                        raw[0].span(),
+                        "factor",
+                        format!("the generated variant name `{name}` is longer than 64 characters"),
+                    )
+                    .with_hint("use shorter factor names or values"));
+            }
+            out.push(Variant {
+                name,
+                description: None,
+                env,
+                prefix,
+                workdir: None,
+                params,
+                environment: None,
+            });
+        }
+        Ok(out)
+    }
+
+    fn hypotheses(
+        &self,
+        raw: &[Spanned<RawHypothesis>],
+        variants: &[Variant],
+        workloads: &[Workload],
+        analysis: &crate::stats::compare::Settings,
+    ) -> Result<Vec<crate::config::Hypothesis>> {
+        use crate::config::Claim;
+        let mut out = Vec::new();
+        for (i, h) in raw.iter().enumerate() {
+            let at = format!("hypothesis[{i}]");
+            let r = h.get_ref();
+            let v = r.variant.get_ref();
+            if !variants.iter().any(|x| &x.name == v) {
+                let names = variants.iter().map(|x| x.name.as_str());
+                return Err(self
+                    .err(
+                        r.variant.span(),
+                        format!("{at}.variant"),
+                        format!("no variant is named `{v}`"),
+                    )
+                    .with_hint(match closest(v, names.clone()) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => {
+                            format!("the variants are: {}", names.collect::<Vec<_>>().join(", "))
+                        }
+                    }));
+            }
+            if let Some(w) = &r.workload
+                && !workloads.iter().any(|x| &x.name == w.get_ref())
+            {
+                let names = workloads.iter().map(|x| x.name.as_str());
+                return Err(self
+                    .err(
+                        w.span(),
+                        format!("{at}.workload"),
+                        format!("no workload is named `{}`", w.get_ref()),
+                    )
+                    .with_hint(match closest(w.get_ref(), names.clone()) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!(
+                            "the workloads are: {}",
+                            names.collect::<Vec<_>>().join(", ")
+                        ),
+                    }));
+            }
+            let margin = match (&r.margin, r.claim) {
+                (Some(m), _) => *m.get_ref(),
+                (None, Claim::Equivalent) => analysis.margin,
+                (None, Claim::Faster | Claim::Slower) => 0.0,
+                (None, Claim::RatioBelow) => {
+                    return Err(self
+                        .err(h.span(), format!("{at}.margin"), "`ratio_below` needs a margin: the claim is ratio < 1 + margin")
+                        .with_hint("e.g. `margin = 0.10` claims the variant is less than 10% above the baseline"));
+                }
+            };
+            let ok = match r.claim {
+                Claim::Equivalent => margin > 0.0 && margin < 1.0,
+                Claim::Faster | Claim::Slower => (0.0..1.0).contains(&margin),
+                Claim::RatioBelow => margin > -1.0 && margin.is_finite(),
+            };
+            if !ok {
+                let span = r.margin.as_ref().map_or(h.span(), |m| m.span());
+                return Err(self
+                    .err(span, format!("{at}.margin"), format!("margin {margin} does not fit a `{}` claim", r.claim))
+                    .with_hint("margins are relative: 0.03 is 3%; `equivalent` needs 0 < margin < 1, `faster`/`slower` 0 ≤ margin < 1, `ratio_below` margin > -1"));
+            }
+            out.push(crate::config::Hypothesis {
+                metric: r.metric.get_ref().clone(),
+                variant: v.clone(),
+                workload: r.workload.as_ref().map(|w| w.get_ref().clone()),
+                claim: r.claim,
+                margin,
+            });
+        }
+        Ok(out)
     }
 
     fn check_name(&self, name: &Spanned<String>, field: &str) -> Result<String> {
@@ -350,17 +649,63 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn trials(&self, t: &Spanned<toml::Value>) -> Result<u32> {
+    fn trials(&self, t: &Spanned<toml::Value>) -> Result<(u32, Option<crate::config::Adaptive>)> {
         match t.get_ref() {
-            toml::Value::Integer(n) if (1..=1_000_000).contains(n) => Ok(*n as u32),
+            toml::Value::Integer(n) if (1..=1_000_000).contains(n) => Ok((*n as u32, None)),
             toml::Value::Integer(n) => Err(self
-                .err(t.span(), "experiment.trials", format!("{n} trials cannot be run"))
-                .with_hint("use a whole number of trials per cell, at least 1 (statistics need 2 or more)")),
-            toml::Value::Table(_) => Err(self
-                .err(t.span(), "experiment.trials", "adaptive stopping (`trials = { min, max, ci_width }`) is not available in this version")
-                .with_hint("use a fixed number, e.g. `trials = 10`")),
+                .err(
+                    t.span(),
+                    "experiment.trials",
+                    format!("{n} trials cannot be run"),
+                )
+                .with_hint(
+                    "use a whole number of trials per cell, at least 1 (statistics need 2 or more)",
+                )),
+            toml::Value::Table(_) => {
+                let hint = "e.g. `trials = { min = 5, max = 30, ci_width = 0.02 }`: at least 5 trials per cell, then rounds until each ratio's CI is within ±0.02, at most 30";
+                let raw = RawAdaptive::deserialize(t.get_ref().clone()).map_err(|e| {
+                    self.err(
+                        t.span(),
+                        "experiment.trials",
+                        e.to_string().trim().to_string(),
+                    )
+                    .with_hint(hint)
+                })?;
+                // Spans inside a re-deserialised value are lost; point at the table.
+                let min = raw.min.unwrap_or(5);
+                let (max, w) = (raw.max, raw.ci_width);
+                if min < 2 || max < min || max > 1_000_000 {
+                    return Err(self
+                        .err(t.span(), "experiment.trials.max", format!("min = {min}, max = {max} cannot be run adaptively"))
+                        .with_hint("adaptive stopping needs 2 ≤ min ≤ max (a CI needs 2 trials; 5 or more is wise)"));
+                }
+                if !(w > 0.0 && w < 1.0) {
+                    return Err(self
+                        .err(t.span(), "experiment.trials.ci_width", format!("ci_width = {w} is not a usable precision"))
+                        .with_hint("ci_width is a half-width on the ratio: 0.02 stops a comparison once its 95% CI is within ratio ± 0.02"));
+                }
+                let budget = match raw.budget {
+                    None => None,
+                    Some(b) => {
+                        Some(self.duration(&Spanned::new(t.span(), b), "experiment.trials.budget")?)
+                    }
+                };
+                Ok((
+                    min,
+                    Some(crate::config::Adaptive {
+                        max,
+                        ci_width: w,
+                        budget,
+                        metrics: raw.metrics,
+                    }),
+                ))
+            }
             other => Err(self
-                .err(t.span(), "experiment.trials", format!("expected a whole number, found {}", other.type_str()))
+                .err(
+                    t.span(),
+                    "experiment.trials",
+                    format!("expected a whole number, found {}", other.type_str()),
+                )
                 .with_hint("e.g. `trials = 10`")),
         }
     }
@@ -415,7 +760,64 @@ impl<'a> Parser<'a> {
             prefix,
             workdir: v.workdir.as_ref().map(PathBuf::from),
             params,
+            environment: self.environment(&at, v)?,
         })
+    }
+
+    fn environment(
+        &self,
+        at: &str,
+        v: &RawVariant,
+    ) -> Result<Option<crate::environment::Environment>> {
+        use crate::environment::{Chroot, Container, Environment, preset_args};
+        match (&v.container, &v.chroot) {
+            (Some(c), Some(_)) => Err(self
+                .err(
+                    c.span(),
+                    format!("{at}.container"),
+                    "a variant runs in a container or a chroot, not both",
+                )
+                .with_hint("make two variants, one per environment")),
+            (Some(c), None) => {
+                let field = format!("{at}.container");
+                let hint = "e.g. `container = { runtime = \"podman\", image = \"localhost/app:1\", preset = \"nvidia\", extra_args = [\"--shm-size=8g\"] }`";
+                let parsed = Container::deserialize(c.get_ref().clone()).map_err(|e| {
+                    self.err(c.span(), field.clone(), e.to_string().trim().to_string())
+                        .with_hint(hint)
+                })?;
+                if parsed.image.trim().is_empty() {
+                    return Err(self
+                        .err(c.span(), format!("{field}.image"), "the image is empty")
+                        .with_hint(hint));
+                }
+                for p in &parsed.preset {
+                    preset_args(parsed.runtime, p)
+                        .map_err(|e| self.err(c.span(), format!("{field}.preset"), e))?;
+                }
+                if let Some(m) = parsed.mounts.iter().find(|m| m.split(':').count() < 2) {
+                    return Err(self
+                        .err(
+                            c.span(),
+                            format!("{field}.mounts"),
+                            format!("`{m}` is not a mount"),
+                        )
+                        .with_hint("write host:container, or host:container:ro"));
+                }
+                Ok(Some(Environment::Container(parsed)))
+            }
+            (None, Some(r)) => {
+                let field = format!("{at}.chroot");
+                let parsed = match r.get_ref() {
+                    toml::Value::String(root) => Chroot { root: root.into(), workdir: None },
+                    other => Chroot::deserialize(other.clone()).map_err(|e| {
+                        self.err(r.span(), field.clone(), e.to_string().trim().to_string())
+                            .with_hint("write `chroot = \"/path/to/rootfs\"` or `chroot = { root = \"/path\", workdir = \"/work\" }`")
+                    })?,
+                };
+                Ok(Some(Environment::Chroot(parsed)))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     fn env(
@@ -1164,4 +1566,69 @@ fn field_at(table: &DeTable<'_>, span: &Range<usize>) -> String {
     let mut best = None;
     visit(&DeValue::Table(table.clone()), "", span, &mut best);
     best.map(|(_, p)| p).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FACTORS: &str = r#"
+[[factor]]
+name = "cache"
+values = ["on", "off"]
+env = { APP_CACHE = "{value}" }
+
+[[factor]]
+name = "threads"
+values = [8, 1, 2]
+prefix = ["taskset", "-c", "0-{value}"]
+
+[[workload]]
+name = "w"
+kind = "command"
+command = "app --cache {cache} --threads {threads}"
+"#;
+
+    fn parse(design: &str) -> Experiment {
+        let text = format!("[experiment]\nname = \"f\"\n{design}\n{FACTORS}");
+        parse_experiment(Path::new("f.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn factors_generate_a_full_factorial_or_an_ablation() {
+        let full = parse("design = \"factorial\"");
+        let names: Vec<&str> = full.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cache-on_threads-8",
+                "cache-on_threads-1",
+                "cache-on_threads-2",
+                "cache-off_threads-8",
+                "cache-off_threads-1",
+                "cache-off_threads-2"
+            ]
+        );
+        assert_eq!(full.baseline, "cache-on_threads-8");
+        let ablation = parse("design = \"ablation\"");
+        let names: Vec<&str> = ablation.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["baseline", "cache-off", "threads-1", "threads-2"]);
+        assert_eq!(ablation.baseline, "baseline");
+        let off = &ablation.variants[1];
+        assert_eq!(off.env["APP_CACHE"], "off");
+        assert_eq!(off.params["threads"], ParamValue::Int(8));
+        assert_eq!(off.prefix, ["taskset", "-c", "0-8"]);
+    }
+
+    #[test]
+    fn a_factor_with_one_value_is_refused() {
+        let text = "[experiment]\nname = \"f\"\n[[factor]]\nname = \"x\"\nvalues = [1]\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"echo {x}\"\n";
+        let e = parse_experiment(Path::new("f.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("factor[0].values") && e.contains("at least two values"),
+            "{e}"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! From per-request records to a trial's serving metrics. Definitions follow vLLM's
 //! `benchmark_serving` where it defines them (see docs/llm-serving.md); pure.
 
+use crate::stats::descriptive::percentile;
+use crate::stats::moments::mean;
 use serde::{Deserialize, Serialize};
 
 /// One request, as the client saw it. Times are seconds from the start of the load.
@@ -95,13 +97,6 @@ pub struct Dist {
     pub max: f64,
 }
 
-/// NumPy's default ("linear") percentile of sorted values, p in [0, 100].
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p / 100.0;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
 pub fn dist(values: &[f64]) -> Option<Dist> {
     if values.is_empty() {
         return None;
@@ -110,7 +105,7 @@ pub fn dist(values: &[f64]) -> Option<Dist> {
     s.sort_by(f64::total_cmp);
     Some(Dist {
         n: s.len(),
-        mean: s.iter().sum::<f64>() / s.len() as f64,
+        mean: mean(&s),
         median: percentile(&s, 50.0),
         p90: percentile(&s, 90.0),
         p95: percentile(&s, 95.0),

@@ -150,6 +150,25 @@ impl Options {
     }
 }
 
+impl Outcome {
+    /// Each kind of failure with its count and the first message of that kind.
+    pub fn failures(&self) -> Vec<(&str, usize, &str)> {
+        self.summary
+            .errors
+            .iter()
+            .map(|(kind, n)| {
+                let example = self
+                    .records
+                    .iter()
+                    .find(|r| r.error.as_deref() == Some(kind.as_str()))
+                    .and_then(|r| r.message.as_deref())
+                    .unwrap_or_default();
+                (kind.as_str(), *n, example)
+            })
+            .collect()
+    }
+}
+
 pub struct Outcome {
     pub summary: Summary,
     pub records: Vec<RequestRecord>,
@@ -210,10 +229,15 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         }
         (None, None) => unreachable!("checked in from_fields"),
     };
-    let port = server.as_ref().map(|s| s.port);
-    let before = port
-        .and_then(|p| server::get_text(p, "/metrics"))
-        .map(|t| server::prometheus_counters(&t));
+    // The server's Prometheus counters, owned or not; a server without /metrics has none.
+    let url = load::url_of(&target)?;
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let scrape = || {
+        server::get_text(&host, port, "/metrics", Duration::from_secs(5))
+            .map(|t| server::prometheus_counters(&t))
+    };
+    let before = scrape();
     // One client at a time is timed on one thread: handing a wake-up from the I/O driver
     // to another worker cost ~100 µs of TTFT on a 2-core machine. Many clients get workers.
     let single = matches!(o.plan.load, Load::Concurrency(1));
@@ -244,9 +268,8 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         }
     }
     let mut server_counters = BTreeMap::new();
-    if let (Some(p), Some(before)) = (port, before)
-        && let Some(after) =
-            server::get_text(p, "/metrics").map(|t| server::prometheus_counters(&t))
+    if let Some(before) = before
+        && let Some(after) = scrape()
     {
         for (k, v) in after {
             server_counters.insert(k.clone(), v - before.get(&k).copied().unwrap_or(0.0));
@@ -310,9 +333,16 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
             }
         }
     }
-    m.push(("llm.req_s".into(), s.req_s, "req/s", "higher"));
-    m.push(("llm.error_rate".into(), s.error_rate, "fraction", "lower"));
-    m.push(("llm.duration_s".into(), s.duration_s, "s", "lower"));
+    // With no measured request there is no rate, error rate or duration: not zeros.
+    if s.requests == 0 {
+        for name in ["llm.req_s", "llm.error_rate", "llm.duration_s"] {
+            missing.push((name.into(), "no measured request was sent".into()));
+        }
+    } else {
+        m.push(("llm.req_s".into(), s.req_s, "req/s", "higher"));
+        m.push(("llm.error_rate".into(), s.error_rate, "fraction", "lower"));
+        m.push(("llm.duration_s".into(), s.duration_s, "s", "lower"));
+    }
     for (name, v) in [
         ("llm.output_tok_s", s.output_tok_s),
         ("llm.total_tok_s", s.total_tok_s),

@@ -2,7 +2,7 @@
 //! with the content checked afterwards (a copy that moved nothing fails the trial) and the
 //! rate set against the PCIe link's limit that NVML reports.
 
-use super::cuda::{self, DeviceBuffer, Event, PinnedBuffer};
+use super::cuda::{self, DeviceBuffer, PinnedBuffer};
 use std::collections::BTreeMap;
 
 pub type Result<T> = std::result::Result<T, String>;
@@ -185,20 +185,7 @@ pub fn run(args: &CopyArgs) -> Result<CopyOutcome> {
         }
         Ok(())
     };
-    for _ in 0..args.warmup {
-        once(&mut host)?;
-    }
-    let events = (0..=args.iterations)
-        .map(|_| Event::new())
-        .collect::<Result<Vec<_>>>()?;
-    gpu.synchronize()?;
-    events[0].record(gpu.stream)?;
-    for e in &events[1..] {
-        once(&mut host)?;
-        e.record(gpu.stream)?;
-    }
-    gpu.synchronize()?;
-    let times_ms = cuda::intervals_ms(&events)?;
+    let times_ms = cuda::time_steps(&gpu, args.warmup, args.iterations, || once(&mut host))?;
 
     // Check the destination at spread-out offsets, each chunk's edges included.
     let probes: Vec<usize> = offsets

@@ -235,7 +235,26 @@ pub fn copy_d2d(
     })
 }
 
-/// Per-interval times between consecutive recorded events.
-pub fn intervals_ms(events: &[Event]) -> Result<Vec<f64>> {
+/// Runs `step` `warmup` times untimed, then `iterations` times with one event recorded
+/// before the first and one after each, and returns each step's time, ms.
+pub fn time_steps(
+    gpu: &Gpu,
+    warmup: u64,
+    iterations: u64,
+    mut step: impl FnMut() -> Result<()>,
+) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        step()?;
+    }
+    let events = (0..=iterations)
+        .map(|_| Event::new())
+        .collect::<Result<Vec<_>>>()?;
+    gpu.synchronize()?;
+    events[0].record(gpu.stream)?;
+    for e in &events[1..] {
+        step()?;
+        e.record(gpu.stream)?;
+    }
+    gpu.synchronize()?;
     events.windows(2).map(|w| w[0].elapsed_ms(&w[1])).collect()
 }

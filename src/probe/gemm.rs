@@ -1,7 +1,7 @@
 //! `gemm`: cuBLASLt matrix products of fresh random matrices, each timed with CUDA events,
 //! after a float64 CPU check of a small product in the same dtype and layout.
 
-use super::cuda::{self, DeviceBuffer, Event, Gpu};
+use super::cuda::{self, DeviceBuffer, Gpu};
 use cudarc::cublaslt::{result as lt, sys as ltsys};
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeMap;
@@ -198,19 +198,14 @@ fn random_matrix(dtype: Dtype, len: usize, seed: u64, which: u64) -> Vec<u8> {
     // One core is left to the telemetry sampler.
     let threads =
         std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
-    let chunks: Vec<(usize, &mut [u8])> = out.chunks_mut(CHUNK * size).enumerate().collect();
-    let per = chunks.len().div_ceil(threads).max(1);
-    let mut groups: Vec<Vec<(usize, &mut [u8])>> = Vec::new();
-    for c in chunks {
-        if groups.last().is_none_or(|g| g.len() >= per) {
-            groups.push(Vec::new());
-        }
-        groups.last_mut().expect("pushed").push(c);
-    }
+    // Each thread fills a contiguous span of whole chunks; a chunk's content depends only
+    // on its global index, so the matrix is the same whatever the thread count.
+    let chunks_per_thread = len.div_ceil(CHUNK).div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        for g in groups {
+        for (t, span) in out.chunks_mut(chunks_per_thread * CHUNK * size).enumerate() {
             s.spawn(move || {
-                for (i, chunk) in g {
+                for (j, chunk) in span.chunks_mut(CHUNK * size).enumerate() {
+                    let i = t * chunks_per_thread + j;
                     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
                     rng.set_stream(which << 40 | i as u64);
                     for el in chunk.chunks_mut(size) {
@@ -482,20 +477,9 @@ pub fn run(args: &GemmArgs) -> Result<GemmOutcome> {
         (args.m, args.n, args.k, args.batch),
         args.seed,
     )?;
-    for _ in 0..args.warmup {
-        plan.launch(gpu.stream)?;
-    }
-    let events = (0..=args.iterations)
-        .map(|_| Event::new())
-        .collect::<Result<Vec<_>>>()?;
-    gpu.synchronize()?;
-    events[0].record(gpu.stream)?;
-    for e in &events[1..] {
-        plan.launch(gpu.stream)?;
-        e.record(gpu.stream)?;
-    }
-    gpu.synchronize()?;
-    let times_ms = cuda::intervals_ms(&events)?;
+    let times_ms = cuda::time_steps(&gpu, args.warmup, args.iterations, || {
+        plan.launch(gpu.stream)
+    })?;
     Ok(GemmOutcome {
         device: format!("{} ({})", gpu.name, gpu.uuid),
         times_ms,

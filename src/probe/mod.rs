@@ -58,13 +58,7 @@ fn print_llm(out: &mut impl Write, o: &crate::llm::Options, r: &crate::llm::Outc
             .map(|t| format!(", {t:.1} output tok/s"))
             .unwrap_or_default()
     );
-    for (kind, n) in &s.errors {
-        let example = r
-            .records
-            .iter()
-            .find(|x| x.error.as_deref() == Some(kind.as_str()))
-            .and_then(|x| x.message.clone())
-            .unwrap_or_default();
+    for (kind, n, example) in r.failures() {
         eprintln!("rigor probe llm-serve: {n} failed with {kind}: {example}");
     }
     if let Some(log) = &r.server_log {

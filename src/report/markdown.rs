@@ -1,6 +1,7 @@
 //! The Markdown report: warnings first, then one table per workload and metric, failures,
 //! the environment and the exact experiment file.
 
+use super::figures::Figure;
 use super::{fmt_num, metric_names, ratio_label, telemetry_names, workloads};
 use crate::analysis::Analysis;
 use crate::plan::fmt_params;
@@ -82,7 +83,59 @@ Mean over each cell's successful trials (sampled by rigor during every trial; no
     }
 }
 
+/// How a report carries figures.
+#[derive(Clone, Copy)]
+pub enum Figures<'a> {
+    None,
+    /// As images in `figures/`, beside the report.
+    Linked(&'a [Figure]),
+    /// As inline SVG (the HTML report); also boxes the validity warnings.
+    Inline(&'a [Figure]),
+}
+
+impl Figures<'_> {
+    fn write(&self, o: &mut String, pick: impl Fn(&Figure) -> bool) {
+        let (list, inline) = match self {
+            Figures::None => return,
+            Figures::Linked(l) => (*l, false),
+            Figures::Inline(l) => (*l, true),
+        };
+        for f in list.iter().filter(|f| pick(f)) {
+            if inline {
+                // One line: a blank line would end the HTML block.
+                let svg = f.svg.replace('\n', " ");
+                let _ = writeln!(
+                    o,
+                    "<figure id=\"fig-{}\">{svg}<figcaption><b>{}.</b> {}</figcaption></figure>\n",
+                    f.name,
+                    html_escape(&f.title),
+                    html_escape(&f.caption)
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "![{}](figures/{}.svg)\n\n*{}* ([PNG](figures/{}.png))\n",
+                    f.title, f.name, f.caption, f.name
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
+    to_markdown_with(a, data, Figures::None)
+}
+
+/// The Markdown report, with figures linked or inline.
+pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> String {
+    let inline = matches!(figures, Figures::Inline(_));
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -95,7 +148,11 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
         o,
         "Baseline `{}` · {} measured trials per cell · {} warm-up · order {} · seed {} · started {}\n",
         a.baseline,
-        a.trials_per_cell,
+        if a.adaptive.is_some() {
+            format!("adaptive, at least {}", a.trials_per_cell)
+        } else {
+            a.trials_per_cell.to_string()
+        },
         exp["warmup"].as_u64().unwrap_or(0),
         exp["order"].as_str().unwrap_or("?"),
         data.run.seed,
@@ -103,13 +160,29 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
     );
     let _ = writeln!(
         o,
-        "Unit of replication: the {}.\n",
+        "Unit of replication: the trial ({}).\n",
         a.unit_of_replication.trim_start_matches("trial: ")
     );
+
+    if !a.claims.is_empty() {
+        let _ = writeln!(o, "## Hypotheses\n");
+        for c in &a.claims {
+            let _ = writeln!(o, "- {}", esc(&super::claim_line(c)));
+        }
+        let _ = writeln!(
+            o,
+            "\nClaims as written in the experiment file before the run; tested after {} correction across all claims at α = {}.\n",
+            a.settings.correction.name(),
+            a.settings.alpha
+        );
+    }
 
     if a.warnings.is_empty() {
         let _ = writeln!(o, "## Validity\n\nNo validity warnings.\n");
     } else {
+        if inline {
+            o.push_str("<div class=\"warnings\">\n\n");
+        }
         let _ = writeln!(o, "## ⚠ Validity warnings ({})\n", a.warnings.len());
         for w in &a.warnings {
             let _ = writeln!(
@@ -121,9 +194,22 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
             );
         }
         o.push('\n');
+        if inline {
+            o.push_str("</div>\n\n");
+        }
+    }
+
+    if let Some(ad) = &a.adaptive {
+        let _ = writeln!(o, "## Adaptive stopping\n\nRule: {}.\n", ad.rule);
+        let _ = writeln!(o, "| cell | trials | ended because |\n|---|---:|---|");
+        for d in &ad.cells {
+            let _ = writeln!(o, "| {} | {} | {} |", esc(&d.cell), d.finished, esc(&d.why));
+        }
+        o.push('\n');
     }
 
     verdicts(&mut o, a);
+    figures.write(&mut o, |f| f.workload.is_none() && f.name != "telemetry");
 
     for w in workloads(&a.cells) {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
@@ -161,6 +247,13 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
                 let ratio = ratio_label(a, c, &metric);
                 let s = &m.desc.stats;
                 let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "—".into());
+                // Location statistics to the decimal place the mean's CI supports.
+                let loc = |x: f64| match m.desc.mean_ci {
+                    Some([lo, hi]) if hi > lo && x.abs() < 1e6 => {
+                        format!("{x:.*}", super::numbers::ci_decimals(lo, hi))
+                    }
+                    _ => fmt_num(x),
+                };
                 let _ = writeln!(
                     o,
                     "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -168,26 +261,28 @@ pub fn to_markdown(a: &Analysis, data: &RunData) -> String {
                     params,
                     s.n,
                     c.planned,
-                    fmt_num(s.mean),
+                    loc(s.mean),
                     opt(s.sd),
                     s.cv.map(|v| format!("{:.1}%", v * 100.0))
                         .unwrap_or_else(|| "—".into()),
-                    fmt_num(s.median),
-                    fmt_num(s.min),
-                    fmt_num(s.q1),
-                    fmt_num(s.q3),
-                    fmt_num(s.max),
+                    loc(s.median),
+                    loc(s.min),
+                    loc(s.q1),
+                    loc(s.q3),
+                    loc(s.max),
                     ratio
                 );
             }
             o.push('\n');
             comparison_table(&mut o, a, &w, &metric);
         }
+        figures.write(&mut o, |f| f.workload.as_deref() == Some(w.as_str()));
         telemetry_tables(&mut o, &cells, data);
     }
+    figures.write(&mut o, |f| f.name == "telemetry");
     let _ = writeln!(
         o,
-        "Ratios are of means (variant / baseline) over successful measured trials. sd is the sample standard deviation; quartiles use linear interpolation (NumPy's default). {}\n",
+        "Ratios are of means (variant / baseline) over successful measured trials. Mean, median, min, quartiles and max are printed to the decimal place the mean's confidence interval supports (two significant digits of its half-width). sd is the sample standard deviation; quartiles use linear interpolation (NumPy's default). {}\n",
         methods(a)
     );
 

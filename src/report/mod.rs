@@ -2,14 +2,19 @@
 //! and the summary table printed after a run.
 
 mod csv_out;
+pub mod figures;
+mod html;
 mod json;
+mod latex;
 mod markdown;
 mod numbers;
 mod table;
 
 pub use csv_out::write_csv;
+pub use html::to_html;
 pub use json::to_json;
-pub use markdown::to_markdown;
+pub use latex::{figures_tex, to_latex};
+pub use markdown::{Figures, to_markdown, to_markdown_with};
 pub use numbers::{fmt_num, fmt_ratio};
 pub use table::summary_table;
 
@@ -30,7 +35,7 @@ pub(crate) fn telemetry_names(cells: &[&CellSummary]) -> Vec<String> {
 
 /// Metrics in display order: the user's own first, then rigor's built-ins; telemetry is
 /// reported separately.
-pub(crate) fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
+pub fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
     let mut user: Vec<String> = Vec::new();
     for c in cells {
         for name in c.metrics.keys() {
@@ -68,8 +73,50 @@ pub(crate) fn ratio_label(a: &crate::analysis::Analysis, c: &CellSummary, metric
     }
 }
 
+/// One claim and its verdict on one line: "SUPPORTED: docker is equivalent to native on
+/// wall_time (±3%) — workload serve, model=a: ratio 1.002 [0.991, 1.013]; supported: p_adj = 0.002".
+pub fn claim_line(c: &crate::claims::ClaimResult) -> String {
+    let mut at = String::new();
+    if let Some(w) = &c.workload {
+        at = format!(" — workload {w}");
+        if !c.sweep.is_empty() {
+            at.push_str(&format!(" {}", crate::plan::fmt_params(&c.sweep)));
+        }
+    }
+    let ratio = match (c.ratio, c.ratio_ci) {
+        (Some(r), Some([lo, hi])) => {
+            let b = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "∞".into());
+            format!(
+                ": ratio {} [{}, {}], n = {}/{}",
+                fmt_num(r),
+                b(lo),
+                b(hi),
+                c.n_variant,
+                c.n_baseline
+            )
+        }
+        (Some(r), None) => format!(": ratio {}", fmt_num(r)),
+        _ => String::new(),
+    };
+    format!(
+        "{}: {}{at}{ratio}; {}",
+        c.verdict.as_str().to_uppercase(),
+        c.statement,
+        c.detail
+    )
+}
+
+/// A name usable in file names and LaTeX labels: lowercase ASCII words joined by `-`.
+pub(crate) fn slug(s: &str) -> String {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// Workloads in first-appearance order.
-pub(crate) fn workloads(cells: &[CellSummary]) -> Vec<String> {
+pub fn workloads(cells: &[CellSummary]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for c in cells {
         if !out.contains(&c.cell.workload) {

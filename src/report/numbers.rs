@@ -29,9 +29,46 @@ pub fn fmt_ratio(r: Option<f64>) -> String {
     }
 }
 
+/// Decimal places that give an interval's half-width two significant digits; the estimate
+/// and both bounds are printed to that place, so no digit is claimed that the CI does not
+/// support.
+pub fn ci_decimals(lo: f64, hi: f64) -> usize {
+    let half = (hi - lo).abs() / 2.0;
+    if !half.is_finite() || half == 0.0 {
+        return 4;
+    }
+    (1 - half.log10().floor() as i32).clamp(0, 12) as usize
+}
+
+/// `estimate [lo, hi]` rounded to the CI's precision.
+pub fn fmt_ci(estimate: f64, lo: f64, hi: f64) -> (String, String, String) {
+    let d = ci_decimals(lo, hi);
+    (
+        format!("{estimate:.d$}"),
+        format!("{lo:.d$}"),
+        format!("{hi:.d$}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ci_precision_decides_the_digits() {
+        assert_eq!(
+            fmt_ci(12.34567, 12.1, 12.6),
+            ("12.35".into(), "12.10".into(), "12.60".into())
+        );
+        assert_eq!(
+            fmt_ci(1234.5, 1100.0, 1370.0),
+            ("1234".into(), "1100".into(), "1370".into())
+        );
+        assert_eq!(
+            fmt_ci(1.0234, 1.0211, 1.0257),
+            ("1.0234".into(), "1.0211".into(), "1.0257".into())
+        );
+    }
 
     #[test]
     fn four_significant_digits() {

@@ -40,6 +40,8 @@ pub struct Settings {
     pub correction: Correction,
     /// Bootstrap resamples, where a bootstrap is used.
     pub resamples: usize,
+    /// Coefficient of variation above which a metric is flagged as too noisy to trust.
+    pub max_cv: f64,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             power: 0.8,
             correction: Correction::Holm,
             resamples: 5000,
+            max_cv: 0.10,
         }
     }
 }
@@ -74,6 +77,12 @@ impl Settings {
         }
         if !within(self.power, 0.5, 1.0) {
             return Err(("power", "power must be in (0.5, 1), e.g. 0.8"));
+        }
+        if self.max_cv.is_nan() || self.max_cv <= 0.0 {
+            return Err((
+                "max_cv",
+                "max_cv is relative and must be above 0, e.g. 0.10 for 10%",
+            ));
         }
         if self.resamples < 1000 {
             return Err(("resamples", "use at least 1000 bootstrap resamples"));

@@ -15,6 +15,17 @@ pub enum Correction {
     BenjaminiHochberg,
 }
 
+impl Correction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Correction::None => "no",
+            Correction::Bonferroni => "Bonferroni",
+            Correction::Holm => "Holm",
+            Correction::BenjaminiHochberg => "Benjamini–Hochberg",
+        }
+    }
+}
+
 pub fn adjust(p: &[f64], method: Correction) -> Vec<f64> {
     let m = p.len();
     let mut order: Vec<usize> = (0..m).collect();

@@ -81,6 +81,27 @@ fn ratio_one_sided(a: &Moments, b: &Moments, theta: f64, greater: bool) -> f64 {
     if greater { t_sf(t, df) } else { t_cdf(t, df) }
 }
 
+/// One-sided test of mean(x)/mean(y) against a bound θ: `Greater` takes H1 "ratio > θ",
+/// `Less` H1 "ratio < θ" (`TwoSided` doubles the smaller tail). It is Welch's t-test of x
+/// against θ·y, so it equals `scipy.stats.ttest_ind(x, θ*y, equal_var=False, alternative)`.
+/// The claims of `[[hypothesis]]` blocks are tested with it.
+pub fn ratio_test(
+    x: &[f64],
+    y: &[f64],
+    theta: f64,
+    alt: super::hypothesis::Alternative,
+) -> Result<f64, StatsError> {
+    use super::hypothesis::Alternative;
+    let (a, b) = moments(x, y)?;
+    Ok(match alt {
+        Alternative::Greater => ratio_one_sided(&a, &b, theta, true),
+        Alternative::Less => ratio_one_sided(&a, &b, theta, false),
+        Alternative::TwoSided => (2.0
+            * ratio_one_sided(&a, &b, theta, true).min(ratio_one_sided(&a, &b, theta, false)))
+        .min(1.0),
+    })
+}
+
 /// Two one-sided tests (Schuirmann 1987) that mean(x)/mean(y) lies within 1 ± margin.
 pub fn tost_ratio(x: &[f64], y: &[f64], margin: f64) -> Result<Tost, StatsError> {
     let (a, b) = moments(x, y)?;

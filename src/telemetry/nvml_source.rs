@@ -79,6 +79,25 @@ impl<'n> GpuReader<'n> {
         !self.unsupported.contains(name)
     }
 
+    /// One reading: skipped once the GPU has said it lacks it, timed, recorded.
+    fn read(
+        &mut self,
+        rec: &mut Recording,
+        name: &'static str,
+        unit: &str,
+        kind: Kind,
+        t: f64,
+        f: impl FnOnce(&Device<'n>) -> Result<f64, NvmlError>,
+    ) {
+        if !self.wants(name) {
+            return;
+        }
+        let t0 = std::time::Instant::now();
+        let r = f(&self.dev);
+        Self::cost(rec, name, t0);
+        self.put(rec, name, unit, kind, t, r);
+    }
+
     /// One sample. `slow` samples also read what is costly or changes slowly.
     pub fn sample(&mut self, rec: &mut Recording, t: f64, slow: bool) {
         use Kind::*;
@@ -90,26 +109,19 @@ impl<'n> GpuReader<'n> {
                     .or_insert_with(|| "not supported on this GPU (NVML)".into());
             }
         }
-        if self.wants("power_w") {
-            let t0 = std::time::Instant::now();
-            let r = self.dev.power_usage().map(|mw| mw as f64 / 1000.0);
-            Self::cost(rec, "power_w", t0);
-            self.put(rec, "power_w", "W", Gauge, t, r);
-        }
+        self.read(rec, "power_w", "W", Gauge, t, |d| {
+            d.power_usage().map(|mw| mw as f64 / 1000.0)
+        });
         // The energy counter is cumulative, so reading it on slow samples only (the first
         // and last are slow) loses nothing; one read took ~5 ms on an H100, 25× the rest.
-        if slow && self.wants("energy_mj") {
-            let t0 = std::time::Instant::now();
-            let r = self.dev.total_energy_consumption().map(|mj| mj as f64);
-            Self::cost(rec, "energy_mj", t0);
-            self.put(rec, "energy_mj", "mJ", Counter, t, r);
+        if slow {
+            self.read(rec, "energy_mj", "mJ", Counter, t, |d| {
+                d.total_energy_consumption().map(|mj| mj as f64)
+            });
         }
-        if self.wants("temp_c") {
-            let t0 = std::time::Instant::now();
-            let r = self.dev.temperature(TemperatureSensor::Gpu).map(f64::from);
-            Self::cost(rec, "temp_c", t0);
-            self.put(rec, "temp_c", "°C", Gauge, t, r);
-        }
+        self.read(rec, "temp_c", "°C", Gauge, t, |d| {
+            d.temperature(TemperatureSensor::Gpu).map(f64::from)
+        });
         let fields = [
             ("mem_temp_c", FI_MEMORY_TEMP, "°C", Gauge),
             ("pcie_tx_bytes", FI_PCIE_TX_BYTES, "B", Counter),
@@ -129,13 +141,10 @@ impl<'n> GpuReader<'n> {
                     }
                 }
                 Err(e) => {
-                    let reason = e.to_string();
                     for f in wanted {
-                        self.put(rec, f.0, f.2, f.3, t, Err(NvmlError::Unknown));
-                        rec.unavailable.insert(
-                            format!("{}.{}", self.prefix, f.0),
-                            format!("NVML: {reason}"),
-                        );
+                        rec.unavailable
+                            .entry(format!("{}.{}", self.prefix, f.0))
+                            .or_insert_with(|| format!("NVML: {e}"));
                     }
                 }
             }
@@ -156,18 +165,12 @@ impl<'n> GpuReader<'n> {
             self.put(rec, "pcie_rx_kbs", "KB/s", Gauge, t, r);
             Self::cost(rec, "pcie_throughput", t0);
         }
-        if self.wants("sm_clock_mhz") {
-            let t0 = std::time::Instant::now();
-            let r = self.dev.clock_info(Clock::SM).map(f64::from);
-            Self::cost(rec, "sm_clock_mhz", t0);
-            self.put(rec, "sm_clock_mhz", "MHz", Gauge, t, r);
-        }
-        if self.wants("mem_clock_mhz") {
-            let t0 = std::time::Instant::now();
-            let r = self.dev.clock_info(Clock::Memory).map(f64::from);
-            Self::cost(rec, "mem_clock_mhz", t0);
-            self.put(rec, "mem_clock_mhz", "MHz", Gauge, t, r);
-        }
+        self.read(rec, "sm_clock_mhz", "MHz", Gauge, t, |d| {
+            d.clock_info(Clock::SM).map(f64::from)
+        });
+        self.read(rec, "mem_clock_mhz", "MHz", Gauge, t, |d| {
+            d.clock_info(Clock::Memory).map(f64::from)
+        });
         if self.wants("util_pct") {
             let t0 = std::time::Instant::now();
             let u = self.dev.utilization_rates();
@@ -186,21 +189,12 @@ impl<'n> GpuReader<'n> {
                 }
             }
         }
-        if self.wants("mem_used_mib") {
-            let t0 = std::time::Instant::now();
-            let r = self
-                .dev
-                .memory_info()
-                .map(|m| m.used as f64 / (1u64 << 20) as f64);
-            Self::cost(rec, "memory_info", t0);
-            self.put(rec, "mem_used_mib", "MiB", Gauge, t, r);
-        }
-        if self.wants("clock_event_reasons") {
-            let t0 = std::time::Instant::now();
-            let r = self.dev.current_throttle_reasons().map(|b| b.bits() as f64);
-            Self::cost(rec, "clock_event_reasons", t0);
-            self.put(rec, "clock_event_reasons", "bits", Bits, t, r);
-        }
+        self.read(rec, "mem_used_mib", "MiB", Gauge, t, |d| {
+            d.memory_info().map(|m| m.used as f64 / (1u64 << 20) as f64)
+        });
+        self.read(rec, "clock_event_reasons", "bits", Bits, t, |d| {
+            d.current_throttle_reasons().map(|b| b.bits() as f64)
+        });
     }
 
     /// Compute processes on this GPU now: (pid, memory MiB).

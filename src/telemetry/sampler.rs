@@ -182,38 +182,37 @@ impl Tick<'_> {
                     rec.unavailable.entry(name.to_string()).or_insert(e);
                 }
             };
-            let cpu = host::read_cpu();
-            put(
-                "host.cpu_busy_ticks",
-                "ticks",
-                Kind::Counter,
-                cpu.clone().map(|c| c.0 as f64),
-            );
-            put(
-                "host.cpu_total_ticks",
-                "ticks",
-                Kind::Counter,
-                cpu.map(|c| c.1 as f64),
-            );
-            put(
-                "host.mem_used_mib",
-                "MiB",
-                Kind::Gauge,
-                host::read_meminfo().map(|(t, a)| (t - a.min(t)) as f64 / 1024.0),
-            );
-            let net = host::read_net();
-            put(
-                "host.net_rx_bytes",
-                "B",
-                Kind::Counter,
-                net.clone().map(|n| n.0 as f64),
-            );
-            put(
-                "host.net_tx_bytes",
-                "B",
-                Kind::Counter,
-                net.map(|n| n.1 as f64),
-            );
+            let (cpu, net) = (host::read_cpu(), host::read_net());
+            let mem = host::read_meminfo().map(|(t, a)| (t - a.min(t)) as f64 / 1024.0);
+            for (name, unit, kind, value) in [
+                (
+                    "host.cpu_busy_ticks",
+                    "ticks",
+                    Kind::Counter,
+                    cpu.clone().map(|c| c.0 as f64),
+                ),
+                (
+                    "host.cpu_total_ticks",
+                    "ticks",
+                    Kind::Counter,
+                    cpu.map(|c| c.1 as f64),
+                ),
+                ("host.mem_used_mib", "MiB", Kind::Gauge, mem),
+                (
+                    "host.net_rx_bytes",
+                    "B",
+                    Kind::Counter,
+                    net.clone().map(|n| n.0 as f64),
+                ),
+                (
+                    "host.net_tx_bytes",
+                    "B",
+                    Kind::Counter,
+                    net.map(|n| n.1 as f64),
+                ),
+            ] {
+                put(name, unit, kind, value);
+            }
             // Before the trial's process exists, and after it is reaped, there is no tree.
             if pgid > 0 && !last {
                 let rss = host::group_rss_kib(pgid).map(|k| k as f64 / 1024.0);

@@ -2,8 +2,9 @@
 //! (with why), validity flags, and notes. Pure.
 
 use super::{Recording, Series, reason_names, slowdown_bits};
+use crate::config::Reduce;
 use crate::config::{Better, Telemetry};
-use crate::metrics::MetricValue;
+use crate::metrics::{MetricValue, reduce};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
@@ -76,8 +77,8 @@ fn usable(s: Option<&Series>) -> Option<&Series> {
 
 fn apply(s: &Series, op: Op) -> Option<f64> {
     match op {
-        Op::Mean => Some(s.v.iter().sum::<f64>() / s.v.len() as f64),
-        Op::Max => s.v.iter().copied().reduce(f64::max),
+        Op::Mean => Some(reduce(&s.v, Reduce::Mean)),
+        Op::Max => Some(reduce(&s.v, Reduce::Max)),
         Op::Delta(scale) => {
             (s.v.len() >= 2).then(|| (s.v[s.v.len() - 1] - s.v[0]).max(0.0) * scale)
         }

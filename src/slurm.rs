@@ -1,0 +1,143 @@
+//! Scale-out on Slurm: an experiment's trials as a job array. Each array task runs
+//! `rigor run FILE --shard i/N` into its own store in a shared results directory; `merge`
+//! combines the shards; resubmitting submits only the shards that are not complete.
+
+use std::path::{Path, PathBuf};
+
+/// What `rigor submit --slurm` was asked for.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The experiment file, absolute.
+    pub file: PathBuf,
+    /// The shared results directory, absolute.
+    pub results: PathBuf,
+    pub shards: u32,
+    pub partition: Option<String>,
+    /// At most this many array tasks at once (`--array=…%K`).
+    pub max_parallel: Option<u32>,
+    /// Extra `#SBATCH` lines' arguments, as given.
+    pub sbatch_args: Vec<String>,
+    /// The rigor binary the tasks run, absolute.
+    pub rigor: PathBuf,
+}
+
+/// The store file of shard `i` of `n`.
+pub fn shard_store(results: &Path, i: u32, n: u32) -> PathBuf {
+    results.join(format!("shard-{i}-of-{n}.db"))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The job script for the given array indices (the shards still to run).
+pub fn script(s: &Submission, indices: &[u32]) -> String {
+    let mut o = String::from("#!/bin/sh\n");
+    o.push_str("#SBATCH --job-name=rigor\n");
+    let mut array = indices
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if let Some(k) = s.max_parallel {
+        array.push_str(&format!("%{k}"));
+    }
+    o.push_str(&format!("#SBATCH --array={array}\n"));
+    o.push_str(&format!(
+        "#SBATCH --output={}/slurm-%A_%a.out\n",
+        s.results.display()
+    ));
+    if let Some(p) = &s.partition {
+        o.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    for a in &s.sbatch_args {
+        o.push_str(&format!("#SBATCH {a}\n"));
+    }
+    o.push_str(&format!(
+        "# written by rigor submit: shard $SLURM_ARRAY_TASK_ID of {n} of {file}\n\
+         # A shard that is resubmitted resumes: its finished trials are kept.\n\
+         exec {rigor} run {file} --shard \"$SLURM_ARRAY_TASK_ID/{n}\" --store \"{results}/shard-$SLURM_ARRAY_TASK_ID-of-{n}.db\" --progress lines\n",
+        n = s.shards,
+        file = quote(&s.file.display().to_string()),
+        rigor = quote(&s.rigor.display().to_string()),
+        results = s.results.display(),
+    ));
+    o
+}
+
+/// Shards whose store does not hold a complete run.
+pub fn unfinished(results: &Path, n: u32) -> Vec<u32> {
+    (0..n)
+        .filter(|&i| {
+            let path = shard_store(results, i, n);
+            let done = crate::store::Store::open_existing(&path)
+                .ok()
+                .and_then(|st| {
+                    st.last_run_id()
+                        .ok()
+                        .flatten()
+                        .and_then(|id| st.run(id).ok())
+                })
+                .is_some_and(|r| r.status == "complete");
+            !done
+        })
+        .collect()
+}
+
+/// Per shard: (index, finished attempts, planned trials, run status), from its store.
+pub fn progress(results: &Path, n: u32) -> Vec<(u32, usize, u64, String)> {
+    (0..n)
+        .map(|i| {
+            let path = shard_store(results, i, n);
+            match crate::store::Store::open_existing(&path) {
+                Err(_) => (i, 0, 0, "not started".to_string()),
+                Ok(st) => match st
+                    .last_run_id()
+                    .ok()
+                    .flatten()
+                    .and_then(|id| Some((id, st.run(id).ok()?)))
+                {
+                    None => (i, 0, 0, "not started".to_string()),
+                    Some((id, run)) => {
+                        let done = st
+                            .attempts(id)
+                            .map(|a| a.values().filter(|(_, f)| *f).count())
+                            .unwrap_or(0);
+                        (i, done, run.planned_trials, run.status)
+                    }
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_script_runs_one_shard_per_array_task() {
+        let s = Submission {
+            file: "/home/u/exp's.toml".into(),
+            results: "/shared/results".into(),
+            shards: 4,
+            partition: Some("gpu".into()),
+            max_parallel: Some(2),
+            sbatch_args: vec!["--gres=gpu:1".into(), "--time=02:00:00".into()],
+            rigor: "/opt/rigor/bin/rigor".into(),
+        };
+        assert_eq!(
+            script(&s, &[0, 2, 3]),
+            "#!/bin/sh\n\
+             #SBATCH --job-name=rigor\n\
+             #SBATCH --array=0,2,3%2\n\
+             #SBATCH --output=/shared/results/slurm-%A_%a.out\n\
+             #SBATCH --partition=gpu\n\
+             #SBATCH --gres=gpu:1\n\
+             #SBATCH --time=02:00:00\n\
+             # written by rigor submit: shard $SLURM_ARRAY_TASK_ID of 4 of '/home/u/exp'\\''s.toml'\n\
+             # A shard that is resubmitted resumes: its finished trials are kept.\n\
+             exec '/opt/rigor/bin/rigor' run '/home/u/exp'\\''s.toml' --shard \"$SLURM_ARRAY_TASK_ID/4\" --store \"/shared/results/shard-$SLURM_ARRAY_TASK_ID-of-4.db\" --progress lines\n"
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! `rigor submit --slurm` against a real single-node Slurm: munged, slurmctld and slurmd
+//! (Debian's slurm-wlm and munge, as root) started by the test with a minimal slurm.conf,
+//! state and spool in a temp dir and free ports, and stopped by PID when it ends. An
+//! experiment goes out as a job array of shards; the merged store must hold every trial
+//! exactly once; resubmitting runs only the shards that are missing.
+
+mod common;
+use common::{free_port, text};
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Slurm {
+    dir: tempfile::TempDir,
+    daemons: Vec<Child>,
+}
+
+impl Drop for Slurm {
+    fn drop(&mut self) {
+        for d in self.daemons.iter_mut().rev() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+}
+
+fn hostname() -> String {
+    let out = Command::new("hostname").arg("-s").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Slurm {
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("slurm.conf")
+    }
+
+    fn start() -> Slurm {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for sub in ["state", "spool", "munge"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let key: Vec<u8> = (0..1024u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        std::fs::write(d.join("munge.key"), key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("munge.key"), std::fs::Permissions::from_mode(0o400))
+            .unwrap();
+        std::fs::set_permissions(d.join("munge"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let socket = d.join("munge/munge.sock");
+        let host = hostname();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let conf = format!(
+            "ClusterName=rigortest\nSlurmctldHost={host}\nSlurmUser=root\nSlurmdUser=root\n\
+             SlurmctldPort={}\nSlurmdPort={}\nAuthType=auth/munge\nAuthInfo=socket={}\n\
+             StateSaveLocation={}\nSlurmdSpoolDir={}\n\
+             SlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\n\
+             SlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\n\
+             ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n\
+             ReturnToService=2\nMpiDefault=none\nJobAcctGatherType=jobacct_gather/none\n\
+             NodeName={host} CPUs={cpus} State=UNKNOWN\n\
+             PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP\n",
+            free_port(),
+            free_port(),
+            socket.display(),
+            d.join("state").display(),
+            d.join("spool").display(),
+            d = d.display(),
+        );
+        std::fs::write(d.join("slurm.conf"), conf).unwrap();
+        let mut s = Slurm {
+            dir,
+            daemons: Vec::new(),
+        };
+        let d = s.dir.path().to_path_buf();
+        let spawn = |cmd: &mut Command| {
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("slurm-wlm and munge are needed for this test: apt-get install slurm-wlm munge (.ci/run does)")
+        };
+        s.daemons.push(spawn(Command::new("munged").args([
+            "--foreground",
+            "--force",
+            &format!("--socket={}", socket.display()),
+            &format!("--key-file={}", d.join("munge.key").display()),
+            &format!("--pid-file={}", d.join("munged.pid").display()),
+            &format!("--log-file={}", d.join("munged.log").display()),
+            &format!("--seed-file={}", d.join("munge/seed").display()),
+        ])));
+        wait_for(|| socket.exists(), "munged's socket");
+        let conf = s.conf();
+        s.daemons.push(spawn(
+            Command::new("slurmctld").args(["-D", "-f"]).arg(&conf),
+        ));
+        s.daemons
+            .push(spawn(Command::new("slurmd").args(["-D", "-f"]).arg(&conf)));
+        wait_for(
+            || {
+                let o = Command::new("sinfo")
+                    .env("SLURM_CONF", &conf)
+                    .args(["-h", "-o", "%T"])
+                    .output();
+                o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("idle"))
+            },
+            "an idle Slurm node",
+        );
+        s
+    }
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no {what} after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn rigor(slurm: &Slurm, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(args)
+        .env("SLURM_CONF", slurm.conf())
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// `rigor submit e.toml` in 3 shards to `res/`.
+fn submit(slurm: &Slurm, dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "submit",
+        "e.toml",
+        "--slurm",
+        "--shards",
+        "3",
+        "--results",
+        "res",
+    ];
+    args.extend_from_slice(extra);
+    rigor(slurm, dir, &args)
+}
+
+fn resubmit(slurm: &Slurm, dir: &Path) -> Output {
+    submit(slurm, dir, &[])
+}
+
+fn wait_complete(slurm: &Slurm, dir: &Path, results: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let s = text(&rigor(slurm, dir, &["status", results]));
+        if s.contains("every shard is complete") {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "shards not done after 120 s:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn an_experiment_runs_as_a_job_array_and_merges_to_every_trial_once() {
+    let slurm = Slurm::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(
+        w.join("e.toml"),
+        "[experiment]\nname = \"sharded\"\nseed = 9\ntrials = 5\nwarmup = 1\n\
+         [[variant]]\nname = \"a\"\nparams = { s = \"0.01\" }\n\
+         [[variant]]\nname = \"b\"\nparams = { s = \"0.02\" }\n\
+         [[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"sleep {s}; echo {n}\"\nparams = { n = [1, 2] }\n",
+    )
+    .unwrap();
+    let sub = submit(&slurm, w, &["--max-parallel", "2"]);
+    assert!(sub.status.success(), "{}", text(&sub));
+    assert!(
+        text(&sub).contains("3 of 3 shard(s) (0,1,2)"),
+        "{}",
+        text(&sub)
+    );
+    let status = wait_complete(&slurm, w, "res");
+    assert!(status.contains("shard 2/3:"), "{status}");
+    let merge = rigor(&slurm, w, &["merge", "res"]);
+    assert!(merge.status.success(), "{}", text(&merge));
+    // 4 cells × 5 measured trials, each exactly once; warm-ups once per cell.
+    let db = rusqlite::Connection::open(w.join("res/merged.db")).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM trial WHERE phase = 'measure' AND final = 1 AND status = 'ok'"),
+        20
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT cell_key || '#' || idx) FROM trial WHERE phase = 'measure'"),
+        20
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM trial WHERE phase = 'warmup'"),
+        4
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM session"),
+        3,
+        "one session per shard"
+    );
+    // `report` on the directory merges first.
+    let report = rigor(&slurm, w, &["report", "res", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    for c in j["analysis"]["cells"].as_array().unwrap() {
+        assert_eq!(c["ok"], 5, "{c}");
+    }
+    // Nothing left to do; then a lost shard is the only one submitted again.
+    let again = resubmit(&slurm, w);
+    assert!(
+        text(&again).contains("nothing to submit"),
+        "{}",
+        text(&again)
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(w.join(format!("res/shard-1-of-3.db{suffix}")));
+    }
+    let redo = resubmit(&slurm, w);
+    assert!(
+        text(&redo).contains("1 of 3 shard(s) (1)"),
+        "{}",
+        text(&redo)
+    );
+    wait_complete(&slurm, w, "res");
+    let merge = rigor(&slurm, w, &["merge", "res"]);
+    assert!(merge.status.success(), "{}", text(&merge));
+    let db = rusqlite::Connection::open(w.join("res/merged.db")).unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT count(*) FROM trial WHERE phase = 'measure' AND final = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 20);
+}
