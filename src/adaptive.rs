@@ -2,17 +2,20 @@
 //! Pure: decides from the trials' values; the runner runs the rounds.
 //!
 //! A comparison (variant vs baseline on one metric at one sweep point) is settled when the
-//! Fieller interval of its ratio of means at confidence 1 − α/K (K = max − min + 1, the
-//! looks the rule can take: Bonferroni over looks, so repeated peeking cannot stop on a
-//! chance difference or a chance narrowing)
+//! Fieller interval of its ratio of means, at confidence 1 − α′ (α′ the per-look level of
+//! Pocock's group-sequential boundary for the K = max − min + 1 looks the rule can take,
+//! so repeated peeking cannot stop on a chance difference),
 //! - excludes 1 (**clear**: a difference), or
-//! - lies within ratio ± ci_width (**precise**), or
-//! - lies within 1 ± the `[analysis]` margin (**equivalent**);
+//! - lies within 1 ± the `[analysis]` margin (**equivalent**), unless `max` trials would
+//!   likely show a real difference smaller than the margin;
+//!
+//! or at 1 − α/K lies within ratio ± ci_width (**precise**: Bonferroni's stricter level, so
+//! a chance narrowing does not stop it early);
 //!
 //! or, from 2·min trials on, when even `max` trials would answer with less than 10%
 //! probability under the current estimate (**futile**: such cells are named in the
-//! report's `adaptive-unsettled` warning). In simulation the rule used 43% of the trials
-//! of a fixed N = 30 with the same verdict in 96% of cases (docs/statistics.md, "Adaptive
+//! report's `adaptive-unsettled` warning). In simulation the rule used 39% of the trials
+//! of a fixed N = 30 with the same verdict in 95.5% of cases (docs/statistics.md, "Adaptive
 //! stopping").
 //!
 //! A cell without a comparison (a single variant) is settled when the CI of its mean lies
@@ -26,6 +29,10 @@ use crate::stats::dist::t_ppf;
 use crate::stats::moments::Moments;
 use crate::stats::ratio::fieller;
 use serde::Serialize;
+
+/// An equivalence stop waits while `max` trials would show a difference with at least
+/// this probability.
+const DIFFERENCE_AHEAD: f64 = 0.1;
 
 /// Why a comparison is settled, or that it is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +54,30 @@ pub fn looks(rule: &Adaptive, min: u32) -> u32 {
     rule.max.saturating_sub(min) + 1
 }
 
+/// The two-sided level α′ each look tests at: Pocock's constant boundary for looks after
+/// `min`, `min + 1`, …, `max` trials at overall level α (for min = 5, max = 30, α = 0.05:
+/// α′ = 0.0089, against Bonferroni's α/26 = 0.0019). Computed once per rule and cached:
+/// the runner asks at every round.
+pub fn look_alpha(rule: &Adaptive, min: u32, alpha: f64) -> f64 {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    /// (first look, last look, α bits) → α′.
+    type Levels = HashMap<(u32, u32, u64), f64>;
+    static CACHE: OnceLock<Mutex<Levels>> = OnceLock::new();
+    let first = min.max(2);
+    let last = rule.max.max(first);
+    let key = (first, last, alpha.to_bits());
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(a) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+        return a;
+    }
+    let a = crate::stats::sequential::pocock_nominal_alpha(first, last, alpha);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, a);
+    }
+    a
+}
+
 /// Whether one comparison is settled, from the two cells' per-trial values.
 pub fn comparison(
     baseline: &[f64],
@@ -58,9 +89,9 @@ pub fn comparison(
     if baseline.len() < 2 || variant.len() < 2 {
         return Settled::Open;
     }
-    // Both criteria use the interval at 1 − α/K: a rule that peeks K times must not stop on
-    // a chance narrowing or a chance difference.
-    let strict = 1.0 - s.alpha / looks(rule, min) as f64;
+    // Every criterion uses the interval at 1 − α′: a rule that peeks K times must not stop
+    // on a chance narrowing or a chance difference.
+    let strict = 1.0 - look_alpha(rule, min, s.alpha);
     let Ok(f) = fieller(variant, baseline, strict) else {
         let (a, b) = (Moments::of(variant), Moments::of(baseline));
         return if a.var == 0.0 && b.var == 0.0 {
@@ -76,12 +107,21 @@ pub fn comparison(
         return Settled::Open;
     };
     let half = (hi - f.ratio).max(f.ratio - lo);
-    if half <= rule.ci_width {
+    let bonf = 1.0 - s.alpha / looks(rule, min) as f64;
+    if let Ok(p) = fieller(variant, baseline, bonf)
+        && let (Some(plo), Some(phi)) = (p.lo, p.hi)
+        && (phi - p.ratio).max(p.ratio - plo) <= rule.ci_width
+    {
         return Settled::Precise;
     }
     // Inside the equivalence margin even at the corrected level: "no difference that
     // matters" is the answer, however wide ci_width asked for.
-    if lo > 1.0 - s.margin && hi < 1.0 + s.margin {
+    // Unless `max` trials would likely show a difference (a real one smaller than the
+    // margin): the verdict at `max` would then be "different", and stopping would hide it.
+    if lo > 1.0 - s.margin
+        && hi < 1.0 + s.margin
+        && outlook(baseline, variant, rule, s).is_none_or(|o| o.difference < DIFFERENCE_AHEAD)
+    {
         return Settled::Equivalent;
     }
     if futile(baseline, variant, half, rule, min, s) {
@@ -90,32 +130,26 @@ pub fn comparison(
     Settled::Open
 }
 
-/// Futility (from 2·min trials on): the chance that `max` trials would give any answer
-/// is under 10%. Under the current estimate d of the ratio's distance from 1 and its
-/// standard error se at n trials, the estimate at `max` is normal with mean d and
-/// variance se²·n·(max − n)/max², and `max` trials answer if they are precise (the
-/// corrected half-width scales with √(n/max)), show a difference at the report's level,
-/// or show equivalence within the `[analysis]` margin.
-fn futile(
-    baseline: &[f64],
-    variant: &[f64],
-    half: f64,
-    rule: &Adaptive,
-    min: u32,
-    s: &Settings,
-) -> bool {
+/// What `max` trials would likely show, projected from the trials so far: under the
+/// current estimate d of the ratio's distance from 1 and its standard error se at n
+/// trials, the estimate at `max` is normal with mean d and variance se²·n·(max − n)/max²
+/// (the increments still to come are independent of the trials so far).
+struct Outlook {
+    /// P(`max` trials show a difference at the report's level).
+    difference: f64,
+    /// P(`max` trials show equivalence within the `[analysis]` margin).
+    equivalence: f64,
+}
+
+fn outlook(baseline: &[f64], variant: &[f64], rule: &Adaptive, s: &Settings) -> Option<Outlook> {
     use crate::stats::dist::{norm_cdf, norm_ppf};
     let n = baseline.len().min(variant.len()) as f64;
     let max = rule.max as f64;
-    if n < 2.0 * min as f64 || n >= max || half * (n / max).sqrt() <= rule.ci_width {
-        return false;
+    if n >= max {
+        return None;
     }
-    let Ok(g) = fieller(variant, baseline, s.confidence) else {
-        return false;
-    };
-    let (Some(lo), Some(hi)) = (g.lo, g.hi) else {
-        return false;
-    };
+    let g = fieller(variant, baseline, s.confidence).ok()?;
+    let (lo, hi) = (g.lo?, g.hi?);
     let z = norm_ppf(0.5 + s.confidence / 2.0);
     let se = (hi - lo) / (2.0 * z);
     let se_max = se * (n / max).sqrt();
@@ -130,9 +164,29 @@ fn futile(
             norm_cdf((e - d) / spread) - norm_cdf((-e - d) / spread)
         }
     };
-    let p_diff = beyond(z * se_max);
-    let p_equiv = within(s.margin - norm_ppf(1.0 - s.alpha) * se_max);
-    p_diff + p_equiv < 0.10
+    Some(Outlook {
+        difference: beyond(z * se_max),
+        equivalence: within(s.margin - norm_ppf(1.0 - s.alpha) * se_max),
+    })
+}
+
+/// Futility (from 2·min trials on): the chance that `max` trials would give any answer
+/// is under 10%: not precise (the corrected half-width scales with √(n/max)), and
+/// neither a difference nor equivalence is likely.
+fn futile(
+    baseline: &[f64],
+    variant: &[f64],
+    half: f64,
+    rule: &Adaptive,
+    min: u32,
+    s: &Settings,
+) -> bool {
+    let n = baseline.len().min(variant.len()) as f64;
+    let max = rule.max as f64;
+    if n < 2.0 * min as f64 || half * (n / max).sqrt() <= rule.ci_width {
+        return false;
+    }
+    outlook(baseline, variant, rule, s).is_some_and(|o| o.difference + o.equivalence < 0.10)
 }
 
 /// Whether a cell without a comparison has a precise enough mean.
@@ -317,7 +371,7 @@ mod tests {
         let b = sample(100.0, 0.005, 5, 1);
         let v = sample(100.0, 0.005, 5, 2);
         assert_eq!(comparison(&b, &v, &rule(), 5, &s), Settled::Precise);
-        // CV 10%, a 50% difference: imprecise, but clear even at α/26.
+        // CV 10%, a 50% difference: imprecise, but clear even at α′.
         let b = sample(100.0, 0.10, 6, 3);
         let v = sample(150.0, 0.10, 6, 4);
         assert_eq!(comparison(&b, &v, &rule(), 5, &s), Settled::Clear);
@@ -334,5 +388,30 @@ mod tests {
             Settled::Precise
         );
         assert_eq!(alone(&sample(10.0, 0.2, 5, 7), &rule(), &s), Settled::Open);
+    }
+
+    #[test]
+    fn equivalence_waits_for_a_difference_that_max_trials_would_show() {
+        let s = Settings::default();
+        let rule = Adaptive {
+            ci_width: 0.005,
+            ..rule()
+        };
+        let e = [-1.0, -0.5, 0.0, 0.0, 0.5, 1.0];
+        let b: Vec<f64> = e.iter().map(|x| 100.0 + x).collect();
+        // Ratio 1.000 ± 0.004: inside ±3% at α′, and 30 trials would not show a difference.
+        let same: Vec<f64> = e.iter().rev().map(|x| 100.0 + x).collect();
+        assert_eq!(comparison(&b, &same, &rule, 5, &s), Settled::Equivalent);
+        // Ratio 1.008 ± 0.004: also inside ±3% at α′, not yet different, but 30 trials
+        // would very likely show the 0.8% difference: keep going.
+        let near: Vec<f64> = e.iter().rev().map(|x| 100.8 + x).collect();
+        assert_eq!(comparison(&b, &near, &rule, 5, &s), Settled::Open);
+    }
+
+    #[test]
+    fn pocock_level_lies_between_plain_and_bonferroni() {
+        let a = look_alpha(&rule(), 5, 0.05);
+        assert!((a - 0.0089).abs() < 1e-4, "{a}");
+        assert!(0.05 / 26.0 < a && a < 0.05);
     }
 }

@@ -1166,7 +1166,7 @@ command = "sleep {s}"
     };
     // 5x slower is clear at the first look. `same` runs the baseline's command, asked for
     // ±0.1% with a ±0.1% equivalence margin: more rounds, until futility or max (a chance
-    // "clear" difference at α/K is possible, so only the bounds are asserted).
+    // "clear" difference at Pocock's per-look level is possible, so only the bounds are asserted).
     assert_eq!(n("far/"), 3, "{cells:?}");
     let same = n("same/");
     assert!((4..=8).contains(&same), "{cells:?}");

@@ -318,3 +318,33 @@ fn bootstrap_is_reproducible_and_brackets_the_estimate() {
         .is_err()
     );
 }
+
+#[test]
+fn pocock_boundaries_match_scipy_and_the_published_constants() {
+    use rigor::stats::sequential::{crossing_probability, pocock_constant};
+    let g = golden();
+    for c in g["sequential"].as_array().unwrap() {
+        let (a, b) = (
+            c["first"].as_u64().unwrap() as u32,
+            c["last"].as_u64().unwrap() as u32,
+        );
+        // SciPy's multivariate normal probability is a quasi-Monte Carlo integral (absolute
+        // error about 1e-5); the boundary agrees to 1e-4.
+        let got = pocock_constant(a, b, c["alpha"].as_f64().unwrap());
+        let want = c["c"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-4,
+            "Pocock c for looks {a}..{b}: {got} vs {want}"
+        );
+        let p = crossing_probability(a, b, 2.4);
+        let want = c["crossing_at_2_4"].as_f64().unwrap();
+        assert!(
+            (p - want).abs() < 2e-5,
+            "crossing at 2.4, looks {a}..{b}: {p} vs {want}"
+        );
+    }
+    // Pocock (1977), Table 1; Jennison & Turnbull (2000), Table 2.1: K = 2, 5, 10 at α = 0.05.
+    for (k, published) in [(2, 2.178), (5, 2.413), (10, 2.555)] {
+        assert!((pocock_constant(1, k, 0.05) - published).abs() < 5e-4);
+    }
+}
