@@ -408,6 +408,140 @@ fn refused_connections_timeouts_and_a_killed_server_are_each_accounted_for() {
     }
 }
 
+/// A CA and a `localhost` certificate it signed, made with the openssl CLI.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is needed for this test (.ci/run installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rigor test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+#[test]
+fn https_endpoints_are_timed_through_real_tls_and_an_untrusted_certificate_fails_every_request() {
+    let _serial = serial();
+    let s = Llama::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    // socat terminates TLS in front of the real server, as a TLS proxy or ingress would.
+    let port = free_port();
+    let mut socat = Command::new("socat")
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+            cert.display(),
+            key.display()
+        ))
+        .arg(format!("TCP:127.0.0.1:{}", s.port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat is needed for this test (.ci/run installs it)");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "socat did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("https://localhost:{port}");
+    let (out, v) = bench_json(
+        &url,
+        &[
+            "--requests",
+            "8",
+            "--concurrency",
+            "2",
+            "--output_len",
+            "8",
+            "--ca_file",
+            ca.to_str().unwrap(),
+        ],
+    );
+    let (out2, v2) = bench_json(&url, &["--requests", "3"]);
+    let _ = socat.kill();
+    let _ = socat.wait();
+    assert!(out.status.success(), "{}", text(&out));
+    let sum = &v["summary"];
+    assert_eq!(sum["ok"], 8, "{sum}");
+    assert!(sum["ttft_ms"]["mean"].as_f64().unwrap() > 0.0, "{sum}");
+    for r in v["requests"].as_array().unwrap() {
+        assert_eq!(r["output_tokens"], 8, "{r}");
+    }
+    // /metrics is scraped through the same TLS trust.
+    let generated: f64 = v["server_counters"].as_object().map_or(0.0, |c| {
+        c.iter()
+            .filter(|(k, _)| k.contains("tokens_predicted_total"))
+            .map(|(_, v)| v.as_f64().unwrap())
+            .sum()
+    });
+    assert_eq!(generated, 64.0, "{}", v["server_counters"]);
+    // Without the CA, the certificate is not trusted: every request fails and says why.
+    assert_eq!(out2.status.code(), Some(1), "{}", text(&out2));
+    assert_eq!(v2["summary"]["errors"]["connect"], 3, "{}", v2["summary"]);
+    for r in v2["requests"].as_array().unwrap() {
+        let m = r["message"].as_str().unwrap_or("");
+        assert!(m.contains("certificate"), "{m}");
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();

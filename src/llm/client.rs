@@ -34,6 +34,8 @@ pub struct Target {
     pub stream: bool,
     /// Sent as a bearer token; read from an environment variable, never stored.
     pub api_key: Option<String>,
+    /// Extra trusted CA certificates (PEM) for https, besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
     /// Merged into every request body (e.g. `{"ignore_eos": true}`).
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub timeout: Duration,
@@ -166,7 +168,7 @@ fn stale_connection(e: &reqwest::Error) -> bool {
 }
 
 /// An error with its causes: reqwest's own text omits the one that says what happened.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -60,7 +60,7 @@ pub fn arrivals(n: usize, per_s: f64, arrival: Arrival, seed: u64) -> Vec<f64> {
     out
 }
 
-/// The endpoint's URL; only plain HTTP in this build.
+/// The endpoint's URL: http or https.
 pub fn url_of(target: &Target) -> Result<reqwest::Url, String> {
     let text = format!(
         "{}{}",
@@ -69,14 +69,33 @@ pub fn url_of(target: &Target) -> Result<reqwest::Url, String> {
     );
     let url = reqwest::Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     match url.scheme() {
-        "http" => Ok(url),
-        "https" => Err(format!(
-            "`{text}`: https is not supported by this build of rigor; use an http:// endpoint (or a local TLS-terminating proxy)"
-        )),
+        "http" | "https" => Ok(url),
         other => Err(format!(
-            "`{text}`: unsupported scheme `{other}`; use http://"
+            "`{text}`: unsupported scheme `{other}`; use http:// or https://"
         )),
     }
+}
+
+/// The HTTP client of a load: keep-alive connections without limit, no proxy (a proxy
+/// would sit inside every timing), Nagle off; TLS by rustls with the ring provider,
+/// trusting the system's roots and the target's `ca_file`.
+pub fn http_client(target: &Target) -> Result<reqwest::Client, String> {
+    // reqwest's rustls needs a process-wide provider; a second install is refused, harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .no_proxy();
+    if let Some(pem) = &target.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("ca_file: not PEM certificates: {e}"))?;
+        if certs.is_empty() {
+            return Err("ca_file: holds no PEM certificate".into());
+        }
+        b = b.tls_certs_merge(certs);
+    }
+    b.build()
+        .map_err(|e| format!("cannot create the HTTP client: {}", client::chain(&e)))
 }
 
 /// Runs the load; every request is returned, ok or failed, in the order it was issued.
@@ -85,12 +104,7 @@ pub async fn run(
     prompts: Arc<Vec<Prompt>>,
     plan: Plan,
 ) -> Result<Vec<RequestRecord>, String> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .build()
-        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let client = http_client(&target)?;
     let url: Arc<reqwest::Url> = Arc::new(url_of(&target)?);
     let total = plan.requests.map(|n| n + plan.warmup);
     // Bodies are built before timing starts (for a duration-bound load, as needed, but off

@@ -69,6 +69,12 @@ impl Options {
                     format!("api_key_env: the environment variable {var} is not set")
                 })?),
             };
+        let ca_pem = match f["ca_file"].as_str() {
+            "" => None,
+            path => {
+                Some(std::fs::read(path).map_err(|e| format!("ca_file: cannot read {path}: {e}"))?)
+            }
+        };
         let extra_body = if f["extra_body"].is_empty() {
             serde_json::Map::new()
         } else {
@@ -122,6 +128,7 @@ impl Options {
                 },
                 stream: f["stream"] == "true",
                 api_key,
+                ca_pem,
                 extra_body,
                 timeout: humantime::parse_duration(&f["timeout"])
                     .map_err(|e| format!("timeout: {e}"))?,
@@ -229,15 +236,6 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         }
         (None, None) => unreachable!("checked in from_fields"),
     };
-    // The server's Prometheus counters, owned or not; a server without /metrics has none.
-    let url = load::url_of(&target)?;
-    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let scrape = || {
-        server::get_text(&host, port, "/metrics", Duration::from_secs(5))
-            .map(|t| server::prometheus_counters(&t))
-    };
-    let before = scrape();
     // One client at a time is timed on one thread: handing a wake-up from the I/O driver
     // to another worker cost ~100 µs of TTFT on a 2-core machine. Many clients get workers.
     let single = matches!(o.plan.load, Load::Concurrency(1));
@@ -252,6 +250,28 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
             .build()
     }
     .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    // The server's Prometheus counters, owned or not; a server without /metrics has none.
+    // Scraped by a client of its own (same TLS trust), outside the load's timings.
+    let mut metrics_url = load::url_of(&target)?;
+    metrics_url.set_path("/metrics");
+    metrics_url.set_query(None);
+    let scraper = load::http_client(&target)?;
+    let scrape = || {
+        rt.block_on(async {
+            let resp = scraper
+                .get(metrics_url.clone())
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            resp.text().await.ok()
+        })
+        .map(|t| server::prometheus_counters(&t))
+    };
+    let before = scrape();
     let prompts = Arc::new(prompts);
     let mut records = rt.block_on(load::run(Arc::new(target), prompts.clone(), o.plan))?;
     // Counts for what the server did not count, after the load: never on the timed path.

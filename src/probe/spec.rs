@@ -375,6 +375,12 @@ const LLM_FIELDS: &[Field] = &[
         help: "environment variable holding the API key (never stored)",
     },
     Field {
+        name: "ca_file",
+        default: Some(""),
+        check: anything,
+        help: "PEM file of CA certificates to trust for an https url, besides the system's (e.g. an internal CA)",
+    },
+    Field {
         name: "extra_body",
         default: Some(""),
         check: anything,
