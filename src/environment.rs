@@ -1,10 +1,101 @@
 //! Variants as environments: a trial's command run inside a fresh container (docker,
-//! podman, apptainer) or a chroot. Pure: turns the command a trial would run natively into
-//! the command line that runs it in the environment; the runner checks the runtime and
-//! image before any trial and records their versions.
+//! podman, apptainer) or a chroot, natively or in a chroot optionally in new Linux
+//! namespaces (`unshare`). Pure: turns the command a trial would run natively into the
+//! command line that runs it in the environment; the runner checks the runtime and image
+//! before any trial and records their versions.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A Linux namespace a trial can be given of its own (util-linux `unshare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    /// Its own network stack: only a loopback interface (brought up), no other traffic.
+    Net,
+    /// Its own process tree: the trial's command is PID 1 and sees only its descendants
+    /// in a /proc of its own; when it ends, the kernel kills whatever it left behind.
+    Pid,
+    /// Its own System V IPC and POSIX message queues.
+    Ipc,
+    /// Its own host name.
+    Uts,
+    /// Its own mount table (mounts made by the trial do not leak out).
+    Mount,
+    /// A user namespace mapping the caller to root in it: lets an unprivileged user
+    /// create the others.
+    User,
+}
+
+impl Namespace {
+    pub const ALL: [Namespace; 6] = [
+        Namespace::Net,
+        Namespace::Pid,
+        Namespace::Ipc,
+        Namespace::Uts,
+        Namespace::Mount,
+        Namespace::User,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Namespace::Net => "net",
+            Namespace::Pid => "pid",
+            Namespace::Ipc => "ipc",
+            Namespace::Uts => "uts",
+            Namespace::Mount => "mount",
+            Namespace::User => "user",
+        }
+    }
+}
+
+/// The `unshare` words that put a command in `namespaces` (empty: none). The new PID
+/// namespace gets its own /proc, mounted over the chroot's `/proc` when there is a
+/// `chroot` root; `--kill-child` ends the trial's tree if unshare itself is killed (a
+/// timeout). Without `net`, the words are only the `unshare` call; with it, a shell brings
+/// the loopback interface up first (a new network namespace starts with it down) and
+/// execs the command, so `localhost` servers still work.
+pub fn unshare_words(namespaces: &[Namespace], chroot: Option<&Path>) -> Vec<String> {
+    if namespaces.is_empty() {
+        return Vec::new();
+    }
+    let mut ns = namespaces.to_vec();
+    ns.sort();
+    ns.dedup();
+    let mut w = vec![
+        "unshare".to_string(),
+        "--fork".into(),
+        "--kill-child".into(),
+    ];
+    for n in &ns {
+        match n {
+            Namespace::Net => w.push("--net".into()),
+            Namespace::Pid => {
+                w.push("--pid".into());
+                w.push(match chroot {
+                    Some(root) => format!("--mount-proc={}", root.join("proc").display()),
+                    None => "--mount-proc".into(),
+                });
+            }
+            Namespace::Ipc => w.push("--ipc".into()),
+            Namespace::Uts => w.push("--uts".into()),
+            Namespace::Mount => w.push("--mount".into()),
+            Namespace::User => {
+                w.push("--user".into());
+                w.push("--map-root-user".into());
+            }
+        }
+    }
+    if ns.contains(&Namespace::Net) {
+        w.extend([
+            "/bin/sh".to_string(),
+            "-c".into(),
+            "ip link set lo up && exec \"$@\"".into(),
+            "sh".into(),
+        ]);
+    }
+    w
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -336,6 +427,23 @@ mod tests {
             "apptainer exec --nv --containall --bind /data:/data:ro --env OMP_NUM_THREADS=4 --pwd /work pytorch.sif taskset -c 0 python bench.py --n 4"
         );
         assert!(cleanup.is_none());
+    }
+
+    #[test]
+    fn unshare_words_bring_loopback_up_and_mount_the_roots_proc() {
+        assert!(unshare_words(&[], None).is_empty());
+        assert_eq!(
+            unshare_words(&[Namespace::Pid, Namespace::Uts, Namespace::Pid], None).join(" "),
+            "unshare --fork --kill-child --pid --mount-proc --uts"
+        );
+        assert_eq!(
+            unshare_words(&[Namespace::User, Namespace::Net], None).join(" "),
+            "unshare --fork --kill-child --net --user --map-root-user /bin/sh -c ip link set lo up && exec \"$@\" sh"
+        );
+        assert_eq!(
+            unshare_words(&[Namespace::Pid], Some(Path::new("/srv/root"))).join(" "),
+            "unshare --fork --kill-child --pid --mount-proc=/srv/root/proc"
+        );
     }
 
     #[test]

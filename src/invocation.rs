@@ -131,6 +131,8 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
     };
     let env: Vec<(String, String)> = env.into_iter().collect();
     let Some(environment) = &variant.environment else {
+        // The wrapper stays outside: CPU and memory policies are inherited by unshare.
+        prefix.extend(crate::environment::unshare_words(&variant.unshare, None));
         prefix.extend(argv);
         return Ok(Invocation {
             argv: prefix,
@@ -164,6 +166,12 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
                 argv[0] = PROBE_IN_CONTAINER.to_string();
             }
         }
+    }
+    if let Environment::Chroot(c) = &environment {
+        prefix.extend(crate::environment::unshare_words(
+            &variant.unshare,
+            Some(&c.root),
+        ));
     }
     let name = crate::environment::container_name();
     let (argv, cleanup) = crate::environment::wrap(

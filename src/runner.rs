@@ -146,7 +146,7 @@ pub enum RunError {
 }
 
 /// Checks every variant's environment before any trial runs: the runtime answers, the
-/// image exists, the chroot is a directory. Returns, per variant, the line each of its
+/// image exists, the chroot is a directory, the namespaces can be created. Returns, per variant, the line each of its
 /// trials records (runtime version and image identity).
 pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, RunError> {
     use crate::environment::Environment;
@@ -203,8 +203,59 @@ pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, R
                 );
             }
         }
+        if !v.unshare.is_empty() {
+            let line = check_unshare(exp, v).map_err(fail)?;
+            let entry = out.entry(v.name.clone()).or_default();
+            if !entry.is_empty() {
+                entry.push_str("; ");
+            }
+            entry.push_str(&line);
+        }
     }
     Ok(out)
+}
+
+/// Creates the variant's namespaces once, running `true` in them, so that missing
+/// privileges, a missing `ip` (for `net`) or a chroot without `/proc` (for `pid`) stop the
+/// run before any trial, not as N failed trials.
+fn check_unshare(exp: &Experiment, v: &crate::config::Variant) -> Result<String, String> {
+    use crate::environment::{Environment, Namespace, unshare_words};
+    let root = match &v.environment {
+        Some(Environment::Chroot(c)) if c.root.is_relative() => Some(exp.base_dir.join(&c.root)),
+        Some(Environment::Chroot(c)) => Some(c.root.clone()),
+        _ => None,
+    };
+    if let Some(r) = &root
+        && v.unshare.contains(&Namespace::Pid)
+        && !r.join("proc").is_dir()
+    {
+        return Err(format!(
+            "unshare pid mounts a /proc of its own at {}, which is not a directory: create it in the root",
+            r.join("proc").display()
+        ));
+    }
+    let words = unshare_words(&v.unshare, root.as_deref());
+    let o = std::process::Command::new(&words[0])
+        .args(&words[1..])
+        .arg("true")
+        .output()
+        .map_err(|e| format!("`unshare` cannot run: {e} (it is in util-linux)"))?;
+    let names: Vec<&str> = v.unshare.iter().map(|n| n.name()).collect();
+    if !o.status.success() {
+        let why = String::from_utf8_lossy(&o.stderr).trim().to_string();
+        let hint =
+            if why.contains("Operation not permitted") && !v.unshare.contains(&Namespace::User) {
+                "; run as root, or add \"user\" to unshare to create them as an unprivileged user"
+            } else {
+                ""
+            };
+        return Err(format!(
+            "cannot create the namespaces {}: `{}` failed: {why}{hint}",
+            names.join(", "),
+            words.join(" ") + " true"
+        ));
+    }
+    Ok(format!("unshare {}", names.join(",")))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -36,6 +36,8 @@ fn rootfs(dir: &Path) -> PathBuf {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
     }
     std::fs::create_dir_all(root.join("work")).unwrap();
+    // Where `unshare pid` mounts the root's own /proc.
+    std::fs::create_dir_all(root.join("proc")).unwrap();
     std::fs::write(
         root.join("marker.json"),
         "{\"metric\": \"inside\", \"value\": 1, \"unit\": \"flag\"}\n",
@@ -64,13 +66,32 @@ fn argvs(db: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Writes `NAME.toml`, runs it into `NAME.db` and returns the store; the run must succeed.
+fn run_experiment(d: &Path, name: &str, toml: &str) -> PathBuf {
+    std::fs::write(d.join(format!("{name}.toml")), toml).unwrap();
+    let out = rigor(
+        d,
+        &[
+            "run",
+            &format!("{name}.toml"),
+            "--store",
+            &format!("{name}.db"),
+            "--progress",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    d.join(format!("{name}.db"))
+}
+
 #[test]
 fn trials_run_inside_a_chroot_with_the_wrapper_outside() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     rootfs(d);
-    std::fs::write(
-        d.join("e.toml"),
+    let db = run_experiment(
+        d,
+        "e",
         r#"[experiment]
 name = "chroot"
 trials = 2
@@ -86,14 +107,7 @@ name = "w"
 kind = "command"
 command = "/bin/sh -c 'cat /marker.json; echo \"{\\\"metric\\\": \\\"in_work\\\", \\\"value\\\": $(test $PWD = /work && echo 1 || echo 0)}\"'"
 "#,
-    )
-    .unwrap();
-    let out = rigor(
-        d,
-        &["run", "e.toml", "--store", "r.db", "--progress", "none"],
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let db = d.join("r.db");
     // Only inside the root does /marker.json exist.
     assert_eq!(metric_values(&db, "inside"), [1.0; 4]);
     let mut in_work = metric_values(&db, "in_work");
@@ -130,6 +144,108 @@ command = "/bin/sh -c 'cat /marker.json; echo \"{\\\"metric\\\": \\\"in_work\\\"
         "{}",
         text(&bad)
     );
+}
+
+#[test]
+fn unshared_trials_get_their_own_process_tree_and_network_natively_and_in_a_chroot() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    rootfs(d);
+    // Each trial reports its PID, its network interfaces and whether loopback is up.
+    let db = run_experiment(
+        d,
+        "native",
+        r#"[experiment]
+name = "unshare"
+trials = 2
+[[variant]]
+name = "host"
+[[variant]]
+name = "isolated"
+prefix = "taskset -c 0"
+unshare = ["net", "pid"]
+[[workload]]
+name = "w"
+kind = "command"
+command = '''/bin/sh -c 'echo "{\"metric\": \"pid\", \"value\": $$}"; echo "{\"metric\": \"interfaces\", \"value\": $(( $(wc -l < /proc/net/dev) - 2 ))}"; echo "{\"metric\": \"lo_up\", \"value\": $(ip -o link show lo | grep -c LOWER_UP)}"''''
+"#,
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let by_variant = |metric: &str, variant: &str| -> Vec<f64> {
+        let mut s = c
+            .prepare(
+                "SELECT m.value FROM metric m JOIN trial t ON t.id = m.trial_id \
+                 WHERE m.name = ?1 AND t.cell_key LIKE ?2 AND t.final = 1",
+            )
+            .unwrap();
+        s.query_map([metric, &format!("{variant}/%")], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    // In its own PID namespace the command is PID 1; in its own network namespace only
+    // loopback exists, and rigor brought it up.
+    assert_eq!(by_variant("pid", "isolated"), [1.0, 1.0]);
+    assert_eq!(by_variant("interfaces", "isolated"), [1.0, 1.0]);
+    assert_eq!(by_variant("lo_up", "isolated"), [1.0, 1.0]);
+    assert!(by_variant("pid", "host").iter().all(|&p| p > 1.0));
+    let argv = argvs(&db);
+    let iso = argv.iter().find(|a| a.contains("unshare")).unwrap();
+    assert!(iso.find("taskset") < iso.find("unshare"), "{iso}");
+    let notes: String = c
+        .query_row(
+            "SELECT notes FROM trial WHERE cell_key LIKE 'isolated/%' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(notes.contains("unshare net,pid"), "{notes}");
+
+    // In a chroot, the new /proc is the root's own.
+    for tool in ["ls", "wc"] {
+        std::os::unix::fs::symlink("busybox", d.join("rootfs/bin").join(tool)).unwrap();
+    }
+    let jail = run_experiment(
+        d,
+        "jail",
+        r#"[experiment]
+name = "unshare-chroot"
+trials = 1
+[[variant]]
+name = "jail"
+chroot = "rootfs"
+unshare = ["pid"]
+[[workload]]
+name = "w"
+kind = "command"
+command = '''/bin/sh -c 'echo "{\"metric\": \"pid\", \"value\": $$}"; echo "{\"metric\": \"procs\", \"value\": $(ls -d /proc/[0-9]* | wc -l)}"''''
+"#,
+    );
+    assert_eq!(metric_values(&jail, "pid"), [1.0]);
+    // The shell, its command substitution, ls and wc: nothing of the host's (hundreds).
+    assert!(metric_values(&jail, "procs")[0] <= 5.0);
+
+    // Namespaces with a container, or one that does not exist: the file is refused at the field.
+    for (bad, field) in [
+        (
+            "[[variant]]\nname = \"c\"\ncontainer = { runtime = \"podman\", image = \"x\" }\nunshare = [\"net\"]\n",
+            "variant[0].unshare",
+        ),
+        (
+            "[[variant]]\nname = \"c\"\nunshare = [\"network\"]\n",
+            "variant[0].unshare",
+        ),
+    ] {
+        let f = d.join("bad.toml");
+        std::fs::write(
+            &f,
+            format!("[experiment]\nname = \"b\"\n{bad}[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n"),
+        )
+        .unwrap();
+        let out = rigor(d, &["run", "bad.toml", "--store", "b.db"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(field), "{}", text(&out));
+    }
 }
 
 fn podman(args: &[&str]) -> Output {

@@ -167,6 +167,10 @@ pub struct Variant {
     /// form when absent, so files written before environments existed keep their hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<crate::environment::Environment>,
+    /// Linux namespaces of its own for each trial (native or chroot variants); omitted
+    /// from the stored form when empty, like `environment`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unshare: Vec<crate::environment::Namespace>,
 }
 
 /// A parameter value as written in the file.

@@ -161,6 +161,7 @@ struct RawVariant {
     params: BTreeMap<String, Spanned<toml::Value>>,
     container: Option<Spanned<toml::Value>>,
     chroot: Option<Spanned<toml::Value>>,
+    unshare: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +306,7 @@ impl<'a> Parser<'a> {
                 workdir: None,
                 params: BTreeMap::new(),
                 environment: None,
+                unshare: Vec::new(),
             });
         }
         self.check_unique(raw.variant.iter().map(|v| &v.get_ref().name), "variant")?;
@@ -526,6 +528,7 @@ impl<'a> Parser<'a> {
                 workdir: None,
                 params,
                 environment: None,
+                unshare: Vec::new(),
             });
         }
         Ok(out)
@@ -761,7 +764,56 @@ impl<'a> Parser<'a> {
             workdir: v.workdir.as_ref().map(PathBuf::from),
             params,
             environment: self.environment(&at, v)?,
+            unshare: self.unshare(&at, v)?,
         })
+    }
+
+    /// `unshare = ["net", "pid"]`: namespaces for a native or chroot variant.
+    fn unshare(&self, at: &str, v: &RawVariant) -> Result<Vec<crate::environment::Namespace>> {
+        use crate::environment::Namespace;
+        let Some(u) = &v.unshare else {
+            return Ok(Vec::new());
+        };
+        let field = format!("{at}.unshare");
+        let names: Vec<&str> = Namespace::ALL.iter().map(|n| n.name()).collect();
+        let hint = format!(
+            "write e.g. `unshare = [\"net\", \"pid\"]`; namespaces: {}",
+            names.join(", ")
+        );
+        if v.container.is_some() {
+            return Err(self
+                .err(
+                    u.span(),
+                    field,
+                    "a container has namespaces of its own; unshare is for native and chroot variants",
+                )
+                .with_hint("use the runtime's flags in extra_args (e.g. `--network=none`)"));
+        }
+        let toml::Value::Array(items) = u.get_ref() else {
+            return Err(self
+                .err(u.span(), field, "expected a list of namespace names")
+                .with_hint(hint));
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let found = item
+                .as_str()
+                .and_then(|s| Namespace::ALL.iter().find(|n| n.name() == s));
+            match found {
+                Some(n) => out.push(*n),
+                None => {
+                    let shown = item
+                        .as_str()
+                        .map_or_else(|| item.to_string(), str::to_string);
+                    return Err(self
+                        .err(u.span(), field, format!("`{shown}` is not a namespace"))
+                        .with_hint(hint));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     fn environment(
