@@ -411,12 +411,12 @@ pub fn analyze(data: &RunData) -> Analysis {
             }
             AdaptiveSummary {
                 rule: format!(
-                    "at least {trials_per_cell} trials per cell, then rounds of one trial per open cell until each comparison's ratio CI at 1 − α′ (α′ = {:.4}, Pocock's boundary for K = {} looks at α = {}) excludes 1, lies within ratio ± {} or within the ±{} equivalence margin, or even the maximum would very likely leave it unanswered (futility); at most {} trials{}",
+                    "at least {trials_per_cell} trials per cell, then rounds of one trial per open cell until each comparison's ratio CI at 1 − α′ (α′ = {:.4}, Pocock's boundary for K = {} looks at α = {}) excludes 1 or lies within the ±{} equivalence margin (unless the maximum would likely show a smaller difference), its CI at 1 − α/K lies within ratio ± {}, or even the maximum would very likely leave it unanswered (futility); at most {} trials{}",
                     crate::adaptive::look_alpha(&rule, trials_per_cell, settings.alpha),
                     crate::adaptive::looks(&rule, trials_per_cell),
                     settings.alpha,
-                    rule.ci_width,
                     settings.margin,
+                    rule.ci_width,
                     rule.max,
                     if rule.metrics.is_empty() { String::new() } else { format!("; deciding metrics: {}", rule.metrics.join(", ")) }
                 ),
