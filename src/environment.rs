@@ -52,10 +52,11 @@ impl Namespace {
 /// The `unshare` words that put a command in `namespaces` (empty: none). The new PID
 /// namespace gets its own /proc, mounted over the chroot's `/proc` when there is a
 /// `chroot` root; `--kill-child` ends the trial's tree if unshare itself is killed (a
-/// timeout). Without `net`, the words are only the `unshare` call; with it, a shell brings
-/// the loopback interface up first (a new network namespace starts with it down) and
-/// execs the command, so `localhost` servers still work.
-pub fn unshare_words(namespaces: &[Namespace], chroot: Option<&Path>) -> Vec<String> {
+/// timeout). Without `net`, the words are only the `unshare` call; with it, rigor (`rigor`,
+/// this binary's path) brings the loopback interface up first (a new network namespace
+/// starts with it down; GPU nodes often lack iproute2) and execs the command, so
+/// `localhost` servers still work.
+pub fn unshare_words(namespaces: &[Namespace], chroot: Option<&Path>, rigor: &Path) -> Vec<String> {
     if namespaces.is_empty() {
         return Vec::new();
     }
@@ -88,10 +89,9 @@ pub fn unshare_words(namespaces: &[Namespace], chroot: Option<&Path>) -> Vec<Str
     }
     if ns.contains(&Namespace::Net) {
         w.extend([
-            "/bin/sh".to_string(),
-            "-c".into(),
-            "ip link set lo up && exec \"$@\"".into(),
-            "sh".into(),
+            rigor.display().to_string(),
+            "__loopback-up".into(),
+            "--".into(),
         ]);
     }
     w
@@ -431,17 +431,23 @@ mod tests {
 
     #[test]
     fn unshare_words_bring_loopback_up_and_mount_the_roots_proc() {
-        assert!(unshare_words(&[], None).is_empty());
+        let rigor = Path::new("/opt/rigor");
+        assert!(unshare_words(&[], None, rigor).is_empty());
         assert_eq!(
-            unshare_words(&[Namespace::Pid, Namespace::Uts, Namespace::Pid], None).join(" "),
+            unshare_words(
+                &[Namespace::Pid, Namespace::Uts, Namespace::Pid],
+                None,
+                rigor
+            )
+            .join(" "),
             "unshare --fork --kill-child --pid --mount-proc --uts"
         );
         assert_eq!(
-            unshare_words(&[Namespace::User, Namespace::Net], None).join(" "),
-            "unshare --fork --kill-child --net --user --map-root-user /bin/sh -c ip link set lo up && exec \"$@\" sh"
+            unshare_words(&[Namespace::User, Namespace::Net], None, rigor).join(" "),
+            "unshare --fork --kill-child --net --user --map-root-user /opt/rigor __loopback-up --"
         );
         assert_eq!(
-            unshare_words(&[Namespace::Pid], Some(Path::new("/srv/root"))).join(" "),
+            unshare_words(&[Namespace::Pid], Some(Path::new("/srv/root")), rigor).join(" "),
             "unshare --fork --kill-child --pid --mount-proc=/srv/root/proc"
         );
     }

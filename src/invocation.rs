@@ -130,9 +130,19 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
         None => exp.base_dir.clone(),
     };
     let env: Vec<(String, String)> = env.into_iter().collect();
+    let own_exe = || {
+        std::env::current_exe()
+            .map_err(|e| format!("cannot find rigor's own executable (for unshare): {e}"))
+    };
     let Some(environment) = &variant.environment else {
         // The wrapper stays outside: CPU and memory policies are inherited by unshare.
-        prefix.extend(crate::environment::unshare_words(&variant.unshare, None));
+        if !variant.unshare.is_empty() {
+            prefix.extend(crate::environment::unshare_words(
+                &variant.unshare,
+                None,
+                &own_exe()?,
+            ));
+        }
         prefix.extend(argv);
         return Ok(Invocation {
             argv: prefix,
@@ -167,10 +177,13 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
             }
         }
     }
-    if let Environment::Chroot(c) = &environment {
+    if let Environment::Chroot(c) = &environment
+        && !variant.unshare.is_empty()
+    {
         prefix.extend(crate::environment::unshare_words(
             &variant.unshare,
             Some(&c.root),
+            &own_exe()?,
         ));
     }
     let name = crate::environment::container_name();

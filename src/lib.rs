@@ -20,6 +20,7 @@ pub mod invocation;
 pub mod llm;
 pub mod logs;
 pub mod metrics;
+pub mod netns;
 pub mod plan;
 pub mod probe;
 pub mod progress;

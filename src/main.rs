@@ -172,6 +172,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Bring the loopback interface up, then exec the command (what `unshare = ["net"]`
+    /// variants run first, inside their new network namespace).
+    #[command(name = "__loopback-up", hide = true)]
+    LoopbackUp {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
     /// Run one trial of a built-in probe (what `gemm` and `copy` workloads run).
     #[command(hide = true)]
     Probe {
@@ -330,6 +337,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Merge { results, out } => merge_cmd(&results, out),
         Command::ServeBench { url, args } => serve_bench_cmd(&url, &args),
         Command::Probe { kind, args } => Ok(ExitCode::from(rigor::probe::main(&kind, &args) as u8)),
+        Command::LoopbackUp { command } => {
+            let command = command
+                .strip_prefix(&["--".to_string()])
+                .unwrap_or(&command);
+            // Only returns when it could not exec.
+            Err(rigor::netns::loopback_up_then_exec(command).into())
+        }
         Command::Stats {
             files,
             baseline,

@@ -215,8 +215,8 @@ pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, R
     Ok(out)
 }
 
-/// Creates the variant's namespaces once, running `true` in them, so that missing
-/// privileges, a missing `ip` (for `net`) or a chroot without `/proc` (for `pid`) stop the
+/// Creates the variant's namespaces once, running `true` in them (loopback brought up
+/// for `net`), so that missing privileges or a chroot without `/proc` (for `pid`) stop the
 /// run before any trial, not as N failed trials.
 fn check_unshare(exp: &Experiment, v: &crate::config::Variant) -> Result<String, String> {
     use crate::environment::{Environment, Namespace, unshare_words};
@@ -234,7 +234,9 @@ fn check_unshare(exp: &Experiment, v: &crate::config::Variant) -> Result<String,
             r.join("proc").display()
         ));
     }
-    let words = unshare_words(&v.unshare, root.as_deref());
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find rigor's own executable: {e}"))?;
+    let words = unshare_words(&v.unshare, root.as_deref(), &exe);
     let o = std::process::Command::new(&words[0])
         .args(&words[1..])
         .arg("true")
