@@ -38,8 +38,9 @@ rate() {
 }
 r16=$(rate 16); r64=$(rate 64)
 VENV=${AIPERF_VENV:-target/bench-venv}
-if [ ! -x "$VENV/bin/aiperf" ]; then
-  python3 -m venv "$VENV"
+# Checked by import, so that a venv from an older version of this script gets what it lacks.
+if ! "$VENV/bin/python" -c 'import aiperf, aiohttp, regex, tqdm' 2>/dev/null; then
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q aiperf aiohttp regex tqdm
 fi
 VLLM=${VLLM_VERSION:-0.33.0}
@@ -62,7 +63,7 @@ aiperf_rate() {
   "$VENV/bin/aiperf" profile --model m --url "$URL" --endpoint-type completions --streaming \
     --concurrency "$1" --request-count 5000 --synthetic-input-tokens-mean 3 --output-tokens-mean 16 \
     --tokenizer "$TOK" --artifact-dir "$out" >/dev/null 2>&1
-  python3 -c "import json,sys; d=json.load(open('$out/profile_export_aiperf.json')); r=d['request_throughput']['avg']; print(f\"{r:.0f} {r*16:.0f} {d.get('error_summary') and len(d['error_summary']) or 0}\")"
+  python3 -c "import json,sys; d=json.load(open('$out/profile_export_aiperf.json')); r=d['request_throughput']['avg']; print(f\"{r:.0f} {r*16:.0f} {sum(e.get('count', 1) for e in d.get('error_summary') or [])}\")"
 }
 a16=$(aiperf_rate 16); a64=$(aiperf_rate 64)
 vllm_rate() {

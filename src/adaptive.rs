@@ -34,6 +34,9 @@ use serde::Serialize;
 /// this probability.
 const DIFFERENCE_AHEAD: f64 = 0.1;
 
+/// A comparison is futile when `max` trials would answer with less than this probability.
+const FUTILE: f64 = 0.10;
+
 /// Why a comparison is settled, or that it is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -89,8 +92,8 @@ pub fn comparison(
     if baseline.len() < 2 || variant.len() < 2 {
         return Settled::Open;
     }
-    // Every criterion uses the interval at 1 − α′: a rule that peeks K times must not stop
-    // on a chance narrowing or a chance difference.
+    // Tests (clear, equivalent) read the interval at 1 − α′: a rule that peeks K times must
+    // not stop on a chance difference.
     let strict = 1.0 - look_alpha(rule, min, s.alpha);
     let Ok(f) = fieller(variant, baseline, strict) else {
         let (a, b) = (Moments::of(variant), Moments::of(baseline));
@@ -106,25 +109,38 @@ pub fn comparison(
     let (Some(lo), Some(hi)) = (f.lo, f.hi) else {
         return Settled::Open;
     };
-    let half = (hi - f.ratio).max(f.ratio - lo);
-    let bonf = 1.0 - s.alpha / looks(rule, min) as f64;
-    if let Ok(p) = fieller(variant, baseline, bonf)
-        && let (Some(plo), Some(phi)) = (p.lo, p.hi)
-        && (phi - p.ratio).max(p.ratio - plo) <= rule.ci_width
-    {
+    // Precision reads it at Bonferroni's stricter 1 − α/K, so a chance narrowing does not
+    // stop it early.
+    let precise = 1.0 - s.alpha / looks(rule, min) as f64;
+    // Unbounded at that level: not precise, whatever else holds.
+    let half = fieller(variant, baseline, precise)
+        .ok()
+        .and_then(|p| Some((p.hi? - p.ratio).max(p.ratio - p.lo?)))
+        .unwrap_or(f64::INFINITY);
+    if half <= rule.ci_width {
         return Settled::Precise;
     }
+    let ahead = outlook(baseline, variant, rule, s);
     // Inside the equivalence margin even at the corrected level: "no difference that
-    // matters" is the answer, however wide ci_width asked for.
-    // Unless `max` trials would likely show a difference (a real one smaller than the
-    // margin): the verdict at `max` would then be "different", and stopping would hide it.
+    // matters" is the answer, however wide ci_width asked for. Unless `max` trials would
+    // likely show a difference (a real one smaller than the margin): the verdict at `max`
+    // would then be "different", and stopping would hide it.
     if lo > 1.0 - s.margin
         && hi < 1.0 + s.margin
-        && outlook(baseline, variant, rule, s).is_none_or(|o| o.difference < DIFFERENCE_AHEAD)
+        && ahead
+            .as_ref()
+            .is_none_or(|o| o.difference < DIFFERENCE_AHEAD)
     {
         return Settled::Equivalent;
     }
-    if futile(baseline, variant, half, rule, min, s) {
+    // Futility, from 2·min trials on: `max` trials could not be precise either (the
+    // half-width scales with √(n/max)), and the chance that they show a difference or
+    // equivalence is under 10%.
+    let n = baseline.len().min(variant.len()) as f64;
+    if n >= 2.0 * min as f64
+        && half * (n / rule.max as f64).sqrt() > rule.ci_width
+        && ahead.is_some_and(|o| o.difference + o.equivalence < FUTILE)
+    {
         return Settled::Futile;
     }
     Settled::Open
@@ -168,25 +184,6 @@ fn outlook(baseline: &[f64], variant: &[f64], rule: &Adaptive, s: &Settings) -> 
         difference: beyond(z * se_max),
         equivalence: within(s.margin - norm_ppf(1.0 - s.alpha) * se_max),
     })
-}
-
-/// Futility (from 2·min trials on): the chance that `max` trials would give any answer
-/// is under 10%: not precise (the corrected half-width scales with √(n/max)), and
-/// neither a difference nor equivalence is likely.
-fn futile(
-    baseline: &[f64],
-    variant: &[f64],
-    half: f64,
-    rule: &Adaptive,
-    min: u32,
-    s: &Settings,
-) -> bool {
-    let n = baseline.len().min(variant.len()) as f64;
-    let max = rule.max as f64;
-    if n < 2.0 * min as f64 || half * (n / max).sqrt() <= rule.ci_width {
-        return false;
-    }
-    outlook(baseline, variant, rule, s).is_some_and(|o| o.difference + o.equivalence < 0.10)
 }
 
 /// Whether a cell without a comparison has a precise enough mean.
@@ -238,17 +235,15 @@ pub struct CellDecision {
     pub why: String,
 }
 
-/// Decides every cell. `finished[i]` is cell i's finished measured trials (ok or failed).
+/// Decides every cell.
 pub fn decide(
     cells: &[CellSummary],
-    finished: &[u32],
     baseline: &str,
     rule: &Adaptive,
     min: u32,
     s: &Settings,
 ) -> Vec<CellDecision> {
     let mut open = vec![Vec::<String>::new(); cells.len()];
-    let mut has_comparison = vec![false; cells.len()];
     let mut settled_by = vec![Vec::<Settled>::new(); cells.len()];
     let workloads = crate::report::workloads(cells);
     for w in &workloads {
@@ -270,8 +265,6 @@ pub fn decide(
                     }
                     continue;
                 };
-                has_comparison[i] = true;
-                has_comparison[bi] = true;
                 let st = comparison(&bm.values, &vm.values, rule, min, s);
                 settled_by[i].push(st);
                 settled_by[bi].push(st);
@@ -283,7 +276,8 @@ pub fn decide(
             }
         }
         for (i, c) in cells.iter().enumerate() {
-            if &c.cell.workload != w || has_comparison[i] || !open[i].is_empty() {
+            // A cell in a comparison is decided by it (settled_by is only filled there so far).
+            if &c.cell.workload != w || !settled_by[i].is_empty() || !open[i].is_empty() {
                 continue;
             }
             for m in &metrics {
@@ -304,7 +298,8 @@ pub fn decide(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let n = finished[i];
+            // Finished measured trials, failed ones included: they cost the time.
+            let n = c.ok + c.failed;
             let mut how: Vec<String> = Vec::new();
             if settled_by[i].contains(&Settled::Clear) {
                 how.push("clearly different".into());

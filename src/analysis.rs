@@ -129,15 +129,13 @@ fn list(items: &[String], max: usize) -> String {
 /// A metric's unit, direction and per-trial values, gathered across a cell's trials.
 type UnitBetterValues = (Option<String>, Option<String>, Vec<f64>);
 
-pub fn analyze(data: &RunData) -> Analysis {
-    let exp: serde_json::Value =
-        serde_json::from_str(&data.run.experiment_json).unwrap_or_default();
-    let baseline = exp["baseline"].as_str().unwrap_or_default().to_string();
-    let trials_per_cell = exp["trials"].as_u64().unwrap_or(0) as u32;
-    let settings: Settings = serde_json::from_value(exp["analysis"].clone()).unwrap_or_default();
-    let seed = exp["seed"].as_u64().unwrap_or(0);
-
-    let mut warnings = Vec::new();
+/// Each cell's final measured trials, reduced to one summary per metric (failed trials
+/// counted, not included).
+pub fn summarize_cells(
+    data: &RunData,
+    settings: &Settings,
+    trials_per_cell: u32,
+) -> Vec<CellSummary> {
     let mut cells = Vec::new();
     for cell in &data.cells {
         let trials: Vec<&TrialRow> = data
@@ -181,6 +179,37 @@ pub fn analyze(data: &RunData) -> Analysis {
             metrics,
         });
     }
+    cells
+}
+
+/// The adaptive rule's decision for every cell, as the report will make it, without the
+/// rest of the analysis (the runner asks between rounds). None: the run is not adaptive.
+pub fn adaptive_decisions(data: &RunData) -> Option<Vec<crate::adaptive::CellDecision>> {
+    let exp: serde_json::Value = serde_json::from_str(&data.run.experiment_json).ok()?;
+    let rule = serde_json::from_value::<crate::config::Adaptive>(exp["adaptive"].clone()).ok()?;
+    let baseline = exp["baseline"].as_str().unwrap_or_default();
+    let trials_per_cell = exp["trials"].as_u64().unwrap_or(0) as u32;
+    let settings: Settings = serde_json::from_value(exp["analysis"].clone()).unwrap_or_default();
+    let cells = summarize_cells(data, &settings, trials_per_cell);
+    Some(crate::adaptive::decide(
+        &cells,
+        baseline,
+        &rule,
+        trials_per_cell,
+        &settings,
+    ))
+}
+
+pub fn analyze(data: &RunData) -> Analysis {
+    let exp: serde_json::Value =
+        serde_json::from_str(&data.run.experiment_json).unwrap_or_default();
+    let baseline = exp["baseline"].as_str().unwrap_or_default().to_string();
+    let trials_per_cell = exp["trials"].as_u64().unwrap_or(0) as u32;
+    let settings: Settings = serde_json::from_value(exp["analysis"].clone()).unwrap_or_default();
+    let seed = exp["seed"].as_u64().unwrap_or(0);
+
+    let mut warnings = Vec::new();
+    let cells = summarize_cells(data, &settings, trials_per_cell);
 
     // Failed trials: named, with their reasons.
     let failed: Vec<String> = data
@@ -379,10 +408,8 @@ pub fn analyze(data: &RunData) -> Analysis {
     let adaptive = serde_json::from_value::<crate::config::Adaptive>(exp["adaptive"].clone())
         .ok()
         .map(|rule| {
-            let finished: Vec<u32> = cells.iter().map(|c| c.ok + c.failed).collect();
             let decisions = crate::adaptive::decide(
                 &cells,
-                &finished,
                 &baseline,
                 &rule,
                 trials_per_cell,
@@ -459,10 +486,9 @@ pub fn analyze(data: &RunData) -> Analysis {
         .iter()
         .flat_map(|c| {
             c.metrics.iter().filter_map(move |(name, m)| {
-                let cv = m.desc.stats.sd.unwrap_or(0.0) / m.desc.stats.mean.abs();
-                (m.desc.stats.n >= 2
-                    && cv.is_finite()
-                    && cv > settings.max_cv
+                // None below two values or at a mean of 0: no variation to judge.
+                let cv = m.desc.stats.cv.filter(|cv| cv.is_finite())?;
+                (cv > settings.max_cv
                     && !crate::telemetry::is_telemetry_metric(name)
                     && !matches!(name.as_str(), "user_time" | "sys_time"))
                 .then(|| format!("{} {name} (CV {:.0}%)", c.cell.key, cv * 100.0))

@@ -196,6 +196,15 @@ pub struct Chroot {
     pub workdir: Option<String>,
 }
 
+impl Chroot {
+    /// The root as trials use and record it: relative to the experiment file's directory
+    /// `base`, and absolute where it exists.
+    pub fn root_in(&self, base: &Path) -> PathBuf {
+        let root = base.join(&self.root);
+        root.canonicalize().unwrap_or(root)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
@@ -263,6 +272,9 @@ pub fn container_name() -> String {
 pub struct Inner<'a> {
     /// The wrapper (`taskset -c 0`) from the variant.
     pub prefix: &'a [String],
+    /// The [`unshare_words`] of the variant's namespaces (empty: none); they go after the
+    /// wrapper and before a chroot.
+    pub unshare: &'a [String],
     /// The command itself.
     pub command: &'a [String],
     /// Variables rigor sets for the command.
@@ -271,19 +283,21 @@ pub struct Inner<'a> {
     pub name: &'a str,
 }
 
-/// The full argv that runs `inner` in `env`, and the argv that removes what a failed or
-/// killed trial may leave running (containers only).
+/// The full argv that runs `inner` natively (`env` None) or in `env`, and the argv that
+/// removes what a failed or killed trial may leave running (containers only).
 pub fn wrap(
-    env: &Environment,
+    env: Option<&Environment>,
     inner: &Inner<'_>,
 ) -> Result<(Vec<String>, Option<Vec<String>>), String> {
     let s = |x: &str| x.to_string();
+    // The wrapper stays outside namespaces and chroots: CPU and memory policies are
+    // inherited through both, and a root need not contain taskset or numactl.
+    let outside = || -> Vec<String> { [inner.prefix, inner.unshare].concat() };
     match env {
-        Environment::Chroot(c) => {
-            // The wrapper stays outside: CPU and memory policies are inherited through
-            // chroot, and the root need not contain taskset or numactl. The environment is
-            // inherited too.
-            let mut argv: Vec<String> = inner.prefix.to_vec();
+        None => Ok(([outside(), inner.command.to_vec()].concat(), None)),
+        Some(Environment::Chroot(c)) => {
+            // The environment is inherited through chroot.
+            let mut argv = outside();
             argv.extend([s("chroot"), c.root.display().to_string()]);
             if let Some(dir) = &c.workdir {
                 argv.extend([
@@ -297,7 +311,7 @@ pub fn wrap(
             argv.extend(inner.command.iter().cloned());
             Ok((argv, None))
         }
-        Environment::Container(c) => {
+        Some(Environment::Container(c)) => {
             let f = c.runtime.flags();
             let mut argv = c.runtime.command(c);
             argv.extend(f.start.iter().map(|w| s(w)));
@@ -378,6 +392,7 @@ mod tests {
     ) -> Inner<'a> {
         Inner {
             prefix,
+            unshare: &[],
             command,
             env,
             name: "rigor-exp-17",
@@ -394,7 +409,7 @@ mod tests {
         let command = words("python bench.py --n 4");
         let env = vec![("OMP_NUM_THREADS".to_string(), "4".to_string())];
         let (argv, cleanup) = wrap(
-            &Environment::Container(container(Runtime::Docker)),
+            Some(&Environment::Container(container(Runtime::Docker))),
             &inner(&prefix, &command, &env),
         )
         .unwrap();
@@ -407,7 +422,8 @@ mod tests {
         let mut p = container(Runtime::Podman);
         p.runtime_args = words("--runtime runc");
         p.preset = vec!["shm-8g".into(), "host-network".into()];
-        let (argv, cleanup) = wrap(&Environment::Container(p), &inner(&[], &command, &[])).unwrap();
+        let (argv, cleanup) =
+            wrap(Some(&Environment::Container(p)), &inner(&[], &command, &[])).unwrap();
         assert_eq!(
             argv.join(" "),
             "podman --runtime runc run --rm --name rigor-exp-17 --shm-size=8g --network=host --shm-size=32g -v /data:/data:ro -w /work nvcr.io/nvidia/pytorch:25.01-py3 python bench.py --n 4"
@@ -420,8 +436,11 @@ mod tests {
         let mut a = container(Runtime::Apptainer);
         a.image = "pytorch.sif".into();
         a.extra_args = vec!["--containall".into()];
-        let (argv, cleanup) =
-            wrap(&Environment::Container(a), &inner(&prefix, &command, &env)).unwrap();
+        let (argv, cleanup) = wrap(
+            Some(&Environment::Container(a)),
+            &inner(&prefix, &command, &env),
+        )
+        .unwrap();
         assert_eq!(
             argv.join(" "),
             "apptainer exec --nv --containall --bind /data:/data:ro --env OMP_NUM_THREADS=4 --pwd /work pytorch.sif taskset -c 0 python bench.py --n 4"
@@ -460,7 +479,7 @@ mod tests {
             root: "/srv/rootfs".into(),
             workdir: None,
         });
-        let (argv, cleanup) = wrap(&plain, &inner(&prefix, &command, &[])).unwrap();
+        let (argv, cleanup) = wrap(Some(&plain), &inner(&prefix, &command, &[])).unwrap();
         assert_eq!(
             argv.join(" "),
             "taskset -c 1 chroot /srv/rootfs /bin/echo hi"
@@ -470,7 +489,7 @@ mod tests {
             root: "/srv/rootfs".into(),
             workdir: Some("/work".into()),
         });
-        let (argv, _) = wrap(&inside, &inner(&[], &command, &[])).unwrap();
+        let (argv, _) = wrap(Some(&inside), &inner(&[], &command, &[])).unwrap();
         assert_eq!(
             argv,
             [

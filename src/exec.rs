@@ -61,6 +61,16 @@ pub enum ExecError {
 
 /// Where `program` would be found by `execvp` with search path `path`. Resolving once per
 /// run keeps the PATH walk (one failed `execve` per directory) out of every timed trial.
+/// This binary's path (probes and `unshare` variants run it again), looked up once.
+pub fn own_exe() -> Result<&'static Path, String> {
+    static EXE: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        std::env::current_exe().map_err(|e| format!("cannot find rigor's own executable: {e}"))
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}
+
 pub fn resolve_program(program: &str, path: Option<&str>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     if program.contains('/') {

@@ -91,12 +91,7 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
             }
             // A probe runs this very binary, wherever it is installed.
             if workload.kind.probe().is_some() {
-                argv[at] = std::env::current_exe()
-                    .map_err(|e| {
-                        format!("cannot find rigor's own executable to run the probe: {e}")
-                    })?
-                    .display()
-                    .to_string();
+                argv[at] = crate::exec::own_exe()?.display().to_string();
             }
         }
         CommandTemplate::Line(line) => {
@@ -130,67 +125,41 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
         None => exp.base_dir.clone(),
     };
     let env: Vec<(String, String)> = env.into_iter().collect();
-    let own_exe = || {
-        std::env::current_exe()
-            .map_err(|e| format!("cannot find rigor's own executable (for unshare): {e}"))
-    };
-    let Some(environment) = &variant.environment else {
-        // The wrapper stays outside: CPU and memory policies are inherited by unshare.
-        if !variant.unshare.is_empty() {
-            prefix.extend(crate::environment::unshare_words(
-                &variant.unshare,
-                None,
-                &own_exe()?,
-            ));
-        }
-        prefix.extend(argv);
-        return Ok(Invocation {
-            argv: prefix,
-            env,
-            workdir,
-            cleanup: None,
-        });
-    };
-    let mut environment = environment.clone();
+    let mut environment = variant.environment.clone();
     match &mut environment {
-        Environment::Chroot(c) => {
+        None => {}
+        Some(Environment::Chroot(c)) => {
             if workload.kind.probe().is_some() {
                 return Err(format!(
                     "the `{}` probe cannot run in a chroot: rigor's binary is not inside it; run the probe natively or in a container",
                     workload.name
                 ));
             }
-            if c.root.is_relative() {
-                c.root = exp.base_dir.join(&c.root);
-            }
-            // Recorded as the absolute path it resolves to.
-            if let Ok(abs) = c.root.canonicalize() {
-                c.root = abs;
-            }
+            c.root = c.root_in(&exp.base_dir);
         }
-        Environment::Container(c) => {
-            // A probe is this binary: mount it read-only and run it from there.
-            if workload.kind.probe().is_some() {
-                c.mounts
-                    .push(format!("{}:{PROBE_IN_CONTAINER}:ro", argv[0]));
-                argv[0] = PROBE_IN_CONTAINER.to_string();
-            }
+        // A probe is this binary: mount it read-only and run it from there.
+        Some(Environment::Container(c)) if workload.kind.probe().is_some() => {
+            c.mounts
+                .push(format!("{}:{PROBE_IN_CONTAINER}:ro", argv[0]));
+            argv[0] = PROBE_IN_CONTAINER.to_string();
         }
+        Some(Environment::Container(_)) => {}
     }
-    if let Environment::Chroot(c) = &environment
-        && !variant.unshare.is_empty()
-    {
-        prefix.extend(crate::environment::unshare_words(
-            &variant.unshare,
-            Some(&c.root),
-            &own_exe()?,
-        ));
-    }
+    let unshare = if variant.unshare.is_empty() {
+        Vec::new()
+    } else {
+        let root = match &environment {
+            Some(Environment::Chroot(c)) => Some(c.root.as_path()),
+            _ => None,
+        };
+        crate::environment::unshare_words(&variant.unshare, root, crate::exec::own_exe()?)
+    };
     let name = crate::environment::container_name();
     let (argv, cleanup) = crate::environment::wrap(
-        &environment,
+        environment.as_ref(),
         &crate::environment::Inner {
             prefix: &prefix,
+            unshare: &unshare,
             command: &argv,
             env: &env,
             name: &name,

@@ -521,6 +521,10 @@ struct SubmitRecord {
     file: PathBuf,
     shards: u32,
     jobs: Vec<String>,
+    /// Trials of the whole (unsharded) plan: each shard plans every warm-up, so the
+    /// shards' own counts add up to more. Absent in records of older versions.
+    #[serde(default)]
+    planned_trials: Option<u64>,
 }
 
 fn read_record(results: &Path) -> Result<SubmitRecord> {
@@ -544,9 +548,7 @@ fn submit_cmd(
 ) -> Result<ExitCode> {
     let (exp, _) = read_experiment(file)?;
     if exp.adaptive.is_some() {
-        bail!(
-            "adaptive stopping decides each round from all trials so far, which shards cannot see; use a fixed `trials = N` to submit"
-        );
+        return Err(rigor::runner::RunError::ShardAdaptive.into());
     }
     if shards == 0 {
         bail!("--shards must be at least 1");
@@ -556,19 +558,37 @@ fn submit_cmd(
     std::fs::create_dir_all(&results)
         .with_context(|| format!("cannot create {}", results.display()))?;
     let results = results.canonicalize()?;
-    let mut record = match read_record(&results) {
-        Ok(r) if r.shards != shards => bail!(
-            "{} was submitted with {} shards; resubmit with --shards {} (or use another --results directory)",
-            results.display(),
-            r.shards,
-            r.shards
-        ),
-        Ok(r) => r,
-        Err(_) => SubmitRecord {
-            file: file.canonicalize()?,
+    let file = file
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", file.display()))?;
+    // A directory submitted to before: same experiment and shards, or refuse (an unreadable
+    // record is an error, not a fresh start: it holds the job ids `status` reports).
+    let mut record = if results.join("rigor-submit.json").exists() {
+        let r = read_record(&results)?;
+        if r.file != file {
+            bail!(
+                "{} holds shards of {}, not {}; use another --results directory",
+                results.display(),
+                r.file.display(),
+                file.display()
+            );
+        }
+        if r.shards != shards {
+            bail!(
+                "{} was submitted with {} shards; resubmit with --shards {} (or use another --results directory)",
+                results.display(),
+                r.shards,
+                r.shards
+            );
+        }
+        r
+    } else {
+        SubmitRecord {
+            file: file.clone(),
             shards,
             jobs: Vec::new(),
-        },
+            planned_trials: Some(rigor::plan::build(&exp).trials.len() as u64),
+        }
     };
     let todo = rigor::slurm::unfinished(&results, shards);
     if todo.is_empty() {
@@ -580,13 +600,15 @@ fn submit_cmd(
         return Ok(ExitCode::SUCCESS);
     }
     let sub = rigor::slurm::Submission {
-        file: file.canonicalize()?,
+        file,
         results: results.clone(),
         shards,
         partition,
         max_parallel,
         sbatch_args,
-        rigor: std::env::current_exe()?,
+        rigor: rigor::exec::own_exe()
+            .map_err(|e| anyhow::anyhow!(e))?
+            .to_path_buf(),
     };
     let script = results.join(format!("submit-{}.sbatch", record.jobs.len() + 1));
     std::fs::write(&script, rigor::slurm::script(&sub, &todo))
@@ -690,7 +712,8 @@ fn merge_shards(results: &Path, out: Option<PathBuf>, to_stderr: bool) -> Result
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", out.display()));
     }
-    let summary = rigor::store::merge(&shards, &out)?;
+    let summary =
+        rigor::store::merge(&shards, &out, record.shards as usize, record.planned_trials)?;
     let line = format!(
         "merged {} of {} shard(s): {} attempt(s), {} duplicate(s) skipped, into {}
 report: rigor report {}",
@@ -706,10 +729,10 @@ report: rigor report {}",
     } else {
         println!("{line}");
     }
-    if shards.len() < record.shards as usize {
+    if summary.shards < record.shards as usize {
         eprintln!(
             "{} shard(s) have not started: the merged store is incomplete",
-            record.shards as usize - shards.len()
+            record.shards as usize - summary.shards
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -867,10 +890,12 @@ fn report_cmd(
     };
     let data = store.load(run_id)?;
     let analysis = analyze(&data);
-    let wants_figures = formats
-        .iter()
-        .any(|f| matches!(f, Format::Html | Format::Tex))
-        || (out.is_some() && formats.contains(&Format::Md));
+    // HTML carries them inline; Markdown and LaTeX only beside files in --out.
+    let wants_figures = formats.contains(&Format::Html)
+        || (out.is_some()
+            && formats
+                .iter()
+                .any(|f| matches!(f, Format::Md | Format::Tex)));
     let figures = if wants_figures {
         let extras = report::figures::Extras::load(&store, &data)?;
         report::figures::figures(&analysis, &extras).map_err(|e| anyhow::anyhow!(e))?
@@ -900,38 +925,21 @@ fn report_cmd(
             let mut pngs = true;
             if !figures.is_empty() {
                 let fdir = dir.join("figures");
-                std::fs::create_dir_all(&fdir)
-                    .with_context(|| format!("cannot create {}", fdir.display()))?;
-                let mut png_error = None;
-                for f in &figures {
-                    let svg = fdir.join(format!("{}.svg", f.name));
-                    std::fs::write(&svg, &f.svg)
-                        .with_context(|| format!("cannot write {}", svg.display()))?;
-                    if png_error.is_some() {
-                        continue;
-                    }
-                    let png = fdir.join(format!("{}.png", f.name));
-                    match report::figures::to_png(&f.svg, 2.0) {
-                        Ok(bytes) => std::fs::write(&png, bytes)
-                            .with_context(|| format!("cannot write {}", png.display()))?,
-                        Err(e) => png_error = Some(e),
-                    }
-                }
-                match png_error {
-                    None => println!(
-                        "wrote {} figures (SVG and PNG) in {}",
-                        figures.len(),
-                        fdir.display()
-                    ),
-                    Some(e) => {
-                        pngs = false;
-                        println!(
-                            "wrote {} figures (SVG only) in {}",
-                            figures.len(),
-                            fdir.display()
-                        );
-                        eprintln!("warning: no PNG figures: {e}");
-                    }
+                let no_png =
+                    report::figures::write_dir(&figures, &fdir).map_err(|e| anyhow::anyhow!(e))?;
+                let kinds = if no_png.is_none() {
+                    "SVG and PNG"
+                } else {
+                    "SVG only"
+                };
+                println!(
+                    "wrote {} figures ({kinds}) in {}",
+                    figures.len(),
+                    fdir.display()
+                );
+                if let Some(e) = no_png {
+                    pngs = false;
+                    eprintln!("warning: no PNG figures: {e}");
                 }
             }
             for f in formats {
@@ -949,7 +957,7 @@ fn report_cmd(
                             report::to_markdown_with(
                                 &analysis,
                                 &data,
-                                report::Figures::Linked(&figures),
+                                report::Figures::Linked(&figures, pngs),
                             ),
                         )?,
                         Format::Json => std::fs::write(

@@ -34,11 +34,8 @@ fn adaptive_round(
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
     let data = store.load(run_id)?;
-    // The analysis decides each cell under the run's stored rule, as the report will.
-    let decisions = crate::analysis::analyze(&data)
-        .adaptive
-        .map(|a| a.cells)
-        .unwrap_or_default();
+    // Each cell decided under the run's stored rule, as the report will.
+    let decisions = crate::analysis::adaptive_decisions(&data).unwrap_or_default();
     // (plan cell index, its finished trials) of the open cells.
     let mut open: Vec<(usize, u32)> = decisions
         .iter()
@@ -54,7 +51,9 @@ fn adaptive_round(
         .map(|t| t.seq as usize + 1)
         .max()
         .unwrap_or(0);
-    let round = decisions.iter().map(|d| d.finished).min().unwrap_or(0) as u64;
+    // Over the open cells: a settled cell's count stops growing, and with it a minimum
+    // over all cells, which would shuffle every later round the same way.
+    let round = open.iter().map(|&(_, f)| f).min().unwrap_or(0) as u64;
     if matches!(
         exp.order,
         crate::config::Order::Randomized | crate::config::Order::Shuffled
@@ -159,11 +158,14 @@ pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, R
         match &v.environment {
             None => {}
             Some(Environment::Chroot(c)) => {
-                let root = if c.root.is_relative() {
-                    exp.base_dir.join(&c.root)
-                } else {
-                    c.root.clone()
-                };
+                // Known from the file: every such trial would fail the same way.
+                if let Some(w) = exp.workloads.iter().find(|w| w.kind.probe().is_some()) {
+                    return Err(fail(format!(
+                        "the `{}` probe cannot run in a chroot: rigor's binary is not inside it; run the probe natively or in a container",
+                        w.name
+                    )));
+                }
+                let root = c.root_in(&exp.base_dir);
                 if !root.is_dir() {
                     return Err(fail(format!(
                         "the chroot {} is not a directory",
@@ -221,8 +223,7 @@ pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, R
 fn check_unshare(exp: &Experiment, v: &crate::config::Variant) -> Result<String, String> {
     use crate::environment::{Environment, Namespace, unshare_words};
     let root = match &v.environment {
-        Some(Environment::Chroot(c)) if c.root.is_relative() => Some(exp.base_dir.join(&c.root)),
-        Some(Environment::Chroot(c)) => Some(c.root.clone()),
+        Some(Environment::Chroot(c)) => Some(c.root_in(&exp.base_dir)),
         _ => None,
     };
     if let Some(r) = &root
@@ -234,9 +235,7 @@ fn check_unshare(exp: &Experiment, v: &crate::config::Variant) -> Result<String,
             r.join("proc").display()
         ));
     }
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find rigor's own executable: {e}"))?;
-    let words = unshare_words(&v.unshare, root.as_deref(), &exe);
+    let words = unshare_words(&v.unshare, root.as_deref(), crate::exec::own_exe()?);
     let o = std::process::Command::new(&words[0])
         .args(&words[1..])
         .arg("true")
@@ -801,7 +800,14 @@ pub fn run(
                     .stderr(std::process::Stdio::null())
                     .status()
                 {
-                    Ok(_) => result.notes.push(format!("cleanup: {}", rm.join(" "))),
+                    Ok(st) if st.success() => {
+                        result.notes.push(format!("cleanup: {}", rm.join(" ")))
+                    }
+                    // Also what a runtime says when the container never started.
+                    Ok(st) => result.notes.push(format!(
+                        "cleanup `{}` exited with {st} (no container left, or it could not be removed)",
+                        rm.join(" ")
+                    )),
                     Err(e) => result
                         .notes
                         .push(format!("cleanup `{}` failed: {e}", rm.join(" "))),

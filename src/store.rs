@@ -1087,6 +1087,7 @@ mod tests {
 /// What [`merge`] did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeSummary {
+    /// Shards merged (a shard store without a run yet is skipped).
     pub shards: usize,
     /// Attempts copied.
     pub attempts: usize,
@@ -1097,11 +1098,18 @@ pub struct MergeSummary {
 
 /// Merges the latest run of every shard store into `out` (created): one run, every session,
 /// every attempt once with its metrics, samples, series, requests and missing readings.
-/// The shards must come from the same experiment (same experiment hash).
-pub fn merge(shards: &[PathBuf], out: &Path) -> Result<MergeSummary, StoreError> {
+/// The shards must come from the same experiment (same experiment hash). The merged run
+/// is complete only when all `expected` shards were merged and each is complete; its
+/// planned trials are `planned` (the unsharded plan's) when known, else the shards' sum.
+pub fn merge(
+    shards: &[PathBuf],
+    out: &Path,
+    expected: usize,
+    planned: Option<u64>,
+) -> Result<MergeSummary, StoreError> {
     let dest = Store::open(out)?;
     let mut summary = MergeSummary {
-        shards: shards.len(),
+        shards: 0,
         attempts: 0,
         duplicates: 0,
     };
@@ -1195,12 +1203,32 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<MergeSummary, StoreError>
                 params![src_run, rid],
             )?;
             tx.commit()?;
+            summary.shards += 1;
             summary.attempts += (after - before) as usize;
             summary.duplicates += (offered - (after - before)) as usize;
             Ok(())
         })();
         c.execute("DETACH DATABASE shard", []).map_err(at)?;
         result.map_err(at)?;
+    }
+    if let Some(rid) = run_id {
+        let at = |e| StoreError::Sql {
+            path: out.to_path_buf(),
+            source: e,
+        };
+        if summary.shards < expected {
+            dest.conn
+                .execute("UPDATE run SET status = 'incomplete' WHERE id = ?1", [rid])
+                .map_err(at)?;
+        }
+        if let Some(p) = planned {
+            dest.conn
+                .execute(
+                    "UPDATE run SET planned_trials = ?1 WHERE id = ?2",
+                    params![p as i64, rid],
+                )
+                .map_err(at)?;
+        }
     }
     Ok(summary)
 }

@@ -77,16 +77,20 @@ pub fn url_of(target: &Target) -> Result<reqwest::Url, String> {
 }
 
 /// The HTTP client of a load: keep-alive connections without limit, no proxy (a proxy
-/// would sit inside every timing), Nagle off; TLS by rustls with the ring provider,
-/// trusting the system's roots and the target's `ca_file`.
-pub fn http_client(target: &Target) -> Result<reqwest::Client, String> {
+/// would sit inside every timing), Nagle off; for https, TLS by rustls with the ring
+/// provider, trusting the system's roots and the target's `ca_file`.
+pub fn http_client(target: &Target, url: &reqwest::Url) -> Result<reqwest::Client, String> {
     // reqwest's rustls needs a process-wide provider; a second install is refused, harmlessly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
         .no_proxy();
-    if let Some(pem) = &target.ca_pem {
+    if url.scheme() == "http" {
+        // No trust store at all: plain http never uses one, and the system's may not exist
+        // (a chroot, a container image, a bare node).
+        b = b.tls_certs_only([]);
+    } else if let Some(pem) = &target.ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| format!("ca_file: not PEM certificates: {e}"))?;
         if certs.is_empty() {
@@ -104,8 +108,8 @@ pub async fn run(
     prompts: Arc<Vec<Prompt>>,
     plan: Plan,
 ) -> Result<Vec<RequestRecord>, String> {
-    let client = http_client(&target)?;
     let url: Arc<reqwest::Url> = Arc::new(url_of(&target)?);
+    let client = http_client(&target, &url)?;
     let total = plan.requests.map(|n| n + plan.warmup);
     // Bodies are built before timing starts (for a duration-bound load, as needed, but off
     // the receive path).

@@ -199,7 +199,8 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     } else {
         (None, None)
     };
-    let goodput_req_s = slo.is_set().then(|| {
+    // With no measured request there is no rate to give, not a goodput of 0.
+    let goodput_req_s = (slo.is_set() && !measured.is_empty()).then(|| {
         let good = ok
             .iter()
             .filter(|r| {

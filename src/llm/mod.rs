@@ -255,7 +255,7 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
     let mut metrics_url = load::url_of(&target)?;
     metrics_url.set_path("/metrics");
     metrics_url.set_query(None);
-    let scraper = load::http_client(&target)?;
+    let scraper = load::http_client(&target, &metrics_url)?;
     let scrape = || {
         rt.block_on(async {
             let resp = scraper

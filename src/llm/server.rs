@@ -12,7 +12,6 @@ pub struct Server {
     child: Child,
     log: std::fs::File,
     pub log_path: std::path::PathBuf,
-    pub port: u16,
 }
 
 /// A free TCP port on the loopback interface (bound and released; the server binds it next).
@@ -66,7 +65,6 @@ impl Server {
             child,
             log,
             log_path,
-            port,
         };
         let start = Instant::now();
         loop {
@@ -76,7 +74,7 @@ impl Server {
                     s.log_tail(20)
                 ));
             }
-            if get_text("127.0.0.1", port, ready_path, Duration::from_secs(2)).is_some() {
+            if ready(port, ready_path) {
                 return Ok(s);
             }
             if start.elapsed() > timeout {
@@ -167,19 +165,30 @@ pub fn prometheus_counters(text: &str) -> std::collections::BTreeMap<String, f64
     out
 }
 
-/// `GET http://{host}:{port}{path}`'s body when it answers 200, else None: a minimal
-/// blocking HTTP/1.0 exchange, so that readiness and `/metrics` need no async runtime.
-pub fn get_text(host: &str, port: u16, path: &str, timeout: Duration) -> Option<String> {
+/// A blocking GET that succeeds on 200; a minimal HTTP/1.0 exchange, so that readiness
+/// polling needs no async runtime.
+fn ready(port: u16, path: &str) -> bool {
     use std::io::Write;
-    use std::net::ToSocketAddrs;
-    let addr = (host, port).to_socket_addrs().ok()?.next()?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    (head.starts_with("HTTP/1.") && head.get(9..12) == Some("200")).then(|| body.to_string())
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match s.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.starts_with("HTTP/1.") && line.get(9..12) == Some("200")
 }
 
 #[cfg(test)]

@@ -349,7 +349,9 @@ fn heatmap(a: &Analysis) -> R<Option<String>> {
                 .comparisons
                 .iter()
                 .find(|c| c.variant == v && &c.workload == w && &c.metric == m && &c.sweep == s)?;
-            let r = c.ratio?;
+            // A ratio of 0 or below (a zero or negative mean) has no speedup to colour: the
+            // cell shows "—", as one without a comparison.
+            let r = c.ratio.filter(|r| *r > 0.0 && r.is_finite())?;
             let dir = crate::analysis::direction(c.better.as_deref(), c.unit.as_deref());
             let speedup = if dir.lower_is_better == Some(true) {
                 1.0 / r
@@ -834,15 +836,41 @@ pub fn figures(a: &Analysis, extras: &Extras) -> R<Vec<Figure>> {
 /// without fonts.
 const BUILTIN_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
+/// Writes every figure into `dir` as SVG and, at print resolution, PNG. Returns why there
+/// are no PNGs when they could not be drawn (then only SVGs are written).
+pub fn write_dir(figs: &[Figure], dir: &std::path::Path) -> Result<Option<String>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let write = |path: std::path::PathBuf, bytes: &[u8]| {
+        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    let mut no_png = None;
+    for f in figs {
+        write(dir.join(format!("{}.svg", f.name)), f.svg.as_bytes())?;
+        if no_png.is_some() {
+            continue;
+        }
+        match to_png(&f.svg, 2.0) {
+            Ok(bytes) => write(dir.join(format!("{}.png", f.name)), &bytes)?,
+            Err(e) => no_png = Some(e),
+        }
+    }
+    Ok(no_png)
+}
+
 /// Rasterises an SVG at `scale` (2 gives print resolution for a 720-px-wide figure).
 pub fn to_png(svg: &str, scale: f32) -> R<Vec<u8>> {
     rasterise(svg, scale, true)
 }
 
-fn rasterise(svg: &str, scale: f32, system_fonts: bool) -> R<Vec<u8>> {
-    let mut opt = resvg::usvg::Options::default();
-    {
-        let db = opt.fontdb_mut();
+/// The fonts figures are drawn with, built once per process: scanning the system's font
+/// directories costs more than drawing a figure, and a report draws dozens.
+fn fonts(system_fonts: bool) -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    use std::sync::{Arc, OnceLock};
+    static SYSTEM: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
+    static BUILTIN_ONLY: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
+    let cell = if system_fonts { &SYSTEM } else { &BUILTIN_ONLY };
+    cell.get_or_init(|| {
+        let mut db = resvg::usvg::fontdb::Database::new();
         if system_fonts {
             db.load_system_fonts();
         }
@@ -863,7 +891,16 @@ fn rasterise(svg: &str, scale: f32, system_fonts: bool) -> R<Vec<u8>> {
                 db.set_sans_serif_family("DejaVu Sans");
             }
         }
-    }
+        Arc::new(db)
+    })
+    .clone()
+}
+
+fn rasterise(svg: &str, scale: f32, system_fonts: bool) -> R<Vec<u8>> {
+    let opt = resvg::usvg::Options {
+        fontdb: fonts(system_fonts),
+        ..Default::default()
+    };
     let tree = resvg::usvg::Tree::from_str(svg, &opt).map_err(err)?;
     let size = tree
         .size()

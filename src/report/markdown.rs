@@ -87,18 +87,19 @@ Mean over each cell's successful trials (sampled by rigor during every trial; no
 #[derive(Clone, Copy)]
 pub enum Figures<'a> {
     None,
-    /// As images in `figures/`, beside the report.
-    Linked(&'a [Figure]),
+    /// As images in `figures/`, beside the report: SVG, and PNG where `true` (they could
+    /// be drawn).
+    Linked(&'a [Figure], bool),
     /// As inline SVG (the HTML report); also boxes the validity warnings.
     Inline(&'a [Figure]),
 }
 
 impl Figures<'_> {
     fn write(&self, o: &mut String, pick: impl Fn(&Figure) -> bool) {
-        let (list, inline) = match self {
+        let (list, inline, png) = match self {
             Figures::None => return,
-            Figures::Linked(l) => (*l, false),
-            Figures::Inline(l) => (*l, true),
+            Figures::Linked(l, png) => (*l, false, *png),
+            Figures::Inline(l) => (*l, true, false),
         };
         for f in list.iter().filter(|f| pick(f)) {
             if inline {
@@ -111,11 +112,17 @@ impl Figures<'_> {
                     html_escape(&f.title),
                     html_escape(&f.caption)
                 );
-            } else {
+            } else if png {
                 let _ = writeln!(
                     o,
                     "![{}](figures/{}.svg)\n\n*{}* ([PNG](figures/{}.png))\n",
                     f.title, f.name, f.caption, f.name
+                );
+            } else {
+                let _ = writeln!(
+                    o,
+                    "![{}](figures/{}.svg)\n\n*{}*\n",
+                    f.title, f.name, f.caption
                 );
             }
         }
