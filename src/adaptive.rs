@@ -25,7 +25,6 @@
 use crate::analysis::CellSummary;
 use crate::config::Adaptive;
 use crate::stats::compare::Settings;
-use crate::stats::dist::t_ppf;
 use crate::stats::moments::Moments;
 use crate::stats::ratio::fieller;
 use serde::Serialize;
@@ -188,15 +187,14 @@ fn outlook(baseline: &[f64], variant: &[f64], rule: &Adaptive, s: &Settings) -> 
 
 /// Whether a cell without a comparison has a precise enough mean.
 pub fn alone(values: &[f64], rule: &Adaptive, s: &Settings) -> Settled {
-    if values.len() < 2 {
+    let Ok([lo, hi]) = crate::stats::ci::t_interval(values, s.confidence) else {
         return Settled::Open;
-    }
-    let m = Moments::of(values);
-    if m.var == 0.0 {
+    };
+    // A zero-width interval: every value the same.
+    if hi == lo {
         return Settled::Constant;
     }
-    let half = t_ppf(0.5 + s.confidence / 2.0, m.n - 1.0) * (m.var / m.n).sqrt();
-    if half <= rule.ci_width * m.mean.abs() {
+    if (hi - lo) / 2.0 <= rule.ci_width * ((hi + lo) / 2.0).abs() {
         Settled::Precise
     } else {
         Settled::Open

@@ -63,9 +63,15 @@ impl Extras {
                 out.itl_ms.insert(cell.key.clone(), itl);
             }
             if out.telemetry.is_none() {
-                let mut sorted = trials.clone();
-                sorted.sort_by(|a, b| a.wall_s.unwrap_or(0.0).total_cmp(&b.wall_s.unwrap_or(0.0)));
-                let t = sorted[sorted.len() / 2];
+                // The trial of median wall time (among those that have one) stands for it.
+                let mut timed: Vec<(&crate::store::TrialRow, f64)> = trials
+                    .iter()
+                    .filter_map(|t| Some((*t, t.wall_s?)))
+                    .collect();
+                timed.sort_by(|a, b| a.1.total_cmp(&b.1));
+                let Some(&(t, _)) = timed.get(timed.len() / 2) else {
+                    continue;
+                };
                 let series = store.series(t.id)?;
                 if series.keys().any(|k| k.starts_with("gpu0.")) {
                     out.telemetry = Some((format!("{} #{}", t.cell_key, t.index + 1), series));
@@ -535,20 +541,20 @@ fn sweep(cells: &[&CellSummary], metric: &str, param: &str, title: &str) -> R<Op
             .or_default()
             .push((x, m.desc.stats.mean, lo, hi));
     }
-    if lines.values().all(|l| l.len() < 2) {
-        return Ok(None);
-    }
     let unit = cells
         .iter()
         .find_map(|c| c.metrics.get(metric).and_then(|m| m.unit.clone()));
     let x = range(lines.values().flatten().map(|p| p.0));
     let y = range(lines.values().flatten().flat_map(|p| [p.2, p.3]));
     let ydesc = axis_label(metric, unit.as_deref());
-    render(720, 440, |root| {
-        let mut chart = xy_chart(root, Some(title), x, y, (param, &ydesc), false)?;
-        for (i, (variant, pts)) in lines.iter_mut().enumerate() {
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let col = color(i);
+    variant_lines(
+        title,
+        x,
+        y,
+        (param, &ydesc),
+        lines,
+        |p| (p.0, p.1),
+        |chart, pts, col| {
             let band: Vec<(f64, f64)> = pts
                 .iter()
                 .map(|p| (p.0, p.3))
@@ -557,15 +563,38 @@ fn sweep(cells: &[&CellSummary], metric: &str, param: &str, title: &str) -> R<Op
             chart
                 .draw_series([Polygon::new(band, col.mix(0.18).filled())])
                 .map_err(err)?;
-            labeled_line(
-                &mut chart,
-                pts.iter().map(|p| (p.0, p.1)).collect(),
-                col,
-                variant,
-            )?;
             chart
                 .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 3, col.filled())))
                 .map_err(err)?;
+            Ok(())
+        },
+    )
+}
+
+/// One line per variant over a shared x axis, its points sorted by x, with a legend;
+/// `more` draws what else a line carries (a CI band, a dashed percentile) beneath it.
+/// None when no line has two points.
+fn variant_lines<P>(
+    title: &str,
+    x: (f64, f64),
+    y: (f64, f64),
+    axes: (&str, &str),
+    mut lines: BTreeMap<String, Vec<P>>,
+    xy: fn(&P) -> (f64, f64),
+    more: impl Fn(&mut Chart<'_, '_>, &[P], RGBColor) -> R<()>,
+) -> R<Option<String>> {
+    if lines.values().all(|l| l.len() < 2) {
+        return Ok(None);
+    }
+    for pts in lines.values_mut() {
+        pts.sort_by(|a, b| xy(a).0.total_cmp(&xy(b).0));
+    }
+    render(720, 440, |root| {
+        let mut chart = xy_chart(root, Some(title), x, y, axes, false)?;
+        for (i, (variant, pts)) in lines.iter().enumerate() {
+            let col = color(i);
+            more(&mut chart, pts, col)?;
+            labeled_line(&mut chart, pts.iter().map(xy).collect(), col, variant)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
@@ -601,18 +630,22 @@ pub fn timeline(label: &str, series: &BTreeMap<String, Series>) -> R<Option<Stri
             .titled(&format!("GPU telemetry of {label}"), (FONT, 18))
             .map_err(err)?;
         for (panel, (name, s)) in root.split_evenly((chosen.len(), 1)).iter().zip(&chosen) {
-            // Counters become rates, so a panel shows what moved when.
-            let counter = name.ends_with("_bytes");
+            // Counters become rates, so a panel shows what moved when; bytes as GB/s.
+            let counter = s.kind == crate::telemetry::Kind::Counter;
+            let (scale, unit) = match (counter, s.unit.as_str()) {
+                (true, "B") => (1e-9, "GB/s".to_string()),
+                (true, u) => (1.0, format!("{u}/s")),
+                (false, u) => (1.0, u.to_string()),
+            };
             let pts: Vec<(f64, f64)> = if counter {
                 s.t.windows(2)
                     .zip(s.v.windows(2))
                     .filter(|(t, _)| t[1] > t[0])
-                    .map(|(t, v)| (t[1], (v[1] - v[0]) / (t[1] - t[0]) / 1e9))
+                    .map(|(t, v)| (t[1], (v[1] - v[0]) / (t[1] - t[0]) * scale))
                     .collect()
             } else {
                 s.t.iter().copied().zip(s.v.iter().copied()).collect()
             };
-            let unit = if counter { "GB/s" } else { s.unit.as_str() };
             let ydesc = format!("{} [{unit}]", name.trim_start_matches("gpu0."));
             let y = range(pts.iter().map(|p| p.1));
             let mut chart = xy_chart(
@@ -692,30 +725,17 @@ fn latency_throughput(workload: &str, cells: &[&CellSummary]) -> R<Option<String
                 .push((x, med, p99));
         }
     }
-    if lines.values().all(|l| l.len() < 2) {
-        return Ok(None);
-    }
     let x = range(lines.values().flatten().map(|p| p.0));
     let (ylo, yhi) = range(lines.values().flatten().flat_map(|p| [p.1, p.2]));
     let title = format!("{workload}: latency vs throughput (solid: median, dashed: p99)");
-    render(720, 440, |root| {
-        let mut chart = xy_chart(
-            root,
-            Some(&title),
-            x,
-            (ylo.max(0.0), yhi),
-            ("achieved requests/s (mean over trials)", "TTFT [ms]"),
-            false,
-        )?;
-        for (i, (variant, pts)) in lines.iter_mut().enumerate() {
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let col = color(i);
-            labeled_line(
-                &mut chart,
-                pts.iter().map(|p| (p.0, p.1)).collect(),
-                col,
-                variant,
-            )?;
+    variant_lines(
+        &title,
+        x,
+        (ylo.max(0.0), yhi),
+        ("achieved requests/s (mean over trials)", "TTFT [ms]"),
+        lines,
+        |p| (p.0, p.1),
+        |chart, pts, col| {
             chart
                 .draw_series(DashedLineSeries::new(
                     pts.iter().map(|p| (p.0, p.2)),
@@ -724,10 +744,9 @@ fn latency_throughput(workload: &str, cells: &[&CellSummary]) -> R<Option<String
                     col.stroke_width(2),
                 ))
                 .map_err(err)?;
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)
-    })
-    .map(Some)
+            Ok(())
+        },
+    )
 }
 
 /// Every figure the run supports, in report order.
@@ -747,7 +766,7 @@ pub fn figures(a: &Analysis, extras: &Extras) -> R<Vec<Figure>> {
         let cells: Vec<&CellSummary> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         let names: Vec<String> = metric_names(&cells)
             .into_iter()
-            .filter(|m| !matches!(m.as_str(), "user_time" | "sys_time" | "max_rss"))
+            .filter(|m| !super::is_resource_metric(m))
             .collect();
         for metric in &names {
             if !forest_metrics.contains(metric) {

@@ -48,7 +48,7 @@ pub fn to_latex(a: &Analysis) -> String {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         let with_params = cells.iter().any(|c| !c.cell.sweep.is_empty());
         for metric in metric_names(&cells) {
-            if matches!(metric.as_str(), "user_time" | "sys_time" | "max_rss") {
+            if super::is_resource_metric(&metric) {
                 continue;
             }
             let first = cells.iter().find_map(|c| c.metrics.get(&metric));

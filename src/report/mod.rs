@@ -33,6 +33,12 @@ pub(crate) fn telemetry_names(cells: &[&CellSummary]) -> Vec<String> {
     out
 }
 
+/// rigor's CPU-time and memory metrics of the trial process: in the full report, left out
+/// of summary tables and figures.
+pub(crate) fn is_resource_metric(m: &str) -> bool {
+    matches!(m, "user_time" | "sys_time" | "max_rss")
+}
+
 /// Metrics in display order: the user's own first, then rigor's built-ins; telemetry is
 /// reported separately.
 pub fn metric_names(cells: &[&CellSummary]) -> Vec<String> {

@@ -13,7 +13,7 @@ pub fn summary_table(a: &Analysis) -> String {
     for w in workloads(&a.cells) {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         for metric in metric_names(&cells) {
-            if matches!(metric.as_str(), "user_time" | "sys_time" | "max_rss") {
+            if super::is_resource_metric(&metric) {
                 continue;
             }
             let unit = cells

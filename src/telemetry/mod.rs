@@ -106,6 +106,23 @@ pub struct Recording {
     pub gpu_unavailable: Option<String>,
 }
 
+impl Recording {
+    /// One reading at `t`: a point of its series, or why it could not be read (the first
+    /// reason is kept).
+    pub fn record(&mut self, name: String, unit: &str, kind: Kind, t: f64, r: Result<f64, String>) {
+        match r {
+            Ok(v) => self
+                .series
+                .entry(name)
+                .or_insert_with(|| Series::new(unit, kind))
+                .push(t, v),
+            Err(why) => {
+                self.unavailable.entry(name).or_insert(why);
+            }
+        }
+    }
+}
+
 /// NVML's clock-event ("throttle") reasons, as nvidia-smi names them.
 pub const CLOCK_EVENT_REASONS: [(u64, &str, bool); 9] = [
     // (bit, name, counts as slowing for power or heat)

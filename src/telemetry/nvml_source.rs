@@ -30,6 +30,8 @@ fn as_f64(v: &SampleValue) -> f64 {
     }
 }
 
+const NOT_SUPPORTED: &str = "not supported on this GPU (NVML)";
+
 impl<'n> GpuReader<'n> {
     pub fn new(index: u32, dev: Device<'n>) -> Self {
         GpuReader {
@@ -49,25 +51,15 @@ impl<'n> GpuReader<'n> {
         t: f64,
         r: Result<f64, NvmlError>,
     ) {
-        let key = format!("{}.{name}", self.prefix);
-        match r {
-            Ok(v) => rec
-                .series
-                .entry(key)
-                .or_insert_with(|| super::Series::new(unit, kind))
-                .push(t, v),
-            Err(NvmlError::NotSupported) => {
+        let r = r.map_err(|e| match e {
+            NvmlError::NotSupported => {
+                // Not asked again this run.
                 self.unsupported.insert(name);
-                rec.unavailable
-                    .entry(key)
-                    .or_insert_with(|| "not supported on this GPU (NVML)".into());
+                NOT_SUPPORTED.to_string()
             }
-            Err(e) => {
-                rec.unavailable
-                    .entry(key)
-                    .or_insert_with(|| format!("NVML: {e}"));
-            }
-        }
+            e => format!("NVML: {e}"),
+        });
+        rec.record(format!("{}.{name}", self.prefix), unit, kind, t, r);
     }
 
     fn cost(rec: &mut Recording, name: &str, since: std::time::Instant) {
@@ -106,7 +98,7 @@ impl<'n> GpuReader<'n> {
             for name in &self.unsupported {
                 rec.unavailable
                     .entry(format!("{}.{name}", self.prefix))
-                    .or_insert_with(|| "not supported on this GPU (NVML)".into());
+                    .or_insert_with(|| NOT_SUPPORTED.into());
             }
         }
         self.read(rec, "power_w", "W", Gauge, t, |d| {
@@ -142,9 +134,8 @@ impl<'n> GpuReader<'n> {
                 }
                 Err(e) => {
                     for f in wanted {
-                        rec.unavailable
-                            .entry(format!("{}.{}", self.prefix, f.0))
-                            .or_insert_with(|| format!("NVML: {e}"));
+                        let key = format!("{}.{}", self.prefix, f.0);
+                        rec.record(key, f.2, f.3, t, Err(format!("NVML: {e}")));
                     }
                 }
             }

@@ -3,7 +3,7 @@
 //! deadlines are absolute) and is woken at once to stop.
 
 use super::nvml_source::GpuReader;
-use super::{GpuProcess, Kind, Recording, SampledGpu, Series, host};
+use super::{GpuProcess, Kind, Recording, SampledGpu, host};
 use crate::config::{GpuTelemetry, Telemetry};
 use nvml_wrapper::Nvml;
 use std::collections::HashMap;
@@ -172,47 +172,18 @@ impl Tick<'_> {
         }
         if self.host {
             let t0 = Instant::now();
-            let mut put = |name: &str, unit: &str, kind: Kind, r: Result<f64, String>| match r {
-                Ok(v) => rec
-                    .series
-                    .entry(name.to_string())
-                    .or_insert_with(|| Series::new(unit, kind))
-                    .push(t, v),
-                Err(e) => {
-                    rec.unavailable.entry(name.to_string()).or_insert(e);
-                }
+            let mut put = |name: &str, unit: &str, kind: Kind, r: Result<f64, String>| {
+                rec.record(name.to_string(), unit, kind, t, r)
             };
             let (cpu, net) = (host::read_cpu(), host::read_net());
             let mem = host::read_meminfo().map(|(t, a)| (t - a.min(t)) as f64 / 1024.0);
-            for (name, unit, kind, value) in [
-                (
-                    "host.cpu_busy_ticks",
-                    "ticks",
-                    Kind::Counter,
-                    cpu.clone().map(|c| c.0 as f64),
-                ),
-                (
-                    "host.cpu_total_ticks",
-                    "ticks",
-                    Kind::Counter,
-                    cpu.map(|c| c.1 as f64),
-                ),
-                ("host.mem_used_mib", "MiB", Kind::Gauge, mem),
-                (
-                    "host.net_rx_bytes",
-                    "B",
-                    Kind::Counter,
-                    net.clone().map(|n| n.0 as f64),
-                ),
-                (
-                    "host.net_tx_bytes",
-                    "B",
-                    Kind::Counter,
-                    net.map(|n| n.1 as f64),
-                ),
-            ] {
-                put(name, unit, kind, value);
-            }
+            let first = |r: &Result<(u64, u64), String>| r.clone().map(|x| x.0 as f64);
+            let second = |r: &Result<(u64, u64), String>| r.clone().map(|x| x.1 as f64);
+            put("host.cpu_busy_ticks", "ticks", Kind::Counter, first(&cpu));
+            put("host.cpu_total_ticks", "ticks", Kind::Counter, second(&cpu));
+            put("host.mem_used_mib", "MiB", Kind::Gauge, mem);
+            put("host.net_rx_bytes", "B", Kind::Counter, first(&net));
+            put("host.net_tx_bytes", "B", Kind::Counter, second(&net));
             // Before the trial's process exists, and after it is reaped, there is no tree.
             if pgid > 0 && !last {
                 let rss = host::group_rss_kib(pgid).map(|k| k as f64 / 1024.0);
