@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `rigor` binary on real experiment files, real processes and a
 //! real SQLite store.
 
+mod common;
+use common::text;
+
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -60,14 +63,6 @@ impl Dir {
         assert!(out.status.success(), "{}", text(&out));
         serde_json::from_slice(&out.stdout).unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn count(db: &Connection, sql: &str) -> i64 {

@@ -9,18 +9,10 @@
 //! which is what the experiment below asks for through `runtime_args` and `extra_args`.
 
 mod common;
-use common::text;
+use common::{rigor_in, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn rigor(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rigor"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
 
 /// A root filesystem: busybox-static and a marker file that exists only inside it.
 fn rootfs(dir: &Path) -> PathBuf {
@@ -47,11 +39,24 @@ fn rootfs(dir: &Path) -> PathBuf {
 }
 
 fn metric_values(db: &Path, name: &str) -> Vec<f64> {
+    metric_values_of(db, name, "")
+}
+
+/// A metric's values in the trials of one variant (`""`: every variant), in trial order.
+fn metric_values_of(db: &Path, name: &str, variant: &str) -> Vec<f64> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut s = c
-        .prepare("SELECT value FROM metric WHERE name = ?1 ORDER BY trial_id")
+        .prepare(
+            "SELECT m.value FROM metric m JOIN trial t ON t.id = m.trial_id \
+             WHERE m.name = ?1 AND t.cell_key LIKE ?2 ORDER BY m.trial_id",
+        )
         .unwrap();
-    s.query_map([name], |r| r.get(0))
+    let cells = if variant.is_empty() {
+        "%".to_string()
+    } else {
+        format!("{variant}/%")
+    };
+    s.query_map([name, &cells], |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect()
@@ -69,7 +74,7 @@ fn argvs(db: &Path) -> Vec<String> {
 /// Writes `NAME.toml`, runs it into `NAME.db` and returns the store; the run must succeed.
 fn run_experiment(d: &Path, name: &str, toml: &str) -> PathBuf {
     std::fs::write(d.join(format!("{name}.toml")), toml).unwrap();
-    let out = rigor(
+    let out = rigor_in(
         d,
         &[
             "run",
@@ -137,7 +142,7 @@ command = "/bin/sh -c 'cat /marker.json; echo \"{\\\"metric\\\": \\\"in_work\\\"
         "[experiment]\nname = \"bad\"\n[[variant]]\nname = \"j\"\nchroot = \"nowhere\"\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n",
     )
     .unwrap();
-    let bad = rigor(d, &["run", "bad.toml", "--store", "b.db"]);
+    let bad = rigor_in(d, &["run", "bad.toml", "--store", "b.db"]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(
         text(&bad).contains("variant `j`: the chroot"),
@@ -171,18 +176,7 @@ command = '''/bin/sh -c 'echo "{\"metric\": \"pid\", \"value\": $$}"; echo "{\"m
 "#,
     );
     let c = rusqlite::Connection::open(&db).unwrap();
-    let by_variant = |metric: &str, variant: &str| -> Vec<f64> {
-        let mut s = c
-            .prepare(
-                "SELECT m.value FROM metric m JOIN trial t ON t.id = m.trial_id \
-                 WHERE m.name = ?1 AND t.cell_key LIKE ?2 AND t.final = 1",
-            )
-            .unwrap();
-        s.query_map([metric, &format!("{variant}/%")], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let by_variant = |metric: &str, variant: &str| metric_values_of(&db, metric, variant);
     // In its own PID namespace the command is PID 1; in its own network namespace only
     // loopback exists, and rigor brought it up.
     assert_eq!(by_variant("pid", "isolated"), [1.0, 1.0]);
@@ -242,7 +236,7 @@ command = '''/bin/sh -c 'echo "{\"metric\": \"pid\", \"value\": $$}"; echo "{\"m
             format!("[experiment]\nname = \"b\"\n{bad}[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n"),
         )
         .unwrap();
-        let out = rigor(d, &["run", "bad.toml", "--store", "b.db"]);
+        let out = rigor_in(d, &["run", "bad.toml", "--store", "b.db"]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains(field), "{}", text(&out));
     }
@@ -290,7 +284,7 @@ command = "/bin/sh -c 'test -f /marker.json && echo \"{{\\\"metric\\\": \\\"insi
         ),
     )
     .unwrap();
-    let out = rigor(
+    let out = rigor_in(
         d,
         &["run", "e.toml", "--store", "r.db", "--progress", "none"],
     );
@@ -298,15 +292,7 @@ command = "/bin/sh -c 'test -f /marker.json && echo \"{{\\\"metric\\\": \\\"insi
     assert!(out.status.success(), "{}", text(&out));
     let db = d.join("r.db");
     let c = rusqlite::Connection::open(&db).unwrap();
-    let inside = |variant: &str| -> Vec<f64> {
-        let mut s = c
-            .prepare("SELECT m.value FROM metric m JOIN trial t ON t.id = m.trial_id WHERE m.name = 'inside' AND t.cell_key LIKE ?1")
-            .unwrap();
-        s.query_map([format!("{variant}/%")], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let inside = |variant: &str| metric_values_of(&db, "inside", variant);
     assert_eq!(inside("native"), [0.0, 0.0]);
     assert_eq!(inside("podman"), [1.0, 1.0]);
     assert_eq!(metric_values(&db, "env_seen"), [1.0, 1.0]);
@@ -335,7 +321,7 @@ command = "/bin/sh -c 'test -f /marker.json && echo \"{{\\\"metric\\\": \\\"insi
         "[experiment]\nname = \"m\"\n[[variant]]\nname = \"ghost\"\ncontainer = { runtime = \"podman\", image = \"localhost/not-here:0\" }\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n",
     )
     .unwrap();
-    let missing = rigor(d, &["run", "missing.toml", "--store", "m.db"]);
+    let missing = rigor_in(d, &["run", "missing.toml", "--store", "m.db"]);
     assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
     let t = text(&missing);
     assert!(

@@ -3,7 +3,7 @@
 //! model. No mock server stands in for it.
 
 mod common;
-use common::{free_port, text};
+use common::{free_port, text, wait_for};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -77,19 +77,13 @@ impl Llama {
             .spawn()
             .unwrap();
         let mut l = Llama { child, port };
-        let start = Instant::now();
-        while !health(port) {
+        wait_for(Duration::from_secs(120), "ready llama-server", || {
             assert!(
                 l.child.try_wait().unwrap().is_none(),
                 "llama-server exited while starting"
             );
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "llama-server not ready in 120 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        l.port = port;
+            health(port)
+        });
         l
     }
 
@@ -122,6 +116,16 @@ fn rigor(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// Tokens the server says it generated during the load (its Prometheus counter deltas).
+fn predicted_tokens(v: &serde_json::Value) -> f64 {
+    v["server_counters"].as_object().map_or(0.0, |c| {
+        c.iter()
+            .filter(|(k, _)| k.contains("tokens_predicted_total"))
+            .map(|(_, v)| v.as_f64().unwrap())
+            .sum()
+    })
 }
 
 fn bench_json(url: &str, args: &[&str]) -> (Output, serde_json::Value) {
@@ -183,12 +187,7 @@ fn streamed_completions_are_timed_and_counted_by_the_servers_usage() {
     let expect = 24.0 * 12.0 / sum["duration_s"].as_f64().unwrap();
     assert!((tok_s - expect).abs() < 1e-6 * expect);
     // The server's own counters (llama-server runs with --metrics) agree with the client's.
-    let generated: f64 = v["server_counters"].as_object().map_or(0.0, |c| {
-        c.iter()
-            .filter(|(k, _)| k.contains("tokens_predicted_total"))
-            .map(|(_, v)| v.as_f64().unwrap())
-            .sum()
-    });
+    let generated = predicted_tokens(&v);
     assert_eq!(generated, 24.0 * 12.0, "{}", v["server_counters"]);
 }
 
@@ -493,14 +492,9 @@ fn https_endpoints_are_timed_through_real_tls_and_an_untrusted_certificate_fails
         .stderr(Stdio::null())
         .spawn()
         .expect("socat is needed for this test (.ci/run installs it)");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "socat did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(Duration::from_secs(10), "socat listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let url = format!("https://localhost:{port}");
     let (out, v) = bench_json(
         &url,
@@ -526,12 +520,7 @@ fn https_endpoints_are_timed_through_real_tls_and_an_untrusted_certificate_fails
         assert_eq!(r["output_tokens"], 8, "{r}");
     }
     // /metrics is scraped through the same TLS trust.
-    let generated: f64 = v["server_counters"].as_object().map_or(0.0, |c| {
-        c.iter()
-            .filter(|(k, _)| k.contains("tokens_predicted_total"))
-            .map(|(_, v)| v.as_f64().unwrap())
-            .sum()
-    });
+    let generated = predicted_tokens(&v);
     assert_eq!(generated, 64.0, "{}", v["server_counters"]);
     // Without the CA, the certificate is not trusted: every request fails and says why.
     assert_eq!(out2.status.code(), Some(1), "{}", text(&out2));

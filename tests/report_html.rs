@@ -2,20 +2,15 @@
 //! with no console errors and no network request, every figure is in the page as SVG, and a
 //! screenshot of it is not blank. The screenshot is left in target/report-html/ to look at.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// rigor's output; the command must succeed.
 fn rigor(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rigor"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::rigor_in(dir, args);
+    let text = common::text(&out);
     assert!(out.status.success(), "rigor {args:?}:\n{text}");
     text
 }

@@ -5,7 +5,9 @@
 //! exactly once; resubmitting runs only the shards that are missing.
 
 mod common;
-use common::{free_port, text};
+use common::{free_port, text, wait_for};
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -90,35 +92,21 @@ impl Slurm {
             &format!("--log-file={}", d.join("munged.log").display()),
             &format!("--seed-file={}", d.join("munge/seed").display()),
         ])));
-        wait_for(|| socket.exists(), "munged's socket");
+        wait_for(MINUTE, "munged's socket", || socket.exists());
         let conf = s.conf();
         s.daemons.push(spawn(
             Command::new("slurmctld").args(["-D", "-f"]).arg(&conf),
         ));
         s.daemons
             .push(spawn(Command::new("slurmd").args(["-D", "-f"]).arg(&conf)));
-        wait_for(
-            || {
-                let o = Command::new("sinfo")
-                    .env("SLURM_CONF", &conf)
-                    .args(["-h", "-o", "%T"])
-                    .output();
-                o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("idle"))
-            },
-            "an idle Slurm node",
-        );
+        wait_for(MINUTE, "idle Slurm node", || {
+            let o = Command::new("sinfo")
+                .env("SLURM_CONF", &conf)
+                .args(["-h", "-o", "%T"])
+                .output();
+            o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("idle"))
+        });
         s
-    }
-}
-
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let t0 = Instant::now();
-    while !ok() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no {what} after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

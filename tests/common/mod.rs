@@ -1,23 +1,42 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (not every test binary uses each one).
+#![allow(dead_code)]
 
+use std::path::Path;
 use std::process::Output;
+use std::time::{Duration, Instant};
 
-/// A finished command's stdout and stderr, for assertion messages.
-#[allow(dead_code)]
+/// A finished command's stdout and stderr, labelled, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
-        "{}{}",
+        "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
 }
 
+/// The rigor binary under test, run in `dir` with `args`.
+pub fn rigor_in(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 /// A TCP port nothing listens on right now.
-#[allow(dead_code)] // not every test binary needs it
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Polls `ok` every 100 ms until it holds; fails the test after `limit`, naming `what`.
+pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(t0.elapsed() < limit, "no {what} after {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
