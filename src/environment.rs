@@ -28,15 +28,6 @@ pub enum Namespace {
 }
 
 impl Namespace {
-    pub const ALL: [Namespace; 6] = [
-        Namespace::Net,
-        Namespace::Pid,
-        Namespace::Ipc,
-        Namespace::Uts,
-        Namespace::Mount,
-        Namespace::User,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Namespace::Net => "net",

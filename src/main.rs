@@ -656,11 +656,11 @@ when done: rigor merge {}",
 fn status_cmd(results: &Path) -> Result<ExitCode> {
     let record = read_record(results)?;
     let mut all_done = true;
-    for (i, done, planned, status) in rigor::slurm::progress(results, record.shards) {
-        all_done &= status == "complete";
+    for p in rigor::slurm::progress(results, record.shards) {
+        all_done &= p.status == "complete";
         println!(
-            "shard {i}/{}: {done}/{planned} trials, {status}",
-            record.shards
+            "shard {}/{}: {}/{} trials, {}",
+            p.index, record.shards, p.finished, p.planned, p.status
         );
     }
     if !record.jobs.is_empty() {

@@ -150,6 +150,7 @@ pub enum RunError {
 pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, RunError> {
     use crate::environment::Environment;
     let mut out = HashMap::new();
+    let mut probed: HashMap<Vec<String>, Result<String, String>> = HashMap::new();
     for v in &exp.variants {
         let fail = |message: String| RunError::Environment {
             variant: v.name.clone(),
@@ -176,26 +177,17 @@ pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, R
             }
             Some(Environment::Container(c)) => {
                 let (version, image) = crate::environment::probes(c);
-                let run = |argv: &[String]| -> Result<String, String> {
-                    let o = std::process::Command::new(&argv[0])
-                        .args(&argv[1..])
-                        .output()
-                        .map_err(|e| format!("`{}` cannot run: {e}", argv[0]))?;
-                    let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                    if o.status.success() {
-                        Ok(text)
-                    } else {
-                        Err(format!(
-                            "`{}` failed: {}",
-                            argv.join(" "),
-                            String::from_utf8_lossy(&o.stderr).trim()
-                        ))
-                    }
+                // Variants that share a runtime or an image ask once.
+                let mut run = |argv: Vec<String>| {
+                    probed
+                        .entry(argv)
+                        .or_insert_with_key(|a| capture(a))
+                        .clone()
                 };
-                let version = run(&version).map_err(|e| {
+                let version = run(version).map_err(|e| {
                     fail(format!("the container runtime is not usable: {e}. Install it, or fix its configuration, before running"))
                 })?;
-                let id = run(&image).map_err(|e| {
+                let id = run(image).map_err(|e| {
                     fail(format!("the image `{}` is not available: {e}. Pull or build it first (rigor never pulls during a run)", c.image))
                 })?;
                 let id: String = id.lines().next().unwrap_or("").chars().take(200).collect();
@@ -235,28 +227,39 @@ fn check_unshare(exp: &Experiment, v: &crate::config::Variant) -> Result<String,
             r.join("proc").display()
         ));
     }
-    let words = unshare_words(&v.unshare, root.as_deref(), crate::exec::own_exe()?);
-    let o = std::process::Command::new(&words[0])
-        .args(&words[1..])
-        .arg("true")
-        .output()
-        .map_err(|e| format!("`unshare` cannot run: {e} (it is in util-linux)"))?;
+    let mut words = unshare_words(&v.unshare, root.as_deref(), crate::exec::own_exe()?);
+    words.push("true".into());
     let names: Vec<&str> = v.unshare.iter().map(|n| n.name()).collect();
-    if !o.status.success() {
-        let why = String::from_utf8_lossy(&o.stderr).trim().to_string();
+    capture(&words).map_err(|why| {
         let hint =
             if why.contains("Operation not permitted") && !v.unshare.contains(&Namespace::User) {
                 "; run as root, or add \"user\" to unshare to create them as an unprivileged user"
             } else {
                 ""
             };
-        return Err(format!(
-            "cannot create the namespaces {}: `{}` failed: {why}{hint}",
-            names.join(", "),
-            words.join(" ") + " true"
-        ));
-    }
+        format!(
+            "cannot create the namespaces {}: {why}{hint}",
+            names.join(", ")
+        )
+    })?;
     Ok(format!("unshare {}", names.join(",")))
+}
+
+/// Runs a check command: its trimmed stdout, or what failed (the command and its stderr).
+fn capture(argv: &[String]) -> Result<String, String> {
+    let o = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .map_err(|e| format!("`{}` cannot run: {e}", argv[0]))?;
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -21,8 +21,8 @@ pub struct Submission {
     pub rigor: PathBuf,
 }
 
-/// The store file of shard `i` of `n`.
-pub fn shard_store(results: &Path, i: u32, n: u32) -> PathBuf {
+/// The store file of shard `i` of `n` (`i` may be the job script's `$SLURM_ARRAY_TASK_ID`).
+pub fn shard_store(results: &Path, i: impl std::fmt::Display, n: u32) -> PathBuf {
     results.join(format!("shard-{i}-of-{n}.db"))
 }
 
@@ -56,55 +56,57 @@ pub fn script(s: &Submission, indices: &[u32]) -> String {
     o.push_str(&format!(
         "# written by rigor submit: shard $SLURM_ARRAY_TASK_ID of {n} of {file}\n\
          # A shard that is resubmitted resumes: its finished trials are kept.\n\
-         exec {rigor} run {file} --shard \"$SLURM_ARRAY_TASK_ID/{n}\" --store \"{results}/shard-$SLURM_ARRAY_TASK_ID-of-{n}.db\" --progress lines\n",
+         exec {rigor} run {file} --shard \"$SLURM_ARRAY_TASK_ID/{n}\" --store \"{store}\" --progress lines\n",
         n = s.shards,
         file = quote(&s.file.display().to_string()),
         rigor = quote(&s.rigor.display().to_string()),
-        results = s.results.display(),
+        store = shard_store(&s.results, "$SLURM_ARRAY_TASK_ID", s.shards).display(),
     ));
     o
 }
 
 /// Shards whose store does not hold a complete run.
 pub fn unfinished(results: &Path, n: u32) -> Vec<u32> {
-    (0..n)
-        .filter(|&i| {
-            let path = shard_store(results, i, n);
-            let done = crate::store::Store::open_existing(&path)
-                .ok()
-                .and_then(|st| {
-                    st.last_run_id()
-                        .ok()
-                        .flatten()
-                        .and_then(|id| st.run(id).ok())
-                })
-                .is_some_and(|r| r.status == "complete");
-            !done
-        })
+    progress(results, n)
+        .into_iter()
+        .filter(|p| p.status != "complete")
+        .map(|p| p.index)
         .collect()
 }
 
-/// Per shard: (index, finished attempts, planned trials, run status), from its store.
-pub fn progress(results: &Path, n: u32) -> Vec<(u32, usize, u64, String)> {
+/// One shard's state, from its store.
+pub struct ShardProgress {
+    pub index: u32,
+    /// Attempts finished (of final trials).
+    pub finished: usize,
+    pub planned: u64,
+    /// The run's status, or "not started".
+    pub status: String,
+}
+
+pub fn progress(results: &Path, n: u32) -> Vec<ShardProgress> {
     (0..n)
-        .map(|i| {
-            let path = shard_store(results, i, n);
-            match crate::store::Store::open_existing(&path) {
-                Err(_) => (i, 0, 0, "not started".to_string()),
-                Ok(st) => match st
-                    .last_run_id()
-                    .ok()
-                    .flatten()
-                    .and_then(|id| Some((id, st.run(id).ok()?)))
-                {
-                    None => (i, 0, 0, "not started".to_string()),
-                    Some((id, run)) => {
-                        let done = st
-                            .attempts(id)
-                            .map(|a| a.values().filter(|(_, f)| *f).count())
-                            .unwrap_or(0);
-                        (i, done, run.planned_trials, run.status)
-                    }
+        .map(|index| {
+            let store = crate::store::Store::open_existing(&shard_store(results, index, n)).ok();
+            let run = store.as_ref().and_then(|st| {
+                let id = st.last_run_id().ok().flatten()?;
+                Some((st, id, st.run(id).ok()?))
+            });
+            match run {
+                None => ShardProgress {
+                    index,
+                    finished: 0,
+                    planned: 0,
+                    status: "not started".into(),
+                },
+                Some((st, id, run)) => ShardProgress {
+                    index,
+                    finished: st
+                        .attempts(id)
+                        .map(|a| a.values().filter(|(_, f)| *f).count())
+                        .unwrap_or(0),
+                    planned: run.planned_trials,
+                    status: run.status,
                 },
             }
         })

@@ -213,6 +213,20 @@ impl<'a> Parser<'a> {
     }
 
     /// Converts a toml/serde error into ours, finding the field from the error's span.
+    /// An error from deserialising a value again (its inner spans are lost, so it points at
+    /// the whole value): a "did you mean" for a misspelt key or name, else `example`.
+    fn value_error(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        e: toml::de::Error,
+        example: &str,
+    ) -> ConfigError {
+        let message = e.message().trim().to_string();
+        let hint = hint_for_serde_message(&message).unwrap_or_else(|| example.to_string());
+        self.err(span, field, message).with_hint(hint)
+    }
+
     fn toml_error(&self, root: &DeTable<'_>, prefix: &str, e: toml::de::Error) -> ConfigError {
         let message = e.message().trim().to_string();
         let mut field = match e.span() {
@@ -666,14 +680,8 @@ impl<'a> Parser<'a> {
                 )),
             toml::Value::Table(_) => {
                 let hint = "e.g. `trials = { min = 5, max = 30, ci_width = 0.02 }`: at least 5 trials per cell, then rounds until each ratio's CI is within ±0.02, at most 30";
-                let raw = RawAdaptive::deserialize(t.get_ref().clone()).map_err(|e| {
-                    self.err(
-                        t.span(),
-                        "experiment.trials",
-                        e.to_string().trim().to_string(),
-                    )
-                    .with_hint(hint)
-                })?;
+                let raw = RawAdaptive::deserialize(t.get_ref().clone())
+                    .map_err(|e| self.value_error(t.span(), "experiment.trials", e, hint))?;
                 // Spans inside a re-deserialised value are lost; point at the table.
                 let min = raw.min.unwrap_or(5);
                 let (max, w) = (raw.max, raw.ci_width);
@@ -775,11 +783,6 @@ impl<'a> Parser<'a> {
             return Ok(Vec::new());
         };
         let field = format!("{at}.unshare");
-        let names: Vec<&str> = Namespace::ALL.iter().map(|n| n.name()).collect();
-        let hint = format!(
-            "write e.g. `unshare = [\"net\", \"pid\"]`; namespaces: {}",
-            names.join(", ")
-        );
         if v.container.is_some() {
             return Err(self
                 .err(
@@ -789,28 +792,14 @@ impl<'a> Parser<'a> {
                 )
                 .with_hint("use the runtime's flags in extra_args (e.g. `--network=none`)"));
         }
-        let toml::Value::Array(items) = u.get_ref() else {
-            return Err(self
-                .err(u.span(), field, "expected a list of namespace names")
-                .with_hint(hint));
-        };
-        let mut out = Vec::new();
-        for item in items {
-            let found = item
-                .as_str()
-                .and_then(|s| Namespace::ALL.iter().find(|n| n.name() == s));
-            match found {
-                Some(n) => out.push(*n),
-                None => {
-                    let shown = item
-                        .as_str()
-                        .map_or_else(|| item.to_string(), str::to_string);
-                    return Err(self
-                        .err(u.span(), field, format!("`{shown}` is not a namespace"))
-                        .with_hint(hint));
-                }
-            }
-        }
+        let mut out = Vec::<Namespace>::deserialize(u.get_ref().clone()).map_err(|e| {
+            self.value_error(
+                u.span(),
+                field,
+                e,
+                "write e.g. `unshare = [\"net\", \"pid\"]`; namespaces: net, pid, ipc, uts, mount, user",
+            )
+        })?;
         out.sort();
         out.dedup();
         Ok(out)
@@ -833,10 +822,8 @@ impl<'a> Parser<'a> {
             (Some(c), None) => {
                 let field = format!("{at}.container");
                 let hint = "e.g. `container = { runtime = \"podman\", image = \"localhost/app:1\", preset = \"nvidia\", extra_args = [\"--shm-size=8g\"] }`";
-                let parsed = Container::deserialize(c.get_ref().clone()).map_err(|e| {
-                    self.err(c.span(), field.clone(), e.to_string().trim().to_string())
-                        .with_hint(hint)
-                })?;
+                let parsed = Container::deserialize(c.get_ref().clone())
+                    .map_err(|e| self.value_error(c.span(), field.clone(), e, hint))?;
                 if parsed.image.trim().is_empty() {
                     return Err(self
                         .err(c.span(), format!("{field}.image"), "the image is empty")
@@ -862,8 +849,7 @@ impl<'a> Parser<'a> {
                 let parsed = match r.get_ref() {
                     toml::Value::String(root) => Chroot { root: root.into(), workdir: None },
                     other => Chroot::deserialize(other.clone()).map_err(|e| {
-                        self.err(r.span(), field.clone(), e.to_string().trim().to_string())
-                            .with_hint("write `chroot = \"/path/to/rootfs\"` or `chroot = { root = \"/path\", workdir = \"/work\" }`")
+                        self.value_error(r.span(), field.clone(), e, "write `chroot = \"/path/to/rootfs\"` or `chroot = { root = \"/path\", workdir = \"/work\" }`")
                     })?,
                 };
                 Ok(Some(Environment::Chroot(parsed)))
