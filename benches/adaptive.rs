@@ -47,7 +47,7 @@ fn main() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
     println!("| difference | CV | mean n (adaptive) | trials vs N = 30 | same verdict |");
     println!("| ---: | ---: | ---: | ---: | ---: |");
-    let (mut used_all, mut agree_all, mut cases) = (0.0, 0usize, 0usize);
+    let (mut used_all, mut agree_all, mut cases, mut scenarios) = (0.0, 0usize, 0usize, 0usize);
     for effect in [0.0, 0.02, 0.05, 0.20] {
         for cv in [0.01, 0.02, 0.05, 0.10] {
             let (mut used, mut agree) = (0usize, 0usize);
@@ -71,6 +71,7 @@ fn main() {
             used_all += mean_n / max as f64;
             agree_all += agree;
             cases += reps;
+            scenarios += 1;
             println!(
                 "| {:.0}% | {:.0}% | {mean_n:.1} | {:.0}% | {:.1}% |",
                 effect * 100.0,
@@ -82,7 +83,7 @@ fn main() {
     }
     println!(
         "| all | | | {:.0}% | {:.1}% |",
-        100.0 * used_all / 16.0,
+        100.0 * used_all / scenarios as f64,
         100.0 * agree_all as f64 / cases as f64
     );
 }

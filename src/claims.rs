@@ -9,7 +9,7 @@ use crate::stats::compare::Settings;
 use crate::stats::hypothesis::Alternative;
 use crate::stats::moments::Moments;
 use crate::stats::multiple::adjust;
-use crate::stats::power::n_per_group;
+use crate::stats::power::trials_needed;
 use crate::stats::ratio::{fieller, ratio_test, tost_ratio};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -140,7 +140,7 @@ fn test(
 ) -> Result<Tested, String> {
     let (theta, side) = bound(h, lower_better)?;
     let (mb, mv) = (Moments::of(b), Moments::of(v));
-    let sd = (((mb.n - 1.0) * mb.var + (mv.n - 1.0) * mv.var) / (mb.n + mv.n - 2.0)).sqrt();
+    let sd = mb.pooled_sd(&mv);
     let e = |r: Result<f64, crate::stats::StatsError>| r.map_err(|e| e.to_string());
     Ok(match side {
         Alternative::TwoSided => {
@@ -298,10 +298,7 @@ pub fn check(
         } else {
             r.verdict = ClaimVerdict::Inconclusive;
             // One-sided at α is the two-sided power formula at 2α.
-            let need = (t.room > 0.0 && t.sd > 0.0)
-                .then(|| n_per_group(t.room / t.sd, 2.0 * s.alpha, s.power))
-                .flatten()
-                .map(|n| n.ceil().max(2.0) as u64);
+            let need = trials_needed(t.room / t.sd, 2.0 * s.alpha, s.power);
             r.trials_needed = need;
             r.detail = match need {
                 Some(need) if need as usize > n => format!(

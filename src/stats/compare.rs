@@ -19,7 +19,7 @@ use super::hypothesis::{Alternative, MannWhitney, TTest, mann_whitney, welch};
 use super::moments::Moments;
 use super::multiple::{Correction, adjust};
 use super::normality::{ShapiroWilk, shapiro_wilk};
-use super::power::{n_per_group, welch_power, welch_power_at};
+use super::power::{welch_power, welch_power_at};
 use super::ratio::{Tost, fieller, tost_ratio};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -233,11 +233,8 @@ pub fn infer(
     let ratio = mv.mean / mb.mean;
     let pct = |r: Option<f64>| r.map(|r| (r - 1.0) * 100.0);
     let delta = s.margin * mb.mean.abs();
-    let pooled = (((mb.n - 1.0) * mb.var + (mv.n - 1.0) * mv.var) / (mb.n + mv.n - 2.0)).sqrt();
-    let trials_needed = (pooled > 0.0)
-        .then(|| n_per_group(delta / pooled, s.alpha, s.power))
-        .flatten()
-        .map(|n| n.ceil().max(2.0) as u64);
+    let trials_needed =
+        crate::stats::power::trials_needed(delta / mb.pooled_sd(&mv), s.alpha, s.power);
     Ok(Inference {
         n_baseline: baseline.len(),
         n_variant: variant.len(),

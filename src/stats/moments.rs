@@ -32,6 +32,12 @@ impl Moments {
     pub fn se2(&self) -> f64 {
         self.var / self.n
     }
+
+    /// The pooled standard deviation of two samples (Cohen's d's denominator).
+    pub fn pooled_sd(&self, other: &Moments) -> f64 {
+        (((self.n - 1.0) * self.var + (other.n - 1.0) * other.var) / (self.n + other.n - 2.0))
+            .sqrt()
+    }
 }
 
 /// Welch–Satterthwaite degrees of freedom of a sum of independent squared standard errors

@@ -21,6 +21,15 @@ pub fn ttest_power(d: f64, n: f64, alpha: f64) -> f64 {
 /// reported instead of a number.
 pub const MAX_N: f64 = 1e6;
 
+/// Whole trials per group for [`n_per_group`]: rounded up, at least 2; None where no n up
+/// to the search limit gets there (or d is not positive).
+pub fn trials_needed(d: f64, alpha: f64, power: f64) -> Option<u64> {
+    (d > 0.0 && d.is_finite())
+        .then(|| n_per_group(d, alpha, power))
+        .flatten()
+        .map(|n| n.ceil().max(2.0) as u64)
+}
+
 /// The n per group (fractional; round up to use it) at which the two-sided t-test reaches
 /// `power` for standardized effect `d`: statsmodels' `solve_power`. Bisection on the
 /// monotone power curve.
