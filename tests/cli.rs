@@ -58,6 +58,12 @@ impl Dir {
     fn db(&self) -> Connection {
         Connection::open(self.store()).unwrap()
     }
+    /// The Markdown report on stdout (`rigor report STORE`).
+    fn report_md(&self) -> String {
+        let out = self.run(&["report", self.store().to_str().unwrap()]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn report_json(&self) -> serde_json::Value {
         let out = self.run(&["report", self.store().to_str().unwrap(), "--format", "json"]);
         assert!(out.status.success(), "{}", text(&out));
@@ -72,7 +78,7 @@ fn count(db: &Connection, sql: &str) -> i64 {
 #[test]
 fn quickstart_runs_and_reports_every_cell() {
     let d = Dir::new();
-    let qs = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.toml");
+    let qs = example("quickstart.toml");
     let out = d.run_file(&qs, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -878,8 +884,7 @@ size = "64MiB"
     assert_eq!(&argv[1..3], ["probe", "gemm"]);
     let dtype = argv.iter().position(|a| a == "--dtype").unwrap();
     assert_eq!(argv[dtype + 1], "fp32");
-    let md = d.run(&["report", d.store().to_str().unwrap()]);
-    let md = String::from_utf8_lossy(&md.stdout);
+    let md = d.report_md();
     assert!(md.contains("no CUDA driver"), "{md}");
     // A run asked to sample GPUs says once why it cannot.
     assert!(
@@ -957,8 +962,7 @@ command = ["sh", "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; sleep 
         warnings.iter().any(|w| w["kind"] == "telemetry-missing"),
         "{warnings:?}"
     );
-    let md = d.run(&["report", d.store().to_str().unwrap()]);
-    let md = String::from_utf8_lossy(&md.stdout);
+    let md = d.report_md();
     assert!(md.contains("### Telemetry"), "{md}");
     assert!(md.contains("- gpu.energy_j: NVML unavailable"), "{md}");
 }
@@ -1111,8 +1115,7 @@ claim = "faster"
         "{all}"
     );
     // The report opens with the claims, before the validity warnings.
-    let md = d.run(&["report", d.store().to_str().unwrap()]);
-    let md = String::from_utf8_lossy(&md.stdout).to_string();
+    let md = d.report_md();
     let (h, w) = (
         md.find("## Hypotheses").unwrap(),
         md.find("Validity").unwrap(),
@@ -1204,8 +1207,7 @@ command = "sleep {s}"
     let again = d.run_file(&f, &[]);
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(count(&d.db(), "SELECT count(*) FROM trial"), total);
-    let md = d.run(&["report", d.store().to_str().unwrap()]);
-    let md = String::from_utf8_lossy(&md.stdout).to_string();
+    let md = d.report_md();
     assert!(md.contains("## Adaptive stopping"), "{md}");
     assert!(
         md.contains("settled: comparisons clearly different"),

@@ -2,7 +2,7 @@
 //! the environment and the exact experiment file.
 
 use super::figures::Figure;
-use super::{fmt_num, metric_names, ratio_label, telemetry_names, workloads};
+use super::{fmt_bound, fmt_num, metric_names, ratio_label, telemetry_names, workloads};
 use crate::analysis::Analysis;
 use crate::plan::fmt_params;
 use crate::store::{RunData, TrialStatus};
@@ -429,14 +429,13 @@ fn comparison_table(o: &mut String, a: &Analysis, workload: &str, metric: &str) 
             );
             continue;
         };
-        let bound = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "unbounded".into());
         let _ = writeln!(
             o,
             "| {} | {params} | {} | [{}, {}] ({}) | {} | {} | {} | {} | {} | {} | {} |",
             c.variant,
             fmt_num(i.ratio),
-            bound(i.ratio_ci.lo),
-            bound(i.ratio_ci.hi),
+            fmt_bound(i.ratio_ci.lo),
+            fmt_bound(i.ratio_ci.hi),
             i.ratio_ci.method,
             match i.test {
                 crate::stats::compare::TestUsed::Welch => "Welch t",

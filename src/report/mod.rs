@@ -15,7 +15,7 @@ pub use html::to_html;
 pub use json::to_json;
 pub use latex::{figures_tex, to_latex};
 pub use markdown::{Figures, to_markdown, to_markdown_with};
-pub use numbers::{fmt_num, fmt_ratio};
+pub use numbers::{fmt_bound, fmt_num, fmt_ratio};
 pub use table::summary_table;
 
 use crate::analysis::CellSummary;
@@ -64,12 +64,11 @@ pub(crate) fn ratio_label(a: &crate::analysis::Analysis, c: &CellSummary, metric
     match a.comparison(&c.cell, metric) {
         Some(x) => match &x.result.inference {
             Some(i) => {
-                let b = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "∞".into());
                 format!(
                     "{} [{}, {}]",
                     fmt_ratio(x.ratio),
-                    b(i.ratio_ci.lo),
-                    b(i.ratio_ci.hi)
+                    fmt_bound(i.ratio_ci.lo),
+                    fmt_bound(i.ratio_ci.hi)
                 )
             }
             None => fmt_ratio(x.ratio),
@@ -91,12 +90,11 @@ pub fn claim_line(c: &crate::claims::ClaimResult) -> String {
     }
     let ratio = match (c.ratio, c.ratio_ci) {
         (Some(r), Some([lo, hi])) => {
-            let b = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "∞".into());
             format!(
                 ": ratio {} [{}, {}], n = {}/{}",
                 fmt_num(r),
-                b(lo),
-                b(hi),
+                fmt_bound(lo),
+                fmt_bound(hi),
                 c.n_variant,
                 c.n_baseline
             )

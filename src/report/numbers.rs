@@ -1,5 +1,11 @@
 //! Number formatting for reports: four significant digits, never twelve.
 
+/// A confidence bound, or "unbounded" where the interval has none (Fieller's interval
+/// when the baseline mean is not clearly away from 0).
+pub fn fmt_bound(x: Option<f64>) -> String {
+    x.map(fmt_num).unwrap_or_else(|| "unbounded".into())
+}
+
 /// `x` with 4 significant digits, switching to exponent notation for very large or small.
 pub fn fmt_num(x: f64) -> String {
     if !x.is_finite() {
