@@ -1049,15 +1049,42 @@ fn serve_bench_cmd(url: &str, args: &[String]) -> Result<ExitCode> {
         if let Some(g) = s.goodput_req_s {
             println!("goodput: {g:.2} req/s within the SLOs");
         }
+        if let Some(c) = &s.connections {
+            println!(
+                "connections: {} opened, {} reused; keep-alive: {}",
+                c.opened, c.reused, c.keep_alive
+            );
+        }
+        if s.retries > 0 {
+            println!(
+                "{} request(s) sent again: the first send never reached the server (timed from the second)",
+                s.retries
+            );
+        }
+        if !s.notes.is_empty() {
+            let notes: Vec<String> = s.notes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!(
+                "notes (what the server left out; no request failed for it): {}",
+                notes.join(", ")
+            );
+        }
+        if s.cancelled > 0 {
+            println!(
+                "{} request(s) still in flight when the duration ended were cancelled; the latencies leave them out (set --grace to let them finish)",
+                s.cancelled
+            );
+        }
         for (kind, n, example) in out.failures() {
             println!("{n} failed ({kind}): {example}");
         }
     }
-    Ok(if s.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    match out.failure(opts.max_error_rate, true) {
+        Some(why) => {
+            eprintln!("serve-bench: {why}");
+            Ok(ExitCode::from(1))
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn env_cmd(file: Option<&Path>, json: bool) -> Result<ExitCode> {

@@ -446,6 +446,24 @@ fn run_attempt(
         r.notes
             .push("left processes running after exit; rigor killed them".into());
     }
+    // Requests an llm-serve trial recorded are kept whatever became of the trial: a server
+    // that died mid-load leaves the ones that ended before as evidence.
+    if let Some(range) = &r.stdout {
+        match logs.text(range) {
+            Ok(so) => {
+                let (requests, bad) = request_records(&so);
+                r.requests = requests;
+                if let Some((n, first)) = bad {
+                    r.notes.push(format!(
+                        "{n} request record(s) in the output could not be read and are not stored (first: {first})"
+                    ));
+                }
+            }
+            Err(e) => r
+                .notes
+                .push(format!("cannot read the trial's request records: {e}")),
+        }
+    }
     match o.termination {
         Termination::Interrupted => {
             r.interrupted = true;
@@ -489,15 +507,6 @@ fn run_attempt(
     let stderr = read(&r.stderr);
     match (stdout, stderr) {
         (Ok(so), Ok(se)) => {
-            r.requests = so
-                .lines()
-                .filter(|l| l.starts_with("{\"request\":"))
-                .filter_map(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .ok()
-                        .and_then(|v| serde_json::from_value(v["request"].clone()).ok())
-                })
-                .collect();
             let ex = extractor.extract(&so, &se);
             r.metrics.extend(ex.values);
             r.missing.extend(ex.missing);
@@ -513,6 +522,32 @@ fn run_attempt(
     }
     r.status = TrialStatus::Ok;
     r
+}
+
+/// The `{"request": …}` lines an llm-serve trial printed, and the first line that could
+/// not be read, with how many could not.
+fn request_records(
+    stdout: &str,
+) -> (
+    Vec<crate::llm::metrics::RequestRecord>,
+    Option<(usize, String)>,
+) {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        request: crate::llm::metrics::RequestRecord,
+    }
+    let mut out = Vec::new();
+    let mut bad: Option<(usize, String)> = None;
+    for l in stdout.lines().filter(|l| l.starts_with("{\"request\":")) {
+        match serde_json::from_str::<Line>(l) {
+            Ok(l) => out.push(l.request),
+            Err(e) => {
+                let b = bad.get_or_insert((0, e.to_string()));
+                b.0 += 1;
+            }
+        }
+    }
+    (out, bad)
 }
 
 /// How often a closed gate is looked at again.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS run (
@@ -117,8 +117,9 @@ CREATE TABLE IF NOT EXISTS request (   -- llm-serve: every request of a trial, a
     input_tokens INTEGER,
     output_tokens INTEGER,
     status INTEGER,                    -- HTTP status
-    error TEXT,                        -- NULL: ok; else connect | send | http | timeout | stream | body | empty
+    error TEXT,                        -- NULL: ok; else connect | send | http | timeout | stalled | stream | body | empty | cancelled
     message TEXT,
+    detail TEXT,                       -- JSON: retries, first_sent_s, connect_ms, first_event_s, finish_reason, notes, tokens_from
     PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS missing_metric (
@@ -353,13 +354,57 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store without creating anything.
+    /// Opens an existing store without creating anything: a file that is not a rigor
+    /// store (empty, not SQLite, or SQLite without rigor's tables) is refused untouched.
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
         if !path.is_file() {
             return Err(StoreError::Other(format!(
                 "no results store at {}; run the experiment first (`rigor run FILE`) or pass --store",
                 path.display()
             )));
+        }
+        let not_a_store = |why: &str| {
+            StoreError::Other(format!(
+                "{} is not a rigor results store: {why}; pass the .db file `rigor run` wrote",
+                path.display()
+            ))
+        };
+        let mut head = [0u8; 16];
+        {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path)
+                .map_err(|e| StoreError::Other(format!("cannot read {}: {e}", path.display())))?;
+            let n = f.read(&mut head).unwrap_or(0);
+            if n == 0 {
+                return Err(not_a_store("the file is empty"));
+            }
+            if n < 16 || &head != b"SQLite format 3\0" {
+                return Err(not_a_store("it is not an SQLite database"));
+            }
+        }
+        {
+            let ro = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let has_run: i64 = ro
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'run'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|source| StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if has_run == 0 {
+                return Err(not_a_store("it has no `run` table"));
+            }
         }
         Store::open(path)
     }
@@ -401,6 +446,13 @@ impl Store {
                 "ALTER TABLE trial ADD COLUMN flags TEXT NOT NULL DEFAULT '[]';
                  ALTER TABLE trial ADD COLUMN telemetry TEXT;",
             ))?;
+        }
+        if (2..4).contains(&version) {
+            // Schemas 2 and 3 kept no per-request detail (retries, notes, connection time).
+            self.sql(
+                self.conn
+                    .execute_batch("ALTER TABLE request ADD COLUMN detail TEXT;"),
+            )?;
         }
         self.sql(self.conn.execute_batch(SCHEMA))?;
         self.sql(
@@ -714,8 +766,8 @@ impl Store {
             if !a.requests.is_empty() {
                 let mut rq = self.sql(tx.prepare_cached(
                     "INSERT INTO request (trial_id, idx, warmup, scheduled_s, sent_s, first_token_s, end_s, chunks_s,
-                                          input_tokens, output_tokens, status, error, message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                          input_tokens, output_tokens, status, error, message, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 ))?;
                 for r in a.requests {
                     self.sql(rq.execute(params![
@@ -732,6 +784,7 @@ impl Store {
                         r.status,
                         r.error,
                         r.message,
+                        request_detail(r),
                     ]))?;
                 }
             }
@@ -937,6 +990,29 @@ impl Store {
             trials,
         })
     }
+}
+
+/// What a request record holds beyond the table's columns, as JSON; None when it is all
+/// defaults.
+fn request_detail(r: &crate::llm::metrics::RequestRecord) -> Option<String> {
+    let mut m = serde_json::Map::new();
+    if r.retries > 0 {
+        m.insert("retries".into(), r.retries.into());
+    }
+    let mut put = |k: &str, v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    };
+    put("first_sent_s", r.first_sent_s.map(Into::into));
+    put("connect_ms", r.connect_ms.map(Into::into));
+    put("first_event_s", r.first_event_s.map(Into::into));
+    put("finish_reason", r.finish_reason.clone().map(Into::into));
+    put("tokens_from", r.tokens_from.clone().map(Into::into));
+    if !r.notes.is_empty() {
+        m.insert("notes".into(), r.notes.clone().into());
+    }
+    (!m.is_empty()).then(|| serde_json::Value::Object(m).to_string())
 }
 
 fn f64_blob(xs: &[f64]) -> Vec<u8> {
@@ -1240,7 +1316,7 @@ const PER_TRIAL_TABLES: [(&str, &str); 5] = [
     ("series", "x.name, x.unit, x.kind, x.t, x.v"),
     (
         "request",
-        "x.idx, x.warmup, x.scheduled_s, x.sent_s, x.first_token_s, x.end_s, x.chunks_s, x.input_tokens, x.output_tokens, x.status, x.error, x.message",
+        "x.idx, x.warmup, x.scheduled_s, x.sent_s, x.first_token_s, x.end_s, x.chunks_s, x.input_tokens, x.output_tokens, x.status, x.error, x.message, x.detail",
     ),
     ("missing_metric", "x.name, x.reason"),
 ];

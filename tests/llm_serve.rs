@@ -645,3 +645,192 @@ slo = "ttft_ms<=10000"
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
     assert!(html.contains("id=\"fig-ttft-cdf-load\""));
 }
+
+/// The reliability check of the load generator: a healthy server must see no failed,
+/// stalled or retried request, at one client, at its slot count and far beyond it.
+#[test]
+fn a_healthy_server_gets_no_invented_failure_at_1_4_and_64_clients() {
+    let _serial = serial();
+    let s = Llama::start(&[]);
+    for clients in ["1", "4", "64"] {
+        for round in 0..3 {
+            let (out, v) = bench_json(
+                &s.url(),
+                &[
+                    "--concurrency",
+                    clients,
+                    "--requests",
+                    "300",
+                    "--input_len",
+                    "16",
+                    "--output_len",
+                    "4",
+                ],
+            );
+            let sum = &v["summary"];
+            let at = format!("{clients} clients, round {round}: {sum}");
+            assert!(out.status.success(), "{at}\n{}", text(&out));
+            assert_eq!(sum["ok"], 300, "{at}");
+            assert_eq!(sum["failed"], 0, "{at}");
+            assert_eq!(sum["retries"], 0, "{at}");
+            // A stall would show as a slow load: 300 tiny requests take a few seconds.
+            assert!(sum["duration_s"].as_f64().unwrap() < 60.0, "{at}");
+            // llama.cpp closes each connection after a streamed response, unannounced.
+            assert_eq!(
+                sum["connections"]["opened"], 300,
+                "{at}: a closed connection was reused"
+            );
+        }
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+/// A server that stops answering (SIGSTOP: it accepts connections but sends nothing) is
+/// reported as such, on time: mid-stream requests as `stalled`; a duration-bound load ends
+/// at its duration, its unanswered requests cancelled, not waited for.
+#[test]
+fn a_hanging_server_stalls_requests_and_a_duration_ends_on_time() {
+    let _serial = serial();
+    // Room for long generations: 8192 tokens per slot (later flags override earlier ones).
+    let s = Llama::start(&["-c", "16384", "-np", "2"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args([
+            "serve-bench",
+            &s.url(),
+            "--json",
+            "--requests",
+            "2",
+            "--concurrency",
+            "2",
+            "--output_len",
+            "8000",
+            "--stall_timeout",
+            "1s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    signal(&s.child, libc::SIGSTOP);
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let waited = start.elapsed();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(v["summary"]["errors"]["stalled"], 2, "{}", v["summary"]);
+    // 1 s to notice the stall, and at most 2 s for the /metrics scrape that follows a load.
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let m = v["requests"][0]["message"].as_str().unwrap();
+    assert!(m.contains("no byte for 1 s"), "{m}");
+
+    // Still stopped: nothing is answered, and the duration still ends the load.
+    let start = Instant::now();
+    let (out, v) = bench_json(
+        &s.url(),
+        &["--duration", "2s", "--requests", "0", "--concurrency", "2"],
+    );
+    let took = start.elapsed();
+    signal(&s.child, libc::SIGCONT);
+    // 2 s of load after at most 2 s for the /metrics scrape before it (none after: the
+    // server did not answer the first).
+    assert!(
+        took < Duration::from_secs(6),
+        "a 2 s load took {took:?}: it waited for the request timeout"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(v["summary"]["cancelled"], 2, "{}", v["summary"]);
+    assert_eq!(v["summary"]["failed"], 0, "{}", v["summary"]);
+    assert!(
+        text(&out).contains("no request completed: all 2 were still in flight"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A trial whose every request failed measured nothing: it fails, with the reason. A server
+/// that dies mid-load fails its trial with how it died, and the requests that ended before
+/// are stored.
+#[test]
+fn a_trial_with_no_successful_request_or_a_dead_server_fails_and_keeps_its_requests() {
+    let _serial = serial();
+    let (bin, model) = server_and_model();
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let f = write(
+        dir.path(),
+        "fail.toml",
+        &format!(
+            r#"
+[experiment]
+name = "fail"
+trials = 1
+
+[[variant]]
+name = "v"
+
+[[workload]]
+name = "nobody"
+kind = "llm-serve"
+url = "http://127.0.0.1:{closed}"
+requests = 5
+
+[[workload]]
+name = "dies"
+kind = "llm-serve"
+server_command = "timeout -s KILL 3 {} -m {} --host 127.0.0.1 --port {{port}} -c 2048 -np 2"
+concurrency = 2
+requests = 5000
+input_len = 8
+output_len = 16
+"#,
+            bin.display(),
+            model.display()
+        ),
+    );
+    let store = dir.path().join("r.db");
+    let out = rigor(&[
+        "run",
+        f.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let db = rusqlite::Connection::open(&store).unwrap();
+    let reason = |cell: &str| -> String {
+        db.query_row(
+            "SELECT status || ': ' || reason FROM trial WHERE cell_key LIKE ?1",
+            [cell],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let r = reason("v/nobody%");
+    assert!(
+        r.starts_with("failed:") && r.contains("every request failed: 5 connect"),
+        "{r}"
+    );
+    let r = reason("v/dies%");
+    assert!(
+        r.starts_with("failed:")
+            && r.contains("the server died during the load")
+            && r.contains("SIGKILL"),
+        "{r}"
+    );
+    let stored: i64 = db
+        .query_row(
+            "SELECT count(*) FROM request JOIN trial ON trial.id = request.trial_id
+             WHERE trial.cell_key LIKE 'v/dies%' AND request.error IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        stored > 0,
+        "the requests that ended before the death are kept"
+    );
+}

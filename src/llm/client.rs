@@ -1,10 +1,17 @@
-//! One OpenAI-compatible request, timed on the receive path: the send time just before the
-//! request goes out, each content chunk's arrival time as its bytes arrive, the end when
-//! the stream closes. Request bodies are serialised before the load starts, so nothing
-//! but I/O and a borrowed JSON parse per chunk happens while timing.
+//! One OpenAI-compatible request, timed on the receive path: the send time just before
+//! the request is written, each content chunk's arrival time as its bytes arrive, the end
+//! when the stream closes. Request bodies are serialised before the load starts, so
+//! nothing but I/O and a borrowed JSON parse per chunk happens while timing.
+//!
+//! Streams are accepted as servers send them (docs/llm-serving.md, "Servers as they are"):
+//! a stream that ends cleanly after a chunk with a finish reason is complete with or
+//! without `[DONE]`; what a server left out is a note on the request, not a failure.
 
+use super::http::{self, Pool};
 use super::metrics::RequestRecord;
 use super::sse::SseReader;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -39,6 +46,8 @@ pub struct Target {
     /// Merged into every request body (e.g. `{"ignore_eos": true}`).
     pub extra_body: serde_json::Map<String, serde_json::Value>,
     pub timeout: Duration,
+    /// A request that receives no byte for this long fails as `stalled` (None: never).
+    pub stall: Option<Duration>,
     /// Ask for `usage` in streams (`stream_options.include_usage`); some servers refuse it.
     pub request_usage: bool,
     /// Keep generated text, for a local tokenizer to count after the load.
@@ -76,7 +85,13 @@ pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
         );
     }
     for (k, v) in &target.extra_body {
-        b.insert(k.clone(), v.clone());
+        // `"{max_tokens}"` stands for this request's max_tokens (e.g. `min_tokens`).
+        let v = if v.as_str() == Some("{max_tokens}") {
+            p.max_tokens.into()
+        } else {
+            v.clone()
+        };
+        b.insert(k.clone(), v);
     }
     serde_json::to_vec(&serde_json::Value::Object(b)).expect("a JSON map serialises")
 }
@@ -91,8 +106,12 @@ struct Usage {
 struct Delta<'a> {
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
+    /// vLLM (before 0.11), SGLang, DeepSeek's API.
     #[serde(borrow, default)]
     reasoning_content: Option<Cow<'a, str>>,
+    /// vLLM from 0.11, OpenRouter.
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +120,8 @@ struct Choice<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -114,12 +135,18 @@ struct StreamChunk<'a> {
 #[derive(Deserialize)]
 struct Message {
     content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct FullChoice {
     text: Option<String>,
     message: Option<Message>,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -129,13 +156,14 @@ struct FullResponse {
     usage: Option<Usage>,
 }
 
+fn nonempty(s: &Option<Cow<'_, str>>) -> bool {
+    s.as_deref().is_some_and(|t| !t.is_empty())
+}
+
 fn has_content(c: &Choice<'_>) -> bool {
-    c.text.as_deref().is_some_and(|t| !t.is_empty())
+    nonempty(&c.text)
         || c.delta.as_ref().is_some_and(|d| {
-            d.content.as_deref().is_some_and(|t| !t.is_empty())
-                || d.reasoning_content
-                    .as_deref()
-                    .is_some_and(|t| !t.is_empty())
+            nonempty(&d.content) || nonempty(&d.reasoning_content) || nonempty(&d.reasoning)
         })
 }
 
@@ -154,116 +182,250 @@ fn fail(r: &mut RequestRecord, kind: &str, message: String, at: f64) {
     r.end_s = at;
 }
 
-fn stale_connection(e: &reqwest::Error) -> bool {
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(c) = cur {
-        if c.downcast_ref::<hyper::Error>()
-            .is_some_and(|h| h.is_incomplete_message())
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
-}
-
-/// An error with its causes: reqwest's own text omits the one that says what happened.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// Fails `r` at the end time it already has.
 fn fail_at_end(r: &mut RequestRecord, kind: &str, message: String) {
     let at = r.end_s;
     fail(r, kind, message, at);
 }
 
+fn note(r: &mut RequestRecord, n: &str) {
+    if !r.notes.iter().any(|x| x == n) {
+        r.notes.push(n.to_string());
+    }
+}
+
+/// Token counts from the server, unless they contradict what arrived: a server that
+/// reports 0 completion tokens for a response that carried text has not counted them.
+fn take_usage(r: &mut RequestRecord, u: &Usage, text_arrived: bool) {
+    if let Some(p) = u.prompt_tokens {
+        r.input_tokens = Some(p);
+    }
+    match u.completion_tokens {
+        Some(0) if text_arrived => {
+            note(r, "usage_zero");
+            r.output_tokens = None;
+        }
+        Some(n) => r.output_tokens = Some(n),
+        None => {}
+    }
+    if r.output_tokens.is_some() || r.input_tokens.is_some() {
+        r.tokens_from = Some("server".into());
+    }
+}
+
+/// A hint for a server that refuses a field rigor added to the request body.
+pub fn refusal_hint(status: u16, text: &str) -> Option<String> {
+    if !(400..500).contains(&status) {
+        return None;
+    }
+    let fields = [
+        (
+            "ignore_eos",
+            "set `ignore_eos = false`, or the server profile (`server = \"…\"`) that names its exact-length field",
+        ),
+        (
+            "min_tokens",
+            "set `ignore_eos = false`, or another server profile",
+        ),
+        (
+            "stream_options",
+            "set `usage = false` (token counts then come from a `tokenizer`, or are missing)",
+        ),
+    ];
+    fields
+        .iter()
+        .find(|(f, _)| text.contains(f))
+        .map(|(f, fix)| format!("the server refuses the request field `{f}`: {fix}"))
+}
+
 /// Sends one request and records what happened; never panics, never returns early
-/// without an end time.
+/// without an end time. A request is sent again (once, on a new connection) only when it
+/// provably never reached the server: hyper handed it back unsent, or a reused
+/// keep-alive connection was closed before any of the response arrived. Its times are
+/// those of the send that was answered; the first send is kept in `first_sent_s`.
 pub async fn send(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
+    pool: &Pool,
+    path: &::http::HeaderValue,
     target: &Target,
-    body: bytes::Bytes,
+    body: Bytes,
     origin: Instant,
+    cancel_at: Option<Instant>,
     mut r: RequestRecord,
 ) -> RequestRecord {
     let secs = |t: Instant| t.duration_since(origin).as_secs_f64();
-    // The URL is parsed once per load and the body shared, not copied, per send.
-    let make = |body: bytes::Bytes| {
-        let mut req = client
-            .post(url.clone())
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(k) = &target.api_key {
-            req = req.bearer_auth(k);
+    let started = Instant::now();
+    let timeout_at = started + target.timeout;
+    // The request's own timeout, or the end of a duration-bound load if that comes first.
+    let deadline = cancel_at.map_or(timeout_at, |c| c.min(timeout_at));
+    let past_deadline = move |r: &mut RequestRecord, now: Instant| {
+        if cancel_at.is_some_and(|c| now >= c && c < timeout_at) {
+            fail(
+                r,
+                "cancelled",
+                "still in flight when the load's duration (and its grace) ended".into(),
+                now.duration_since(origin).as_secs_f64(),
+            );
+        } else {
+            let t = target.timeout.as_secs_f64();
+            fail(
+                r,
+                "timeout",
+                format!("no complete response within {t} s"),
+                now.duration_since(origin).as_secs_f64(),
+            );
         }
-        req
     };
-    let retry_body = body.clone();
-    let req = make(body);
-    let sent = Instant::now();
-    r.sent_s = secs(sent);
-    let deadline = sent + target.timeout;
-    let work = async {
-        let mut first = req.send().await;
-        // A pooled connection the server closed after its last response fails before the
-        // request is read; the request never reached the server, so it goes again, once, on
-        // a new connection.
-        if first.as_ref().err().is_some_and(stale_connection) {
-            r.retries += 1;
-            first = make(retry_body).send().await;
+    let make = |body: Bytes| {
+        let mut b = ::http::Request::post(path.to_str().unwrap_or("/"))
+            .header(::http::header::HOST, pool.origin().authority().clone())
+            .header(::http::header::CONTENT_TYPE, "application/json");
+        if target.stream {
+            b = b.header(::http::header::ACCEPT, "text/event-stream");
         }
-        let resp = match first {
-            Ok(x) => x,
-            Err(e) => {
-                let kind = if e.is_connect() { "connect" } else { "send" };
-                fail(&mut r, kind, chain(&e), secs(Instant::now()));
-                return;
+        if let Some(k) = &target.api_key {
+            b = b.header(::http::header::AUTHORIZATION, format!("Bearer {k}"));
+        }
+        b.body(Full::new(body))
+    };
+    let work = async {
+        let mut attempt = 0;
+        let (mut conn, resp) = loop {
+            attempt += 1;
+            let co = match pool.checkout().await {
+                Ok(c) => c,
+                Err(e) => return fail(&mut r, "connect", e.to_string(), secs(Instant::now())),
+            };
+            r.connect_ms = co.connect.map(|d| d.as_secs_f64() * 1e3);
+            let mut conn = co.conn;
+            let req = match make(body.clone()) {
+                Ok(q) => q,
+                Err(e) => return fail(&mut r, "send", e.to_string(), secs(Instant::now())),
+            };
+            let sent = Instant::now();
+            if attempt > 1 {
+                r.first_sent_s.get_or_insert(r.sent_s);
+            }
+            r.sent_s = secs(sent);
+            match conn.sender.try_send_request(req).await {
+                Ok(resp) => break (conn, resp),
+                Err(mut e) => {
+                    let unsent = e.take_message().is_some();
+                    let closed = http::closed_before_answer(e.error());
+                    if attempt == 1 && (unsent || (co.reused && closed)) {
+                        r.retries += 1;
+                        note(
+                            &mut r,
+                            if unsent {
+                                "resent_unsent"
+                            } else {
+                                "resent_closed_keepalive"
+                            },
+                        );
+                        if !unsent {
+                            pool.server_closes();
+                        }
+                        continue;
+                    }
+                    let why = if closed {
+                        format!(
+                            "the server closed the connection without answering: {}",
+                            http::chain(e.error())
+                        )
+                    } else {
+                        http::chain(e.error())
+                    };
+                    return fail(&mut r, "send", why, secs(Instant::now()));
+                }
             }
         };
-        r.status = Some(resp.status().as_u16());
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
-            fail(
+        let status = resp.status();
+        r.status = Some(status.as_u16());
+        conn.note_response(resp.headers());
+        let mut body = resp.into_body();
+        // Every read waits at most until the stall limit or the request's deadline.
+        let stall = target.stall;
+        let next_wait = move || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            stall.map_or(left, |s| s.min(left))
+        };
+        let stalled = |r: &mut RequestRecord, last: Instant| {
+            let now = Instant::now();
+            if now >= deadline {
+                past_deadline(r, now);
+            } else {
+                let s = stall.unwrap_or_default().as_secs_f64();
+                fail(
+                    r,
+                    "stalled",
+                    format!(
+                        "no byte for {s} s (stall_timeout), {:.1} s after the send; the server stopped sending",
+                        last.duration_since(started).as_secs_f64()
+                    ),
+                    secs(now),
+                );
+            }
+        };
+        if !status.is_success() {
+            let mut text = Vec::new();
+            while let Ok(Some(Ok(f))) = tokio::time::timeout(next_wait(), body.frame()).await {
+                if let Ok(d) = f.into_data() {
+                    text.extend_from_slice(&d);
+                }
+                if text.len() > 4096 {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&text).trim().to_string();
+            let hint = refusal_hint(status.as_u16(), &text)
+                .map(|h| format!(" — {h}"))
+                .unwrap_or_default();
+            return fail(
                 &mut r,
                 "http",
-                format!("HTTP {status}: {text}"),
+                format!("HTTP {status}: {text}{hint}"),
                 secs(Instant::now()),
             );
-            return;
         }
         if !target.stream {
-            let bytes = match resp.bytes().await {
-                Ok(b) => b,
-                Err(e) => return fail(&mut r, "body", chain(&e), secs(Instant::now())),
-            };
+            let mut bytes = Vec::new();
+            let mut last = Instant::now();
+            loop {
+                match tokio::time::timeout(next_wait(), body.frame()).await {
+                    Ok(Some(Ok(f))) => {
+                        last = Instant::now();
+                        if let Ok(d) = f.into_data() {
+                            bytes.extend_from_slice(&d);
+                        }
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Err(e))) => {
+                        return fail(&mut r, "body", http::chain(&e), secs(Instant::now()));
+                    }
+                    Err(_) => return stalled(&mut r, last),
+                }
+            }
             let end = Instant::now();
             r.end_s = secs(end);
+            pool.checkin(conn);
             match serde_json::from_slice::<FullResponse>(&bytes) {
                 Ok(full) => {
-                    let text_len = full.choices.first().map_or(0, |c| {
-                        c.text.as_deref().map(str::len).unwrap_or(0)
-                            + c.message
-                                .as_ref()
-                                .and_then(|m| m.content.as_deref())
-                                .map_or(0, str::len)
+                    let first = full.choices.first();
+                    let text_len = first.map_or(0, |c| {
+                        c.text.as_deref().map_or(0, str::len)
+                            + c.message.as_ref().map_or(0, |m| {
+                                [&m.content, &m.reasoning_content, &m.reasoning]
+                                    .iter()
+                                    .map(|s| s.as_deref().map_or(0, str::len))
+                                    .sum()
+                            })
                     });
-                    if let Some(u) = full.usage {
-                        r.input_tokens = u.prompt_tokens;
-                        r.output_tokens = u.completion_tokens;
-                        r.tokens_from = Some("server".into());
+                    r.finish_reason = first.and_then(|c| c.finish_reason.clone());
+                    match full.usage {
+                        Some(u) => take_usage(&mut r, &u, text_len > 0),
+                        None => note(&mut r, "no_usage"),
                     }
                     if target.keep_text
-                        && let Some(c) = full.choices.first()
+                        && let Some(c) = first
                     {
                         r.generated.push_str(c.text.as_deref().unwrap_or(""));
                         if let Some(m) = &c.message {
@@ -278,70 +440,100 @@ pub async fn send(
             }
             return;
         }
-        let mut resp = resp;
         let mut sse = SseReader::new();
         let mut done = false;
+        let mut finished = false;
+        // The last usage sent: some servers send one in every chunk, counting up.
+        let mut usage: Option<Usage> = None;
         let mut stream_error: Option<String> = None;
-        loop {
-            match resp.chunk().await {
-                Ok(Some(bytes)) => {
-                    let at = secs(Instant::now());
-                    sse.feed(&bytes, |ev| {
-                        if ev == b"[DONE]" {
-                            done = true;
-                            return;
-                        }
-                        match serde_json::from_slice::<StreamChunk<'_>>(ev) {
-                            Ok(c) => {
-                                if let Some(e) = c.error {
-                                    stream_error.get_or_insert(e.to_string());
-                                }
-                                if c.choices.iter().any(has_content) {
-                                    r.first_token_s.get_or_insert(at);
-                                    r.chunks_s.push(at);
-                                    if target.keep_text {
-                                        for ch in &c.choices {
-                                            r.generated.push_str(ch.text.as_deref().unwrap_or(""));
-                                            if let Some(d) = &ch.delta {
-                                                r.generated
-                                                    .push_str(d.content.as_deref().unwrap_or(""));
-                                            }
-                                        }
-                                    }
-                                }
-                                if let Some(u) = c.usage {
-                                    r.input_tokens = u.prompt_tokens.or(r.input_tokens);
-                                    r.output_tokens = u.completion_tokens.or(r.output_tokens);
-                                    r.tokens_from = Some("server".into());
+        let mut last = Instant::now();
+        let mut on_event = |ev: &[u8], at: f64, r: &mut RequestRecord| {
+            r.first_event_s.get_or_insert(at);
+            if ev == b"[DONE]" {
+                done = true;
+                return;
+            }
+            match serde_json::from_slice::<StreamChunk<'_>>(ev) {
+                Ok(c) => {
+                    if let Some(e) = c.error {
+                        stream_error.get_or_insert(e.to_string());
+                    }
+                    if c.choices.iter().any(has_content) {
+                        r.first_token_s.get_or_insert(at);
+                        r.chunks_s.push(at);
+                        if target.keep_text {
+                            for ch in &c.choices {
+                                r.generated.push_str(ch.text.as_deref().unwrap_or(""));
+                                if let Some(d) = &ch.delta {
+                                    r.generated.push_str(d.content.as_deref().unwrap_or(""));
                                 }
                             }
-                            Err(e) => {
-                                stream_error.get_or_insert(format!(
-                                    "unreadable event: {e}: {}",
-                                    String::from_utf8_lossy(&ev[..ev.len().min(200)])
-                                ));
-                            }
                         }
-                    });
+                    }
+                    if let Some(f) = c.choices.iter().find_map(|ch| ch.finish_reason.as_deref()) {
+                        finished = true;
+                        r.finish_reason = Some(f.to_string());
+                    }
+                    if c.usage.is_some() {
+                        usage = c.usage;
+                    }
                 }
-                Ok(None) => break,
                 Err(e) => {
-                    fail(
-                        &mut r,
-                        "stream",
-                        format!("the stream broke: {}", chain(&e)),
-                        secs(Instant::now()),
-                    );
-                    return;
+                    stream_error.get_or_insert(format!(
+                        "unreadable event: {e}: {}",
+                        String::from_utf8_lossy(&ev[..ev.len().min(200)])
+                    ));
                 }
             }
+        };
+        loop {
+            match tokio::time::timeout(next_wait(), body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    let now = Instant::now();
+                    last = now;
+                    let at = secs(now);
+                    if let Ok(bytes) = frame.into_data() {
+                        sse.feed(&bytes, |ev| on_event(ev, at, &mut r));
+                    }
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return fail(
+                        &mut r,
+                        "stream",
+                        format!("the stream broke: {}", http::chain(&e)),
+                        secs(Instant::now()),
+                    );
+                }
+                Err(_) => return stalled(&mut r, last),
+            }
         }
-        r.end_s = secs(Instant::now());
+        let end = Instant::now();
+        r.end_s = secs(end);
+        // An event some servers leave without its blank line.
+        sse.finish(|ev| on_event(ev, r.end_s, &mut r));
+        pool.checkin(conn);
         if let Some(e) = stream_error {
             return fail_at_end(&mut r, "stream", e);
         }
         if !done {
-            return fail_at_end(&mut r, "stream", "the stream ended without [DONE]".into());
+            if !finished {
+                return fail_at_end(
+                    &mut r,
+                    "stream",
+                    "the stream ended without [DONE] and without a finish reason: it was cut off"
+                        .into(),
+                );
+            }
+            note(&mut r, "no_done");
+        }
+        match &usage {
+            Some(u) => {
+                let text = !r.chunks_s.is_empty();
+                take_usage(&mut r, u, text);
+            }
+            None if target.request_usage => note(&mut r, "no_usage"),
+            None => {}
         }
         if r.chunks_s.is_empty() {
             fail_at_end(
@@ -355,14 +547,57 @@ pub async fn send(
         .await
         .is_err()
     {
-        let at = secs(Instant::now());
-        let t = target.timeout.as_secs_f64();
-        fail(
-            &mut r,
-            "timeout",
-            format!("no complete response within {t} s"),
-            at,
-        );
+        past_deadline(&mut r, Instant::now());
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_field_names_the_setting_that_removes_it() {
+        let h = refusal_hint(
+            422,
+            "{\"detail\":\"Unexpected fields in the request: {'ignore_eos'}\"}",
+        )
+        .unwrap();
+        assert!(
+            h.contains("`ignore_eos`") && h.contains("ignore_eos = false"),
+            "{h}"
+        );
+        assert!(refusal_hint(500, "ignore_eos").is_none());
+        assert!(refusal_hint(400, "bad prompt").is_none());
+    }
+
+    #[test]
+    fn min_tokens_takes_each_requests_max_tokens() {
+        let mut t = Target {
+            base_url: String::new(),
+            model: "m".into(),
+            endpoint: Endpoint::Completions,
+            stream: true,
+            api_key: None,
+            ca_pem: None,
+            extra_body: serde_json::Map::new(),
+            timeout: Duration::from_secs(1),
+            stall: None,
+            request_usage: true,
+            keep_text: false,
+        };
+        t.extra_body
+            .insert("min_tokens".into(), "{max_tokens}".into());
+        let b: serde_json::Value = serde_json::from_slice(&body(
+            &t,
+            &Prompt {
+                text: "hi".into(),
+                max_tokens: 7,
+            },
+        ))
+        .unwrap();
+        assert_eq!(b["min_tokens"], 7);
+        assert_eq!(b["max_tokens"], 7);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+    }
 }

@@ -4,6 +4,7 @@
 //! the load starts.
 
 use super::client::{self, Prompt, Target};
+use super::http::{ConnStats, HttpError, Origin, Pool};
 use super::metrics::RequestRecord;
 use rand::SeedableRng;
 use rand_distr::Distribution;
@@ -37,6 +38,8 @@ pub struct Plan {
     pub requests: Option<usize>,
     pub duration: Option<Duration>,
     pub warmup: usize,
+    /// With a duration: how long requests in flight when it ends may still finish.
+    pub grace: Duration,
     pub seed: u64,
 }
 
@@ -60,59 +63,24 @@ pub fn arrivals(n: usize, per_s: f64, arrival: Arrival, seed: u64) -> Vec<f64> {
     out
 }
 
-/// The endpoint's URL: http or https.
-pub fn url_of(target: &Target) -> Result<reqwest::Url, String> {
-    let text = format!(
-        "{}{}",
-        target.base_url.trim_end_matches('/'),
-        target.endpoint.path()
-    );
-    let url = reqwest::Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    match url.scheme() {
-        "http" | "https" => Ok(url),
-        other => Err(format!(
-            "`{text}`: unsupported scheme `{other}`; use http:// or https://"
-        )),
-    }
-}
-
-/// The HTTP client of a load: keep-alive connections without limit, no proxy (a proxy
-/// would sit inside every timing), Nagle off; for https, TLS by rustls with the ring
-/// provider, trusting the system's roots and the target's `ca_file`.
-pub fn http_client(target: &Target, url: &reqwest::Url) -> Result<reqwest::Client, String> {
-    // reqwest's rustls needs a process-wide provider; a second install is refused, harmlessly.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder()
-        .pool_max_idle_per_host(usize::MAX)
-        .tcp_nodelay(true)
-        .no_proxy();
-    if url.scheme() == "http" {
-        // No trust store at all: plain http never uses one, and the system's may not exist
-        // (a chroot, a container image, a bare node).
-        b = b.tls_certs_only([]);
-    } else if let Some(pem) = &target.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| format!("ca_file: not PEM certificates: {e}"))?;
-        if certs.is_empty() {
-            return Err("ca_file: holds no PEM certificate".into());
-        }
-        b = b.tls_certs_merge(certs);
-    }
-    b.build()
-        .map_err(|e| format!("cannot create the HTTP client: {}", client::chain(&e)))
-}
-
-/// Runs the load; every request is returned, ok or failed, in the order it was issued.
+/// Runs the load; every request is returned, ok, failed or cancelled, in the order it was
+/// issued, with how the connections were used.
 pub async fn run(
     target: Arc<Target>,
     prompts: Arc<Vec<Prompt>>,
     plan: Plan,
-) -> Result<Vec<RequestRecord>, String> {
-    let url: Arc<reqwest::Url> = Arc::new(url_of(&target)?);
-    let client = http_client(&target, &url)?;
+) -> Result<(Vec<RequestRecord>, ConnStats), HttpError> {
+    let origin_url = Origin::parse(&target.base_url, target.ca_pem.as_deref())?;
+    let path =
+        http::HeaderValue::from_str(&origin_url.path(target.endpoint.path())).map_err(|e| {
+            HttpError::Url {
+                url: target.base_url.clone(),
+                why: e.to_string(),
+            }
+        })?;
+    let pool = Arc::new(Pool::new(origin_url));
     let total = plan.requests.map(|n| n + plan.warmup);
-    // Bodies are built before timing starts (for a duration-bound load, as needed, but off
-    // the receive path).
+    // Bodies are built before timing starts.
     let bodies: Arc<Vec<bytes::Bytes>> = Arc::new(
         prompts
             .iter()
@@ -121,6 +89,8 @@ pub async fn run(
     );
     let origin = Instant::now();
     let deadline = plan.duration.map(|d| origin + d);
+    // Requests still in flight this long after the duration ends are cancelled.
+    let cancel_at = deadline.map(|d| d + plan.grace);
     let warmup = plan.warmup;
     let record = move |i: usize, scheduled: Instant| RequestRecord {
         index: i,
@@ -133,9 +103,9 @@ pub async fn run(
         Load::Concurrency(c) => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..c.max(1) {
-                let (client, url, target, bodies, next) = (
-                    client.clone(),
-                    url.clone(),
+                let (pool, path, target, bodies, next) = (
+                    pool.clone(),
+                    path.clone(),
                     target.clone(),
                     bodies.clone(),
                     next.clone(),
@@ -151,7 +121,9 @@ pub async fn run(
                         }
                         let body = bodies[i % bodies.len()].clone();
                         let r = record(i, Instant::now());
-                        mine.push(client::send(&client, &url, &target, body, origin, r).await);
+                        mine.push(
+                            client::send(&pool, &path, &target, body, origin, cancel_at, r).await,
+                        );
                     }
                     mine
                 }));
@@ -176,14 +148,15 @@ pub async fn run(
                 }
                 tokio::time::sleep_until(when.into()).await;
                 let permit = match &cap {
-                    Some(s) => Some(s.clone().acquire_owned().await.expect("never closed")),
+                    // The semaphore is never closed, so acquiring cannot fail.
+                    Some(s) => s.clone().acquire_owned().await.ok(),
                     None => None,
                 };
-                let (client, url, target) = (client.clone(), url.clone(), target.clone());
+                let (pool, path, target) = (pool.clone(), path.clone(), target.clone());
                 let body = bodies[i % bodies.len()].clone();
                 let r = record(i, when);
                 handles.push(tokio::spawn(async move {
-                    let out = client::send(&client, &url, &target, body, origin, r).await;
+                    let out = client::send(&pool, &path, &target, body, origin, cancel_at, r).await;
                     drop(permit);
                     vec![out]
                 }));
@@ -192,12 +165,11 @@ pub async fn run(
     }
     let mut out = Vec::new();
     for h in handles {
-        if let Ok(v) = h.await {
-            out.extend(v);
-        }
+        // A task that panicked took its requests with it: say so rather than lose them.
+        out.extend(h.await.map_err(|e| HttpError::Task(e.to_string()))?);
     }
     out.sort_by_key(|r| r.index);
-    Ok(out)
+    Ok((out, pool.stats()))
 }
 
 #[cfg(test)]

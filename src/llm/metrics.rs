@@ -23,13 +23,34 @@ pub struct RequestRecord {
     pub output_tokens: Option<u64>,
     /// HTTP status, when a response started.
     pub status: Option<u16>,
-    /// None: succeeded. Else a kind (`http`, `timeout`, `connect`, `stream`, `body`, `empty`).
+    /// None: succeeded. Else a kind: `connect`, `send`, `http`, `timeout`, `stalled`,
+    /// `stream`, `body`, `empty`; or `cancelled` (in flight when a duration-bound load
+    /// ended: neither ok nor failed).
     pub error: Option<String>,
     pub message: Option<String>,
-    /// Sends retried because a reused keep-alive connection had been closed by the server
-    /// before it read the request (the time stays that of the first send).
+    /// Sends repeated because the first provably never reached the server (see
+    /// `client::send`); the times are those of the send that was answered.
     #[serde(default)]
     pub retries: u32,
+    /// When a retried request was first sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_s: Option<f64>,
+    /// Time to open the connection this request went out on (None: a reused one). Not
+    /// part of TTFT or E2E, which start when the request is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<f64>,
+    /// Arrival of the first event of the stream, whatever it carried (a role-only chunk
+    /// counts): vLLM's chat client times TTFT to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// What the server left out or did unusually, none of it a failure: `no_done` (the
+    /// stream ended after a finish reason without `[DONE]`), `no_usage`, `usage_zero`
+    /// (usage said 0 completion tokens although text arrived; the count is not used),
+    /// `resent_unsent`, `resent_closed_keepalive`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Where the token counts came from: `server` (its `usage`) or `tokenizer` (local).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_from: Option<String>,
@@ -41,6 +62,10 @@ pub struct RequestRecord {
 impl RequestRecord {
     pub fn ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.error.as_deref() == Some("cancelled")
     }
 }
 
@@ -119,6 +144,18 @@ pub struct Summary {
     pub requests: usize,
     pub ok: usize,
     pub failed: usize,
+    /// In flight when a duration-bound load ended: neither ok nor failed, and in no
+    /// latency (the percentiles lean short by what they would have added).
+    pub cancelled: usize,
+    /// Requests sent a second time because the first send provably never reached the server.
+    pub retries: usize,
+    /// Per-request notes (`no_done`, `no_usage`, `usage_zero`, …) and how many requests had each.
+    pub notes: std::collections::BTreeMap<String, usize>,
+    /// Time to open a connection, over the requests that opened one.
+    pub connect_ms: Option<Dist>,
+    /// How connections were used; set by the load, not by `summarize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<super::http::ConnStats>,
     /// From the first send to the last end among measured requests, s.
     pub duration_s: f64,
     pub ttft_ms: Option<Dist>,
@@ -141,6 +178,8 @@ pub struct Summary {
 pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
     let ok: Vec<&&RequestRecord> = measured.iter().filter(|r| r.ok()).collect();
+    let cancelled = measured.iter().filter(|r| r.cancelled()).count();
+    let answered = measured.len() - cancelled;
     let start = measured
         .iter()
         .map(|r| r.sent_s)
@@ -216,7 +255,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         per_s(good as f64)
     });
     let mut errors = std::collections::BTreeMap::new();
-    for r in measured.iter().filter(|r| !r.ok()) {
+    for r in measured.iter().filter(|r| !r.ok() && !r.cancelled()) {
         *errors
             .entry(r.error.clone().unwrap_or_default())
             .or_insert(0) += 1;
@@ -229,11 +268,21 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         (false, true) => Some("local tokenizer".into()),
         _ => None,
     };
+    let mut notes = std::collections::BTreeMap::new();
+    for n in measured.iter().flat_map(|r| &r.notes) {
+        *notes.entry(n.clone()).or_insert(0) += 1;
+    }
+    let connect: Vec<f64> = measured.iter().filter_map(|r| r.connect_ms).collect();
     Summary {
         tokens_from,
         requests: measured.len(),
         ok: ok.len(),
-        failed: measured.len() - ok.len(),
+        failed: answered - ok.len(),
+        cancelled,
+        retries: measured.iter().map(|r| r.retries as usize).sum(),
+        notes,
+        connect_ms: dist(&connect),
+        connections: None,
         duration_s,
         ttft_ms: dist(&ttft),
         itl_ms: dist(&itl),
@@ -243,10 +292,10 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         output_tok_s,
         total_tok_s,
         goodput_req_s,
-        error_rate: if measured.is_empty() {
+        error_rate: if answered == 0 {
             0.0
         } else {
-            (measured.len() - ok.len()) as f64 / measured.len() as f64
+            (answered - ok.len()) as f64 / answered as f64
         },
         errors,
         tokens_missing,

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod dataset;
+pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod server;
@@ -30,6 +31,9 @@ pub struct Options {
     pub output_len: u32,
     pub lengths: dataset::Lengths,
     pub slo: Slo,
+    /// Above this error rate the load fails (`serve-bench` exits 1, the trial fails).
+    /// None: `serve-bench` fails on any failed request; a trial only when none succeeded.
+    pub max_error_rate: Option<f64>,
     pub records: bool,
     /// A tokenizer.json: exact synthetic lengths, and counts where the server gives none.
     pub tokenizer: Option<String>,
@@ -91,6 +95,23 @@ impl Options {
         if f["ignore_eos"] == "true" {
             extra_body.entry("ignore_eos").or_insert(true.into());
         }
+        let stall = match f["stall_timeout"].as_str() {
+            "" | "0" => None,
+            d => Some(humantime::parse_duration(d).map_err(|e| format!("stall_timeout: {e}"))?),
+        };
+        let grace = match f["grace"].as_str() {
+            "" | "0" => Duration::ZERO,
+            d => humantime::parse_duration(d).map_err(|e| format!("grace: {e}"))?,
+        };
+        let max_error_rate = match f["max_error_rate"].as_str() {
+            "" => None,
+            v => Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| (0.0..=1.0).contains(x))
+                    .ok_or_else(|| format!("max_error_rate: `{v}` is not a fraction in [0, 1]"))?,
+            ),
+        };
         let duration = match f["duration"].as_str() {
             "" | "0" => None,
             d => Some(humantime::parse_duration(d).map_err(|e| format!("duration: {e}"))?),
@@ -132,6 +153,7 @@ impl Options {
                 extra_body,
                 timeout: humantime::parse_duration(&f["timeout"])
                     .map_err(|e| format!("timeout: {e}"))?,
+                stall,
                 request_usage: f["usage"] == "true",
                 keep_text: !f["tokenizer"].is_empty(),
             },
@@ -140,6 +162,7 @@ impl Options {
                 requests,
                 duration,
                 warmup: num(f, "warmup_requests")?,
+                grace,
                 seed: num(f, "seed")?,
             },
             dataset: f["dataset"].clone(),
@@ -151,10 +174,21 @@ impl Options {
                 _ => dataset::Lengths::Fixed,
             },
             slo: Slo::parse(&f["slo"])?,
+            max_error_rate,
             records: f["records"] == "true",
             tokenizer: (!f["tokenizer"].is_empty()).then(|| f["tokenizer"].clone()),
         })
     }
+}
+
+pub struct Outcome {
+    pub summary: Summary,
+    pub records: Vec<RequestRecord>,
+    /// Deltas of the server's Prometheus counters over the load, when it exposes them.
+    pub server_counters: BTreeMap<String, f64>,
+    pub server_log: Option<String>,
+    /// An owned server that died during the load, and how.
+    pub server_died: Option<String>,
 }
 
 impl Outcome {
@@ -174,14 +208,55 @@ impl Outcome {
             })
             .collect()
     }
-}
 
-pub struct Outcome {
-    pub summary: Summary,
-    pub records: Vec<RequestRecord>,
-    /// Deltas of the server's Prometheus counters over the load, when it exposes them.
-    pub server_counters: BTreeMap<String, f64>,
-    pub server_log: Option<String>,
+    /// Why this load cannot stand as a measurement, if it cannot. `strict` (serve-bench
+    /// without `max_error_rate`) fails on any failed request; a trial fails only when no
+    /// request succeeded or the error rate is above `max_error_rate`. Partly failed trials
+    /// stand, with their error rate, and the report warns about them.
+    pub fn failure(&self, max_error_rate: Option<f64>, strict: bool) -> Option<String> {
+        let s = &self.summary;
+        if let Some(why) = &self.server_died {
+            return Some(format!(
+                "the server died during the load ({why}); the {} request(s) that ended before are stored",
+                self.records.len()
+            ));
+        }
+        if s.requests == 0 {
+            return Some("no measured request was sent".into());
+        }
+        let kinds = || {
+            self.failures()
+                .iter()
+                .map(|(k, n, ex)| format!("{n} {k} ({ex})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if s.ok == 0 {
+            return Some(if s.failed == 0 {
+                format!(
+                    "no request completed: all {} were still in flight when the duration ended (set `grace`, or a longer `duration`)",
+                    s.cancelled
+                )
+            } else {
+                format!("every request failed: {}", kinds())
+            });
+        }
+        match max_error_rate {
+            Some(m) if s.error_rate > m => Some(format!(
+                "error rate {:.1}% is above max_error_rate {:.1}%: {}",
+                s.error_rate * 100.0,
+                m * 100.0,
+                kinds()
+            )),
+            None if strict && s.failed > 0 => Some(format!(
+                "{} of {} request(s) failed: {}",
+                s.failed,
+                s.requests,
+                kinds()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Runs one load test (starting and stopping the server when the options own one).
@@ -251,29 +326,22 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
     }
     .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     // The server's Prometheus counters, owned or not; a server without /metrics has none.
-    // Scraped by a client of its own (same TLS trust), outside the load's timings.
-    let mut metrics_url = load::url_of(&target)?;
-    metrics_url.set_path("/metrics");
-    metrics_url.set_query(None);
-    let scraper = load::http_client(&target, &metrics_url)?;
+    // Scraped on connections of their own (same TLS trust), outside the load's timings.
+    let scraper = http::Pool::new(
+        http::Origin::parse(&target.base_url, target.ca_pem.as_deref())
+            .map_err(|e| e.to_string())?,
+    );
     let scrape = || {
-        rt.block_on(async {
-            let resp = scraper
-                .get(metrics_url.clone())
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .ok()?;
-            if !resp.status().is_success() {
-                return None;
-            }
-            resp.text().await.ok()
-        })
-        .map(|t| server::prometheus_counters(&t))
+        rt.block_on(scraper.get("/metrics", Duration::from_secs(2)))
+            .ok()
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| server::prometheus_counters(&String::from_utf8_lossy(&body)))
     };
     let before = scrape();
     let prompts = Arc::new(prompts);
-    let mut records = rt.block_on(load::run(Arc::new(target), prompts.clone(), o.plan))?;
+    let (mut records, connections) = rt
+        .block_on(load::run(Arc::new(target), prompts.clone(), o.plan))
+        .map_err(|e| e.to_string())?;
     // Counts for what the server did not count, after the load: never on the timed path.
     if let Some(t) = &tokenizer {
         for r in records
@@ -287,32 +355,33 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
             r.tokens_from = Some("tokenizer".into());
         }
     }
+    let mut server_died = None;
+    let mut server_log = None;
+    if let Some(s) = &mut server {
+        server_died = s.died();
+    }
     let mut server_counters = BTreeMap::new();
-    if let Some(before) = before
+    if server_died.is_none()
+        && let Some(before) = before
         && let Some(after) = scrape()
     {
         for (k, v) in after {
             server_counters.insert(k.clone(), v - before.get(&k).copied().unwrap_or(0.0));
         }
     }
-    let mut server_log = None;
     if let Some(mut s) = server {
-        if let Some(why) = s.died() {
-            return Err(format!(
-                "the server died during the load ({why}); its log ends:\n{}",
-                s.log_tail(20)
-            ));
-        }
         s.stop();
-        server_log = Some(s.log_tail(200));
+        server_log = Some(s.log_tail(if server_died.is_some() { 20 } else { 200 }));
         let _ = std::fs::remove_file(&s.log_path);
     }
-    let summary = metrics::summarize(&records, &o.slo);
+    let mut summary = metrics::summarize(&records, &o.slo);
+    summary.connections = Some(connections);
     Ok(Outcome {
         summary,
         records,
         server_counters,
         server_log,
+        server_died,
     })
 }
 
@@ -358,6 +427,19 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
         for name in ["llm.req_s", "llm.error_rate", "llm.duration_s"] {
             missing.push((name.into(), "no measured request was sent".into()));
         }
+    } else if s.ok + s.failed == 0 {
+        m.push(("llm.duration_s".into(), s.duration_s, "s", "lower"));
+        for name in ["llm.req_s", "llm.error_rate"] {
+            missing.push((
+                name.into(),
+                "every request was cancelled when the duration ended".into(),
+            ));
+        }
+    } else if s.ok == 0 {
+        // No request succeeded: a rate of 0 would read as a measured one.
+        missing.push(("llm.req_s".into(), "no request succeeded".into()));
+        m.push(("llm.error_rate".into(), s.error_rate, "fraction", "lower"));
+        m.push(("llm.duration_s".into(), s.duration_s, "s", "lower"));
     } else {
         m.push(("llm.req_s".into(), s.req_s, "req/s", "higher"));
         m.push(("llm.error_rate".into(), s.error_rate, "fraction", "lower"));

@@ -58,6 +58,18 @@ fn print_llm(out: &mut impl Write, o: &crate::llm::Options, r: &crate::llm::Outc
             .map(|t| format!(", {t:.1} output tok/s"))
             .unwrap_or_default()
     );
+    if let Some(c) = &s.connections {
+        eprintln!(
+            "rigor probe llm-serve: connections: {} opened, {} reused; keep-alive: {}",
+            c.opened, c.reused, c.keep_alive
+        );
+    }
+    if s.retries > 0 || s.cancelled > 0 || !s.notes.is_empty() {
+        eprintln!(
+            "rigor probe llm-serve: {} sent again (never reached the server), {} cancelled at the end of the duration; notes: {:?}",
+            s.retries, s.cancelled, s.notes
+        );
+    }
     for (kind, n, example) in r.failures() {
         eprintln!("rigor probe llm-serve: {n} failed with {kind}: {example}");
     }
@@ -94,7 +106,11 @@ pub fn main(kind: &str, args: &[String]) -> i32 {
         Probe::LlmServe => crate::llm::Options::from_fields(&fields).and_then(|o| {
             let outcome = crate::llm::run(&o)?;
             print_llm(&mut out, &o, &outcome);
-            Ok(())
+            // The reason goes last on stderr: it becomes the failed trial's reason.
+            match outcome.failure(o.max_error_rate, false) {
+                Some(why) => Err(why),
+                None => Ok(()),
+            }
         }),
         Probe::Gemm => gemm::GemmArgs::from_fields(&fields).and_then(|a| {
             let o = gemm::run(&a)?;

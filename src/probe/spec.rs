@@ -235,11 +235,50 @@ fn duration(s: &str) -> Result<(), String> {
         .map_err(|e| format!("`{s}` is not a duration: {e}"))
 }
 
+fn positive_duration(s: &str) -> Result<(), String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(()),
+        Ok(_) => Err(format!(
+            "`{s}` is no time at all; give a positive duration, e.g. \"120s\""
+        )),
+        Err(e) => Err(format!("`{s}` is not a duration: {e}")),
+    }
+}
+
+fn url(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a URL ({e}); write e.g. http://127.0.0.1:8000"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Some("http" | "https") => Err(format!("`{s}` has no host")),
+        Some(other) => Err(format!(
+            "`{s}`: unsupported scheme `{other}`; use http:// or https://"
+        )),
+        None => Err(format!(
+            "`{s}` is not a URL; write e.g. http://127.0.0.1:8000"
+        )),
+    }
+}
+
+fn fraction(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(()),
+        _ => Err(format!("`{s}` is not a fraction in [0, 1], e.g. 0.01")),
+    }
+}
+
 const LLM_FIELDS: &[Field] = &[
     Field {
         name: "url",
         default: Some(""),
-        check: anything,
+        check: url,
         help: "base URL of a running OpenAI-compatible server, e.g. http://127.0.0.1:8000",
     },
     Field {
@@ -257,7 +296,7 @@ const LLM_FIELDS: &[Field] = &[
     Field {
         name: "ready_timeout",
         default: Some("300s"),
-        check: duration,
+        check: positive_duration,
         help: "how long the server may take to become ready",
     },
     Field {
@@ -365,8 +404,26 @@ const LLM_FIELDS: &[Field] = &[
     Field {
         name: "timeout",
         default: Some("120s"),
-        check: duration,
+        check: positive_duration,
         help: "per-request timeout",
+    },
+    Field {
+        name: "stall_timeout",
+        default: Some("60s"),
+        check: duration,
+        help: "a request that receives no byte for this long fails as `stalled`; 0: never",
+    },
+    Field {
+        name: "grace",
+        default: Some("0"),
+        check: duration,
+        help: "with `duration`: how long requests in flight at its end may still finish; later ones are cancelled",
+    },
+    Field {
+        name: "max_error_rate",
+        default: Some(""),
+        check: fraction,
+        help: "fail when more requests fail than this fraction; unset: serve-bench fails on any failure, a trial when none succeeded",
     },
     Field {
         name: "api_key_env",
@@ -389,7 +446,7 @@ const LLM_FIELDS: &[Field] = &[
     Field {
         name: "slo",
         default: Some(""),
-        check: anything,
+        check: |s| crate::llm::metrics::Slo::parse(s).map(|_| ()),
         help: "objectives for goodput, e.g. \"ttft_ms<=500,tpot_ms<=50\"",
     },
     Field {
