@@ -177,7 +177,6 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, St
 mod tests {
     use super::*;
     use crate::config::parse_experiment;
-    use std::path::Path;
 
     #[test]
     fn shell_syntax_is_detected() {
@@ -214,7 +213,10 @@ kind = "command"
 command = "prog {core} {threads} | tee log"
 params = { threads = 4 }
 "#;
-        let exp = parse_experiment(Path::new("/x/t.toml"), text).unwrap();
+        // A workdir must exist when the file is read.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let exp = parse_experiment(&dir.path().join("t.toml"), text).unwrap();
         let cells = crate::plan::cells(&exp);
         let inv = build(&exp, &cells[1], 3).unwrap();
         assert_eq!(
@@ -228,12 +230,12 @@ params = { threads = 4 }
                 ("OMP_NUM_THREADS".to_string(), "2".to_string())
             ]
         );
-        assert_eq!(inv.workdir, Path::new("/x/sub"));
+        assert_eq!(inv.workdir, dir.path().join("sub"));
         let piped = build(&exp, &cells[2], 0).unwrap();
         assert_eq!(
             piped.argv,
             ["taskset", "-c", "0", "/bin/sh", "-c", "prog 0 4 | tee log"]
         );
-        assert_eq!(piped.workdir, Path::new("/x"));
+        assert_eq!(piped.workdir, dir.path());
     }
 }

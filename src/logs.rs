@@ -91,6 +91,46 @@ impl RunLogs {
         Ok((out, err))
     }
 
+    /// Cuts the middle of a trial's output when it is longer than `limit` bytes: the first
+    /// and last `limit / 2` bytes stay, with a line saying how much went between them.
+    /// Only the latest trial's range can be cut (it ends its file); call it after the
+    /// trial's metrics and requests were read. Returns the bytes cut.
+    pub fn cap(&mut self, range: &mut LogRange, limit: u64) -> io::Result<Option<u64>> {
+        if limit == 0 || range.len <= limit {
+            return Ok(None);
+        }
+        let is_stdout = Path::new(&range.path) == self.stdout_path;
+        let (file, len) = if is_stdout {
+            (&mut self.stdout, &mut self.len.0)
+        } else {
+            (&mut self.stderr, &mut self.len.1)
+        };
+        let end = range.offset + range.len;
+        if end + 1 < *len {
+            // Not the last output in the file: nothing after it may move.
+            return Ok(None);
+        }
+        let keep = limit / 2;
+        let mut tail = vec![0u8; keep as usize];
+        file.read_exact_at(&mut tail, end - keep)?;
+        let cut = range.len - 2 * keep;
+        let marker = format!(
+            "\n[rigor: {cut} bytes cut here; a trial keeps the first and last {keep} bytes of its output (experiment.log_limit)]\n"
+        );
+        // The file is opened for appending, where positioned writes append too: truncate,
+        // then append.
+        file.set_len(range.offset + keep)?;
+        file.write_all(marker.as_bytes())?;
+        file.write_all(&tail)?;
+        range.len = keep + marker.len() as u64 + keep;
+        *len = range.offset + range.len;
+        if tail.last() != Some(&b'\n') {
+            file.write_all(b"\n")?;
+            *len += 1;
+        }
+        Ok(Some(cut))
+    }
+
     /// A range's text, read from the open file.
     pub fn text(&self, r: &LogRange) -> io::Result<String> {
         let f = if Path::new(&r.path) == self.stdout_path {
@@ -107,6 +147,34 @@ impl RunLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_output_keeps_its_head_and_tail_and_says_what_was_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut logs = RunLogs::open(dir.path(), 1).unwrap();
+        let s1 = logs.begin("trial 1").unwrap();
+        logs.stdout.write_all(b"short\n").unwrap();
+        let (mut o1, _) = logs.end(s1).unwrap();
+        assert_eq!(logs.cap(&mut o1, 10).unwrap(), None);
+        let s2 = logs.begin("trial 2").unwrap();
+        let body: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        logs.stdout.write_all(&body).unwrap();
+        let (mut o2, _) = logs.end(s2).unwrap();
+        assert_eq!(logs.cap(&mut o2, 1000).unwrap(), Some(99_000));
+        let text = logs.text(&o2).unwrap();
+        assert!(text.starts_with(std::str::from_utf8(&body[..500]).unwrap()));
+        assert!(text.ends_with(std::str::from_utf8(&body[body.len() - 500..]).unwrap()));
+        assert!(text.contains("[rigor: 99000 bytes cut here"), "{text}");
+        // The next trial starts on a line of its own, and the file is no longer than kept.
+        let s3 = logs.begin("trial 3").unwrap();
+        let (o3, _) = logs.end(s3).unwrap();
+        assert_eq!(logs.text(&o3).unwrap(), "");
+        let all = std::fs::read_to_string(dir.path().join("run-1.stdout.log")).unwrap();
+        assert!(all.len() < 2000, "{}", all.len());
+        assert!(all.ends_with("\n==> trial 3 <==\n"), "{all}");
+        // Earlier trials are never moved.
+        assert_eq!(logs.text(&o1).unwrap(), "short\n");
+    }
 
     #[test]
     fn each_trial_gets_its_exact_range_between_headers() {

@@ -36,7 +36,8 @@ struct Acc {
 
 pub fn reduce(samples: &[f64], how: Reduce) -> f64 {
     match how {
-        Reduce::Mean => samples.iter().sum::<f64>() / samples.len() as f64,
+        // Overflow-safe: 10^4 samples near 1e305 have a finite mean.
+        Reduce::Mean => crate::stats::moments::mean(samples),
         Reduce::Sum => samples.iter().sum(),
         Reduce::Min => samples.iter().copied().fold(f64::INFINITY, f64::min),
         Reduce::Max => samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -49,7 +50,7 @@ pub fn reduce(samples: &[f64], how: Reduce) -> f64 {
             if n % 2 == 1 {
                 s[n / 2]
             } else {
-                (s[n / 2 - 1] + s[n / 2]) / 2.0
+                s[n / 2 - 1] / 2.0 + s[n / 2] / 2.0
             }
         }
     }
@@ -60,9 +61,86 @@ fn parse_json_line(line: &str) -> Option<serde_json::Map<String, serde_json::Val
     if !t.starts_with('{') || !t.contains("\"metric\"") {
         return None;
     }
-    match serde_json::from_str::<serde_json::Value>(t) {
-        Ok(serde_json::Value::Object(m)) if m.contains_key("metric") => Some(m),
+    let parsed = match serde_json::from_str::<serde_json::Value>(t) {
+        Ok(v) => v,
+        // NaN, Infinity or 1e400: not JSON numbers; read the line with them as text.
+        Err(_) => serde_json::from_str(&quote_nonfinite(t)?).ok()?,
+    };
+    match parsed {
+        serde_json::Value::Object(m) if m.contains_key("metric") => Some(m),
         _ => None,
+    }
+}
+
+/// Marks a value that was a non-finite number in the program's output.
+const NONFINITE: &str = "\u{0}nonfinite:";
+
+/// The line with every number JSON cannot hold as an f64 — Python's `NaN`, `Infinity`
+/// and `-Infinity` (what `json.dumps` writes for them), and literals beyond f64's range
+/// such as `1e400` — turned into a marked string of its text, so that the metric is
+/// recorded as missing with the offending value shown instead of the line vanishing.
+/// None when the line holds no such value (it is broken in some other way).
+fn quote_nonfinite(line: &str) -> Option<String> {
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(line.len() + 16);
+    let (mut i, mut changed, mut in_str) = (0, false, false);
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            if c == b'\\' && i + 1 < b.len() {
+                out.push_str(&line[i..i + 2]);
+                i += 2;
+                continue;
+            }
+            in_str = c != b'"';
+            out.push(c as char);
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_str = true;
+            out.push('"');
+            i += 1;
+            continue;
+        }
+        let word_end = |from: usize| {
+            from + b[from..]
+                .iter()
+                .position(|&x| !(x.is_ascii_alphanumeric() || b"+-.".contains(&x)))
+                .unwrap_or(b.len() - from)
+        };
+        if c == b'-' || c == b'N' || c == b'I' || c.is_ascii_digit() {
+            let end = word_end(i);
+            let word = &line[i..end];
+            let nonfinite = matches!(word, "NaN" | "Infinity" | "-Infinity" | "-NaN")
+                || word.parse::<f64>().is_ok_and(|v| v.is_infinite());
+            if nonfinite {
+                // The marker's NUL, escaped as JSON requires inside a string.
+                out.push_str("\"\\u0000nonfinite:");
+                out.push_str(word);
+                out.push('"');
+                changed = true;
+            } else {
+                out.push_str(word);
+            }
+            i = end.max(i + 1);
+            continue;
+        }
+        out.push(c as char);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
+/// How a value that is not a finite number reads in a reason.
+fn describe_value(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None => "absent".to_string(),
+        Some(serde_json::Value::String(s)) => match s.strip_prefix(NONFINITE) {
+            Some(text) => format!("{text} (not a finite number)"),
+            None => format!("{s:?} (a string, not a number)"),
+        },
+        Some(other) => other.to_string(),
     }
 }
 
@@ -171,10 +249,9 @@ impl<'w> Extractor<'w> {
                 match obj.get("value").and_then(|v| v.as_f64()) {
                     Some(x) if x.is_finite() => entry.samples.push(x),
                     _ => entry.invalid.push(format!(
-                        "line {}: value {}",
+                        "stdout line {}: value {}",
                         lineno + 1,
-                        obj.get("value")
-                            .map_or("absent".to_string(), |v| v.to_string())
+                        describe_value(obj.get("value"))
                     )),
                 }
             }
@@ -221,10 +298,22 @@ impl<'w> Extractor<'w> {
                 a.invalid.join("; ")
             ));
             }
+            let value = reduce(&a.samples, a.reduce);
+            if !value.is_finite() {
+                out.missing.push((
+                    name,
+                    format!(
+                        "the {} of its {} samples is beyond f64's range",
+                        format!("{:?}", a.reduce).to_lowercase(),
+                        a.samples.len()
+                    ),
+                ));
+                continue;
+            }
             out.values.insert(
                 name,
                 MetricValue {
-                    value: reduce(&a.samples, a.reduce),
+                    value,
                     unit: a.unit,
                     better: a.better,
                     samples: if a.samples.len() > 1 {
@@ -387,5 +476,62 @@ mod tests {
         assert_eq!(reduce(&s, Reduce::First), 4.0);
         assert_eq!(reduce(&s, Reduce::Last), 2.0);
         assert_eq!(reduce(&[1.0, 5.0, 3.0], Reduce::Median), 3.0);
+    }
+
+    #[test]
+    fn non_finite_values_are_missing_with_the_value_shown_never_dropped() {
+        // What Python's json.dumps writes for float("nan") and float("inf"), and a literal
+        // beyond f64's range.
+        let w = workload(vec![]);
+        let out = "{\"metric\": \"a\", \"value\": NaN}\n{\"metric\": \"b\", \"value\": -Infinity, \"unit\": \"s\"}\n{\"metric\": \"c\", \"value\": 1e400}\n{\"metric\": \"d\", \"value\": 2.0}\n{\"metric\": \"d\", \"value\": NaN}\n{\"metric\": \"e\", \"value\": \"NaN\"}\n";
+        let e = extract(&w, out, "");
+        let missing: BTreeMap<_, _> = e.missing.iter().cloned().collect();
+        assert!(
+            missing["a"].contains("value NaN (not a finite number)"),
+            "{missing:?}"
+        );
+        assert!(missing["b"].contains("-Infinity"), "{missing:?}");
+        assert!(missing["c"].contains("1e400"), "{missing:?}");
+        assert!(missing["e"].contains("a string"), "{missing:?}");
+        // A NaN among good samples: the trial cannot stand on the others alone.
+        assert!(
+            e.errors
+                .iter()
+                .any(|x| x.contains("`d`") && x.contains("line 5: value NaN")),
+            "{:?}",
+            e.errors
+        );
+        // A declared metric that only got NaN fails the trial, naming the value.
+        let w = workload(vec![spec("a", None, true)]);
+        let e = extract(&w, "{\"metric\": \"a\", \"value\": NaN}\n", "");
+        assert!(
+            e.errors
+                .iter()
+                .any(|x| x.contains("`a` is missing") && x.contains("NaN")),
+            "{:?}",
+            e.errors
+        );
+        // Strings that only look like the words stay strings; good lines are untouched.
+        assert_eq!(
+            quote_nonfinite("{\"metric\": \"NaN Infinity\", \"value\": 1}"),
+            None
+        );
+    }
+
+    #[test]
+    fn means_of_huge_samples_do_not_overflow_and_sums_that_do_are_missing() {
+        let w = workload(vec![]);
+        let line = |v: &str| format!("{{\"metric\": \"m\", \"value\": {v}}}\n");
+        let out = line("1.7e308").repeat(4);
+        let e = extract(&w, &out, "");
+        assert_eq!(e.values["m"].value, 1.7e308);
+        let mut s = spec("m", None, false);
+        s.reduce = Reduce::Sum;
+        let e = extract(&workload(vec![s]), &out, "");
+        assert!(
+            e.missing[0].1.contains("beyond f64's range"),
+            "{:?}",
+            e.missing
+        );
     }
 }

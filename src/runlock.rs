@@ -68,14 +68,42 @@ fn still_running(pid: i32, start_ms: u64) -> bool {
         })
 }
 
+/// The store's real path, so that every name of one store (through a symlink, `./x.db`
+/// or `x.db` from elsewhere) takes the same lock. The store need not exist yet; its
+/// directory is created.
+pub fn real_path(store: &Path) -> Result<PathBuf, LockError> {
+    if let Ok(p) = store.canonicalize() {
+        return Ok(p);
+    }
+    // A symlink to a store not created yet: the lock belongs to its target.
+    if let Ok(target) = std::fs::read_link(store) {
+        let target = match store.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        if target != store {
+            return real_path(&target);
+        }
+    }
+    let dir = store
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| LockError::Io(dir.to_path_buf(), e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| LockError::Io(dir.to_path_buf(), e))?;
+    Ok(match store.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    })
+}
+
 impl RunLock {
     /// Takes the lock for `store`. Returns a note when a trial left by a killed runner was
     /// found still running and stopped.
     pub fn acquire(store: &Path) -> Result<(RunLock, Option<String>), LockError> {
-        let path = store.with_extension("lock");
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| LockError::Io(dir.to_path_buf(), e))?;
-        }
+        let path = real_path(store)?.with_extension("lock");
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -130,12 +158,27 @@ mod tests {
     use std::os::unix::process::CommandExt;
 
     #[test]
-    fn one_runner_per_store() {
+    fn one_runner_per_store_by_whatever_name() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("s.db");
         let (_held, note) = RunLock::acquire(&store).unwrap();
         assert!(note.is_none());
         assert!(matches!(RunLock::acquire(&store), Err(LockError::Held(_))));
+        // A symlink to the store, and a path through `..`, name the same store.
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&store, &link).unwrap();
+        assert!(matches!(RunLock::acquire(&link), Err(LockError::Held(_))));
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let dotted = dir.path().join("sub/../s.db");
+        assert!(matches!(RunLock::acquire(&dotted), Err(LockError::Held(_))));
+        // A symlink to a store that does not exist yet locks its target.
+        let ahead = dir.path().join("ahead.db");
+        std::os::unix::fs::symlink("later.db", &ahead).unwrap();
+        let (_later, _) = RunLock::acquire(&ahead).unwrap();
+        assert!(matches!(
+            RunLock::acquire(&dir.path().join("later.db")),
+            Err(LockError::Held(_))
+        ));
     }
 
     #[test]

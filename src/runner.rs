@@ -608,6 +608,12 @@ pub fn run(
         progress.note(&note);
     }
     let store = Store::open(&opts.store)?;
+    let abandoned = store.close_abandoned()?;
+    if abandoned > 0 {
+        progress.note(&format!(
+            "{abandoned} earlier session(s) of this store ended without closing (a runner killed, or stopped by a full disk); marked `died`"
+        ));
+    }
     let file_sha = sha256_hex(src.text.as_bytes());
     let exp_json = serde_json::to_string(exp).unwrap_or_default();
     // The hash covers what decides the trials; [analysis] and [[hypothesis]] only change how
@@ -827,6 +833,23 @@ pub fn run(
             };
             if let Some(line) = environments.get(&cell.variant) {
                 result.notes.push(format!("environment: {line}"));
+            }
+            // After its metrics and requests were read: the log keeps head and tail.
+            for (range, stream) in [
+                (&mut result.stdout, "stdout"),
+                (&mut result.stderr, "stderr"),
+            ] {
+                let Some(range) = range else { continue };
+                match logs.cap(range, exp.log_limit) {
+                    Ok(Some(cut)) => result.notes.push(format!(
+                        "{cut} bytes cut from the middle of its {stream} in the log (experiment.log_limit = {} bytes)",
+                        exp.log_limit
+                    )),
+                    Ok(None) => {}
+                    Err(e) => result
+                        .notes
+                        .push(format!("its {stream} could not be cut to the log limit: {e}")),
+                }
             }
             // A container the CLI lost hold of (timeout, kill) is removed by name.
             if result.status != TrialStatus::Ok

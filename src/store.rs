@@ -603,6 +603,21 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Sessions and runs still marked `running` although no runner holds the store's lock
+    /// (the caller holds it): their runner died (kill -9, a full disk, a lost node). They
+    /// become `died` and `interrupted`; returns how many sessions were.
+    pub fn close_abandoned(&self) -> Result<usize, StoreError> {
+        let n = self.sql(self.conn.execute(
+            "UPDATE session SET status = 'died', ended_at = COALESCE(ended_at, ?1) WHERE status = 'running'",
+            [now_rfc3339()],
+        ))?;
+        self.sql(self.conn.execute(
+            "UPDATE run SET status = 'interrupted' WHERE status = 'running'",
+            [],
+        ))?;
+        Ok(n)
+    }
+
     pub fn end_session(&self, session_id: i64, status: &str) -> Result<(), StoreError> {
         self.sql(self.conn.execute(
             "UPDATE session SET ended_at = ?2, status = ?3 WHERE id = ?1",

@@ -54,6 +54,33 @@ fn pieces(template: &str) -> Vec<Piece<'_>> {
     out
 }
 
+/// The first `{name` that is never closed, where `known(name)` (a parameter or built-in
+/// placeholder): its byte offset and the name. Braces of unknown words are the shell's or
+/// awk's business and are left alone.
+pub fn unclosed(template: &str, known: impl Fn(&str) -> bool) -> Option<(usize, &str)> {
+    let b = template.as_bytes();
+    let mut i = 0;
+    while let Some(off) = template[i..].find('{') {
+        let at = i + off;
+        if template[at..].starts_with("{{") {
+            i = at + 2;
+            continue;
+        }
+        let rest = &template[at + 1..];
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..len];
+        let closed = b.get(at + 1 + len) == Some(&b'}');
+        let after_dollar = at > 0 && b[at - 1] == b'$';
+        if !closed && !after_dollar && is_ident(name) && known(name) {
+            return Some((at, name));
+        }
+        i = at + 1;
+    }
+    None
+}
+
 /// The placeholder names used in `template`, in order of first use.
 pub fn placeholders(template: &str) -> Vec<&str> {
     let mut seen = Vec::new();
@@ -112,6 +139,15 @@ mod tests {
                 .unwrap_err()
                 .contains("{x}")
         );
+    }
+
+    #[test]
+    fn an_unclosed_placeholder_of_a_known_name_is_found() {
+        let known = |n: &str| n == "x" || n == "size";
+        assert_eq!(unclosed("echo {x", known), Some((5, "x")));
+        assert_eq!(unclosed("run {size} {x -n", known), Some((11, "x")));
+        assert_eq!(unclosed("echo {x} {{x ${x awk '{print $1}'", known), None);
+        assert_eq!(unclosed("echo {other", known), None);
     }
 
     #[test]

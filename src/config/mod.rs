@@ -40,6 +40,11 @@ pub struct Experiment {
     pub timeout: Option<Duration>,
     /// Extra attempts for a failed trial before it is recorded as failed for good.
     pub retries: u32,
+    /// Bytes of stdout and of stderr kept per trial in the run's logs (0: all); beyond it
+    /// the middle is cut, after metrics and requests were read. Like `analysis`, it
+    /// decides what is kept, not what runs; omitted from the stored form when default.
+    #[serde(skip_serializing_if = "is_default_log_limit")]
+    pub log_limit: u64,
     /// How the report compares variants; changing it never invalidates measured trials.
     #[serde(default)]
     pub analysis: crate::stats::compare::Settings,
@@ -60,6 +65,13 @@ pub struct Experiment {
     /// holding the experiment file.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// 16 MiB of stdout and 16 MiB of stderr per trial.
+pub const DEFAULT_LOG_LIMIT: u64 = 16 << 20;
+
+fn is_default_log_limit(v: &u64) -> bool {
+    *v == DEFAULT_LOG_LIMIT
 }
 
 impl Experiment {

@@ -24,8 +24,28 @@ pub fn is_reserved_metric(name: &str) -> bool {
 }
 
 /// Placeholders rigor fills in itself.
-/// `{port}` is left as is for the `llm-serve` probe, which fills in the free port it picks.
-pub const BUILTIN_PLACEHOLDERS: [&str; 4] = ["variant", "workload", "trial", "port"];
+/// The most cells and trials one experiment may plan.
+pub const MAX_CELLS: u64 = 100_000;
+pub const MAX_TRIALS: u64 = 10_000_000;
+
+/// 1234567 as "1,234,567".
+fn fmt_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Placeholders rigor fills in every command.
+pub const BUILTIN_PLACEHOLDERS: [&str; 3] = ["variant", "workload", "trial"];
+/// `{port}` is left as is for the `llm-serve` probe, which fills in the free port it picks
+/// in its `server_command`; anywhere else it would be passed on literally.
+pub const PORT_PLACEHOLDER: &str = "port";
 /// Every workload kind, for suggestions.
 const KINDS: [&str; 4] = ["command", "gemm", "copy", "llm-serve"];
 
@@ -145,6 +165,7 @@ struct RawExperiment {
     cooldown: Option<Spanned<toml::Value>>,
     timeout: Option<Spanned<toml::Value>>,
     retries: Option<u32>,
+    log_limit: Option<Spanned<toml::Value>>,
     design: Option<Spanned<Design>>,
 }
 
@@ -156,7 +177,7 @@ struct RawVariant {
     #[serde(default)]
     env: BTreeMap<String, Spanned<toml::Value>>,
     prefix: Option<Spanned<toml::Value>>,
-    workdir: Option<String>,
+    workdir: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<String, Spanned<toml::Value>>,
     container: Option<Spanned<toml::Value>>,
@@ -175,7 +196,7 @@ struct RawCommandWorkload {
     shell: Option<ShellMode>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<toml::Value>>,
-    workdir: Option<String>,
+    workdir: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<String, Spanned<toml::Value>>,
     json_metrics: Option<bool>,
@@ -203,6 +224,43 @@ struct Parser<'a> {
 type Result<T> = std::result::Result<T, ConfigError>;
 
 impl<'a> Parser<'a> {
+    /// A `workdir` as written, refused unless it is a directory (relative to the file's
+    /// directory): a missing one would fail every trial, and nothing runs until the whole
+    /// file is valid.
+    fn existing_dir(&self, d: &Spanned<String>, field: &str) -> Result<PathBuf> {
+        let p = PathBuf::from(d.get_ref());
+        let base = self
+            .path
+            .parent()
+            .filter(|b| !b.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let resolved = if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(&p)
+        };
+        if !resolved.is_dir() {
+            return Err(self
+                .err(d.span(), field, format!("`{}` is not a directory ({})", d.get_ref(), resolved.display()))
+                .with_hint("create it, or fix the path (a relative path is taken from the experiment file's directory)"));
+        }
+        Ok(p)
+    }
+
+    /// The span of `len` bytes at `offset` inside the string value `t` written at `span`,
+    /// when the file spells it plainly (a quoted string without escapes); else the value's.
+    fn inner_span(&self, span: Range<usize>, t: &str, offset: usize, len: usize) -> Range<usize> {
+        let written = self.text.get(span.clone()).unwrap_or("");
+        let plain = written.len() == t.len() + 2
+            && (written.starts_with('"') || written.starts_with('\''))
+            && &written[1..written.len() - 1] == t;
+        if plain {
+            span.start + 1 + offset..span.start + 1 + offset + len
+        } else {
+            span
+        }
+    }
+
     fn err(
         &self,
         span: Range<usize>,
@@ -241,6 +299,17 @@ impl<'a> Parser<'a> {
         {
             field = join(&field, name);
         }
+        // TOML integers are 64-bit; the parser's own words for a longer one are "invalid
+        // type: integer `…` as i128".
+        let message = match message.split_once("as i128") {
+            Some((head, _)) if head.starts_with("invalid type: integer") => {
+                let digits = head.split('`').nth(1).unwrap_or("the number");
+                format!(
+                    "`{digits}` is larger than any whole number a TOML file can hold (2^63 − 1)"
+                )
+            }
+            _ => message,
+        };
         let mut err = ConfigError::at(self.path, self.text, e.span(), field, message.clone());
         if let Some(h) = hint_for_serde_message(&message) {
             err = err.with_hint(h);
@@ -353,6 +422,15 @@ impl<'a> Parser<'a> {
             None => (10, None),
             Some(t) => self.trials(t)?,
         };
+        let per_cell = u64::from(trials.max(adaptive.as_ref().map_or(0, |a| a.max)))
+            + u64::from(exp.warmup.unwrap_or(0));
+        self.check_size(
+            &variants,
+            &workloads,
+            &workload_raw,
+            per_cell,
+            exp.trials.as_ref(),
+        )?;
         let cooldown = match &exp.cooldown {
             None => Duration::ZERO,
             Some(c) => self.duration(c, "experiment.cooldown")?,
@@ -361,7 +439,15 @@ impl<'a> Parser<'a> {
             None => Some(Duration::from_secs(3600)),
             Some(t) => match t.get_ref() {
                 toml::Value::String(s) if s == "none" => None,
-                _ => Some(self.duration(t, "experiment.timeout")?),
+                _ => {
+                    let d = self.duration(t, "experiment.timeout")?;
+                    if d.is_zero() {
+                        return Err(self
+                            .err(t.span(), "experiment.timeout", "a timeout of 0 would stop every trial before it starts")
+                            .with_hint("give the longest a trial may take, e.g. \"10m\", or \"none\" for no limit"));
+                    }
+                    Some(d)
+                }
             },
         };
         let analysis = self.analysis(&root_for_paths, raw.analysis.as_ref())?;
@@ -390,6 +476,25 @@ impl<'a> Parser<'a> {
             cooldown,
             timeout,
             retries: exp.retries.unwrap_or(0),
+            log_limit: match &exp.log_limit {
+                None => crate::config::DEFAULT_LOG_LIMIT,
+                Some(v) => {
+                    let bytes = match v.get_ref() {
+                        toml::Value::Integer(n) if *n >= 0 => Some(*n as u64),
+                        toml::Value::String(s) if s == "none" => Some(0),
+                        toml::Value::String(s) => crate::probe::parse_size(s),
+                        _ => None,
+                    };
+                    match bytes {
+                        Some(b) if b == 0 || b >= 4096 => b,
+                        _ => {
+                            return Err(self
+                                .err(v.span(), "experiment.log_limit", format!("`{}` is not a usable log size", v.get_ref()))
+                                .with_hint("bytes of each trial's stdout and stderr to keep, at least 4 KiB, e.g. \"16MiB\"; \"none\" keeps everything"));
+                        }
+                    }
+                }
+            },
             telemetry: self.telemetry(raw.telemetry.as_ref())?,
             gate: self.gate(raw.gate.as_ref())?,
             hypotheses: self.hypotheses(&raw.hypothesis, &variants, &workloads, &analysis)?,
@@ -468,6 +573,25 @@ impl<'a> Parser<'a> {
                     ));
             }
             levels.push((r, vals));
+        }
+        if design == Design::Factorial {
+            let n = levels
+                .iter()
+                .fold(1u64, |n, (_, v)| n.saturating_mul(v.len() as u64));
+            if n > MAX_CELLS {
+                let last = &raw[raw.len() - 1];
+                return Err(self
+                    .err(
+                        last.span(),
+                        format!("factor[{}]", raw.len() - 1),
+                        format!(
+                            "a full factorial of these factors is {} variants; rigor plans at most {} cells",
+                            fmt_count(n),
+                            fmt_count(MAX_CELLS)
+                        ),
+                    )
+                    .with_hint("use `design = \"ablation\"` (each factor changed alone), or fewer factors"));
+            }
         }
         // Each combination: one value index per factor.
         let combos: Vec<Vec<usize>> = match design {
@@ -769,7 +893,12 @@ impl<'a> Parser<'a> {
             description: v.description.clone(),
             env: self.env(&v.env, &format!("{at}.env"))?,
             prefix,
-            workdir: v.workdir.as_ref().map(PathBuf::from),
+            workdir: match &v.workdir {
+                // A container's or chroot's own directory is `workdir` inside its table;
+                // this one is where the variant's command starts on the host.
+                Some(d) => Some(self.existing_dir(d, &format!("{at}.workdir"))?),
+                None => None,
+            },
             params,
             environment: self.environment(&at, v)?,
             unshare: self.unshare(&at, v)?,
@@ -921,7 +1050,7 @@ impl<'a> Parser<'a> {
                 .err(span, field, format!("`{k}` cannot be a parameter name"))
                 .with_hint("parameter names are used as {name} placeholders: letters, digits and `_`, not starting with a digit"));
         }
-        if BUILTIN_PLACEHOLDERS.contains(&k) {
+        if BUILTIN_PLACEHOLDERS.contains(&k) || k == PORT_PLACEHOLDER {
             return Err(self
                 .err(
                     span,
@@ -1131,7 +1260,10 @@ impl<'a> Parser<'a> {
                 command,
                 shell,
                 env: self.env(&raw.env, &format!("{at}.env"))?,
-                workdir: raw.workdir.as_ref().map(PathBuf::from),
+                workdir: match &raw.workdir {
+                    Some(d) => Some(self.existing_dir(d, &format!("{at}.workdir"))?),
+                    None => None,
+                },
                 json_metrics: raw.json_metrics.unwrap_or(true),
                 metrics,
             }),
@@ -1298,6 +1430,20 @@ impl<'a> Parser<'a> {
             argv.push(format!("--{}", f.name));
             argv.push(value);
         }
+        if probe == crate::probe::Probe::LlmServe {
+            let given = |f: &str| {
+                table
+                    .get(f)
+                    .is_some_and(|v| v.get_ref().as_str().is_none_or(|s| !s.is_empty()))
+                    || params.contains_key(f)
+                    || variants.iter().any(|v| v.params.contains_key(f))
+            };
+            if !given("url") && !given("server_command") {
+                return Err(self
+                    .err(span.start..span.start + 1, at.to_string(), "an llm-serve workload needs a server: `url` or `server_command`")
+                    .with_hint("`url = \"http://127.0.0.1:8000\"` for a running server, or `server_command = \"… --port {port}\"` for one started fresh for each trial"));
+            }
+        }
         let metrics = probe
             .metrics()
             .iter()
@@ -1432,6 +1578,70 @@ impl<'a> Parser<'a> {
 
     /// Every placeholder resolves in every (variant, workload) pair, every sweep parameter is
     /// used, and no variant fixes a parameter that a workload sweeps.
+    /// Refuses a design too large to plan before anything is built: a sweep of 10^9 cells
+    /// would exhaust memory in `plan` long before it could be run.
+    fn check_size(
+        &self,
+        variants: &[Variant],
+        workloads: &[Workload],
+        raws: &[RawCommandWorkload],
+        per_cell: u64,
+        trials_at: Option<&Spanned<toml::Value>>,
+    ) -> Result<()> {
+        let mut cells: u64 = 0;
+        let mut largest: Option<(u64, usize)> = None;
+        for (i, w) in workloads.iter().enumerate() {
+            let points = w
+                .params
+                .values()
+                .fold(1u64, |n, v| n.saturating_mul(v.len().max(1) as u64));
+            let here = points.saturating_mul(variants.len() as u64);
+            if largest.is_none_or(|(n, _)| here > n) {
+                largest = Some((here, i));
+            }
+            cells = cells.saturating_add(here);
+        }
+        if cells > MAX_CELLS {
+            let (n, i) = largest.unwrap_or((cells, 0));
+            let raw = &raws[i];
+            let span = raw
+                .params
+                .values()
+                .next()
+                .map_or(raw.name.span(), |p| p.span());
+            return Err(self
+                .err(
+                    span,
+                    format!("{}.params", workload_field(raws, raw)),
+                    format!(
+                        "the design has {} cells (this workload alone {} across {} variant(s)); rigor plans at most {}",
+                        fmt_count(cells),
+                        fmt_count(n),
+                        variants.len(),
+                        fmt_count(MAX_CELLS)
+                    ),
+                )
+                .with_hint("sweep fewer values per parameter, or split the sweep into several experiments (each parameter's values multiply)"));
+        }
+        let trials = cells.saturating_mul(per_cell);
+        if trials > MAX_TRIALS {
+            let span = trials_at.map_or(0..0, |t| t.span());
+            return Err(self
+                .err(
+                    span,
+                    "experiment.trials",
+                    format!(
+                        "{} cells × {per_cell} trials each is {} trials; rigor runs at most {}",
+                        fmt_count(cells),
+                        fmt_count(trials),
+                        fmt_count(MAX_TRIALS)
+                    ),
+                )
+                .with_hint("fewer trials per cell (adaptive `trials = { min, max }` runs only what each comparison needs), or fewer cells"));
+        }
+        Ok(())
+    }
+
     fn check_params_against_variants(
         &self,
         variants: &[Variant],
@@ -1455,6 +1665,9 @@ impl<'a> Parser<'a> {
                 templates.push((v, raw.env[k].span(), format!("env.{k}")));
             }
             let wat = format!("workload `{}`", w.name);
+            let serves = matches!(w.kind, WorkloadKind::LlmServe(_));
+            let builtin =
+                |ph: &str| BUILTIN_PLACEHOLDERS.contains(&ph) || (serves && ph == PORT_PLACEHOLDER);
             for (vi, v) in variants.iter().enumerate() {
                 let rv = raw_variants.get(vi);
                 for k in v.params.keys() {
@@ -1482,10 +1695,37 @@ impl<'a> Parser<'a> {
                     }
                 }
                 for (t, span, field) in vt {
+                    let full_field = || {
+                        if field.starts_with("variant") {
+                            field.clone()
+                        } else {
+                            format!("{}.{field}", workload_field(raws, raw))
+                        }
+                    };
+                    let known_name = |ph: &str| {
+                        w.params.contains_key(ph) || v.params.contains_key(ph) || builtin(ph)
+                    };
+                    if let Some((at, name)) = template::unclosed(t, known_name) {
+                        return Err(self
+                            .err(
+                                self.inner_span(span.clone(), t, at, name.len() + 1),
+                                full_field(),
+                                format!("`{{{name}` is never closed"),
+                            )
+                            .with_hint(format!("write `{{{name}}}` for the parameter, or `{{{{{name}` for a literal brace")));
+                    }
                     for ph in template::placeholders(t) {
-                        let known = w.params.contains_key(ph)
-                            || v.params.contains_key(ph)
-                            || BUILTIN_PLACEHOLDERS.contains(&ph);
+                        if ph == PORT_PLACEHOLDER && !serves && !known_name(ph) {
+                            let at = t.find("{port}").unwrap_or(0);
+                            return Err(self
+                                .err(
+                                    self.inner_span(span.clone(), t, at, 6),
+                                    full_field(),
+                                    format!("`{{port}}` is not filled in in {wat}: only an llm-serve workload's `server_command` gets a free port"),
+                                )
+                                .with_hint("pick the port yourself (a parameter, e.g. `params = { port = [8080] }`), or write `{{port}}` for a literal brace"));
+                        }
+                        let known = known_name(ph);
                         if !known {
                             let mut names: Vec<&str> = w
                                 .params
@@ -1494,11 +1734,11 @@ impl<'a> Parser<'a> {
                                 .map(|s| s.as_str())
                                 .collect();
                             names.extend(BUILTIN_PLACEHOLDERS);
-                            let field = if field.starts_with("variant") {
-                                field.clone()
-                            } else {
-                                format!("{}.{field}", workload_field(raws, raw))
-                            };
+                            if serves {
+                                names.push(PORT_PLACEHOLDER);
+                            }
+                            let field = full_field();
+                            let at = t.find(&format!("{{{ph}}}")).unwrap_or(0);
                             let hint = match closest(ph, names.iter().copied()) {
                                 Some(c) => format!(
                                     "did you mean `{{{c}}}`? (write `{{{{{ph}}}}}` for a literal brace)"
@@ -1514,7 +1754,7 @@ impl<'a> Parser<'a> {
                             };
                             return Err(self
                                 .err(
-                                    span,
+                                    self.inner_span(span, t, at, ph.len() + 2),
                                     field,
                                     format!(
                                         "`{{{ph}}}` is not a parameter of {wat} with variant `{}`",

@@ -221,10 +221,18 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     let tokens_missing = if ok.is_empty() {
         Some("no request succeeded".into())
     } else if !all_have_tokens {
-        Some(
+        let zero = ok
+            .iter()
+            .filter(|r| r.output_tokens.is_none() && r.notes.iter().any(|n| n == "usage_zero"))
+            .count();
+        Some(if zero > 0 {
+            format!(
+                "the server reported 0 completion tokens for {zero} request(s) that streamed text (its count is wrong, not the text); give a `tokenizer` to count them"
+            )
+        } else {
             "the server returned no token usage for some requests, and no tokenizer was given"
-                .into(),
-        )
+                .into()
+        })
     } else {
         None
     };

@@ -256,7 +256,8 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
                 let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_else(|| "—".into());
                 // Location statistics to the decimal place the mean's CI supports.
                 let loc = |x: f64| match m.desc.mean_ci {
-                    Some([lo, hi]) if hi > lo && x.abs() < 1e6 => {
+                    // Fixed decimals read well between 1e-3 and 1e6; beyond, 4 significant digits.
+                    Some([lo, hi]) if hi > lo && (x == 0.0 || (1e-3..1e6).contains(&x.abs())) => {
                         format!("{x:.*}", super::numbers::ci_decimals(lo, hi))
                     }
                     _ => fmt_num(x),

@@ -48,6 +48,10 @@ pub fn ci_decimals(lo: f64, hi: f64) -> usize {
 
 /// `estimate [lo, hi]` rounded to the CI's precision.
 pub fn fmt_ci(estimate: f64, lo: f64, hi: f64) -> (String, String, String) {
+    if estimate != 0.0 && !(1e-3..1e6).contains(&estimate.abs()) {
+        // Fixed decimals would print 1e-300 as 0.000000000000: significant digits instead.
+        return (fmt_num(estimate), fmt_num(lo), fmt_num(hi));
+    }
     let d = ci_decimals(lo, hi);
     (
         format!("{estimate:.d$}"),
@@ -74,6 +78,7 @@ mod tests {
             fmt_ci(1.0234, 1.0211, 1.0257),
             ("1.0234".into(), "1.0211".into(), "1.0257".into())
         );
+        assert_eq!(fmt_ci(1.5e-300, 1.4e-300, 1.6e-300).0, "1.500e-300");
     }
 
     #[test]

@@ -74,6 +74,12 @@ fn interval(
     conf: f64,
     method: BootMethod,
 ) -> Result<BootstrapCi, StatsError> {
+    if !theta.is_finite() || boot.iter().any(|v| !v.is_finite()) {
+        // A resample whose baseline averages 0 has no ratio: the interval is unbounded.
+        return Err(StatsError::Numeric(
+            "a bootstrap interval (some resamples have no finite estimate)",
+        ));
+    }
     boot.sort_by(f64::total_cmp);
     let b = boot.len();
     let alpha = (1.0 - conf) / 2.0;
@@ -104,6 +110,9 @@ fn interval(
             (adj(norm_ppf(alpha)), adj(norm_ppf(1.0 - alpha)))
         }
     };
+    if !(q_lo.is_finite() && q_hi.is_finite()) {
+        return Err(StatsError::Numeric("the BCa adjustment"));
+    }
     Ok(BootstrapCi {
         estimate: theta,
         lo: percentile(&boot, 100.0 * q_lo),
@@ -123,6 +132,10 @@ pub fn bootstrap_ci(
     rng: &mut impl Rng,
 ) -> Result<BootstrapCi, StatsError> {
     need(x, 2)?;
+    // The interval is computed on rescaled values and scaled back (see `scale`).
+    let k = super::scale::factor(&[x]);
+    let xs = super::scale::scaled(x, k);
+    let x = &*xs;
     let mut buf = x.to_vec();
     let theta = stat_of(&mut buf, stat);
     let boot: Vec<f64> = (0..resamples)
@@ -132,23 +145,48 @@ pub fn bootstrap_ci(
         })
         .collect();
     let jack = if method == BootMethod::Bca {
-        let mut out = Vec::with_capacity(x.len());
-        let mut rest = Vec::with_capacity(x.len() - 1);
-        for i in 0..x.len() {
-            rest.clear();
-            rest.extend(
-                x.iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, v)| v),
-            );
-            out.push(stat_of(&mut rest, stat));
-        }
-        vec![out]
+        vec![leave_one_out(x, stat)]
     } else {
         Vec::new()
     };
-    interval(theta, boot, &jack, conf, method)
+    let mut ci = interval(theta, boot, &jack, conf, method)?;
+    let back =
+        |v: f64| super::scale::back(v, k).ok_or(StatsError::Numeric("the bootstrap interval"));
+    ci.estimate = back(ci.estimate)?;
+    ci.lo = back(ci.lo)?;
+    ci.hi = back(ci.hi)?;
+    Ok(ci)
+}
+
+/// The statistic of `x` without each value in turn, in O(n log n): the mean from the
+/// running sum, the median from the sorted values (the direct way took O(n²)).
+fn leave_one_out(x: &[f64], stat: Stat) -> Vec<f64> {
+    let n = x.len();
+    match stat {
+        Stat::Mean => {
+            let sum: f64 = x.iter().sum();
+            x.iter().map(|v| (sum - v) / (n - 1) as f64).collect()
+        }
+        Stat::Median => {
+            let mut s = x.to_vec();
+            s.sort_by(f64::total_cmp);
+            // Without the value at sorted position j, the others' middle is s's middle
+            // shifted up by one place at and above j. Tied values leave the same others
+            // whichever of them goes, so each value takes its first position.
+            let m = n - 1;
+            x.iter()
+                .map(|v| {
+                    let j = s.partition_point(|w| w.total_cmp(v).is_lt());
+                    let at = |i: usize| if i >= j { s[i + 1] } else { s[i] };
+                    if m % 2 == 1 {
+                        at(m / 2)
+                    } else {
+                        (at(m / 2 - 1) + at(m / 2)) / 2.0
+                    }
+                })
+                .collect()
+        }
+    }
 }
 
 /// Interval for mean(x) / mean(y), resampling each sample independently.
@@ -162,10 +200,15 @@ pub fn bootstrap_ratio(
 ) -> Result<BootstrapCi, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
+    let unscaled_y = y;
+    // A ratio does not change with a common scale; the sums would overflow unscaled.
+    let k = super::scale::factor(&[x, y]);
+    let (xs, ys) = (super::scale::scaled(x, k), super::scale::scaled(y, k));
+    let (x, y) = (&*xs, &*ys);
     let (sx, sy) = (x.iter().sum::<f64>(), y.iter().sum::<f64>());
     let (nx, ny) = (x.len() as f64, y.len() as f64);
     if sy == 0.0 {
-        return Err(StatsError::ZeroBaseline);
+        return Err(super::ratio::zero_baseline(unscaled_y));
     }
     let theta = (sx / nx) / (sy / ny);
     let boot: Vec<f64> = (0..resamples)
@@ -181,4 +224,32 @@ pub fn bootstrap_ratio(
             .collect(),
     ];
     interval(theta, boot, &jack, conf, method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leave_one_out_equals_recomputing_without_each_value() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for n in [2, 3, 4, 5, 10, 11, 40] {
+            // Few distinct values: ties are common.
+            let x: Vec<f64> = (0..n).map(|_| rng.random_range(0..6) as f64).collect();
+            for stat in [Stat::Mean, Stat::Median] {
+                let fast = leave_one_out(&x, stat);
+                for (i, got) in fast.iter().enumerate() {
+                    let mut rest: Vec<f64> = x
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, v)| *v)
+                        .collect();
+                    let direct = stat_of(&mut rest, stat);
+                    assert!((got - direct).abs() < 1e-12, "{stat:?} n {n} i {i}: {x:?}");
+                }
+            }
+        }
+    }
 }

@@ -162,10 +162,19 @@ pub fn infer(
     s: &Settings,
     rng: &mut impl Rng,
 ) -> Result<Inference, StatsError> {
+    // Everything below but the two means is unchanged by a common scale, so extreme
+    // samples are rescaled once here (see `scale`) and the means scaled back.
+    let unscaled_baseline = baseline;
+    let k = super::scale::factor(&[baseline, variant]);
+    let (bs, vs) = (
+        super::scale::scaled(baseline, k),
+        super::scale::scaled(variant, k),
+    );
+    let (baseline, variant) = (&*bs, &*vs);
     let w = welch(variant, baseline, Alternative::TwoSided)?;
     let (mb, mv) = (Moments::of(baseline), Moments::of(variant));
     if mb.mean == 0.0 {
-        return Err(StatsError::ZeroBaseline);
+        return Err(super::ratio::zero_baseline(unscaled_baseline));
     }
     let sw = |x: &[f64]| (x.len() >= 3).then(|| shapiro_wilk(x).ok()).flatten();
     let (nb, nv) = (sw(baseline), sw(variant));
@@ -238,8 +247,8 @@ pub fn infer(
     Ok(Inference {
         n_baseline: baseline.len(),
         n_variant: variant.len(),
-        mean_baseline: mb.mean,
-        mean_variant: mv.mean,
+        mean_baseline: mb.mean / k,
+        mean_variant: mv.mean / k,
         ratio,
         change_pct: (ratio - 1.0) * 100.0,
         change_ci_pct: [pct(ratio_ci.lo), pct(ratio_ci.hi)],

@@ -29,7 +29,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let h = (n - 1) as f64 * p / 100.0;
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(n - 1);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+    let (a, b, t) = (sorted[lo], sorted[hi], h - lo as f64);
+    let d = b - a;
+    if d.is_finite() {
+        a + t * d
+    } else {
+        // Opposite signs near f64's limit: the weighted form cannot overflow.
+        a * (1.0 - t) + b * t
+    }
 }
 
 /// Summary of `values`; `None` when there are none. Non-finite values must be filtered out
@@ -42,8 +49,16 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mean = super::moments::mean(values);
-    let sd = (n > 1).then(|| super::moments::var(values).sqrt());
-    let cv = sd.filter(|_| mean != 0.0).map(|s| s / mean.abs());
+    // On rescaled values, so that the spread of extreme values neither overflows nor
+    // underflows; an sd beyond f64's range is absent, not infinite.
+    let k = super::scale::factor(&[values]);
+    let scaled = super::scale::scaled(values, k);
+    let sd_scaled = (n > 1).then(|| super::moments::var(&scaled).sqrt());
+    let sd = sd_scaled.and_then(|s| super::scale::back(s, k));
+    let cv = sd_scaled
+        .filter(|_| mean != 0.0)
+        .map(|s| s / (mean * k).abs())
+        .filter(|c| c.is_finite());
     Some(Summary {
         n,
         mean,

@@ -14,6 +14,10 @@ fn normal() -> Normal {
     Normal::standard()
 }
 
+// Every function here returns NaN for arguments outside its domain (NaN, a probability
+// outside [0, 1], degrees of freedom that are not positive) instead of panicking as statrs
+// does; callers turn a NaN into an error with `error::finite`.
+
 pub fn norm_cdf(x: f64) -> f64 {
     normal().cdf(x)
 }
@@ -23,12 +27,15 @@ pub fn norm_sf(x: f64) -> f64 {
 }
 
 pub fn norm_ppf(p: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
     normal().inverse_cdf(p)
 }
 
-fn student(df: f64) -> StudentsT {
-    // df > 0 is checked by every caller; a bad df is a bug, not an input error.
-    StudentsT::new(0.0, 1.0, df).expect("degrees of freedom must be positive")
+/// Student's t with `df` > 0 degrees of freedom (None otherwise, NaN included).
+fn student(df: f64) -> Option<StudentsT> {
+    StudentsT::new(0.0, 1.0, df).ok()
 }
 
 pub fn t_cdf(x: f64, df: f64) -> f64 {
@@ -41,8 +48,14 @@ pub fn t_cdf(x: f64, df: f64) -> f64 {
 
 /// Upper tail P(T > x), computed directly so small p-values keep their precision.
 pub fn t_sf(x: f64, df: f64) -> f64 {
+    if x.is_nan() || df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
     if x.is_infinite() {
         return if x > 0.0 { 0.0 } else { 1.0 };
+    }
+    if df.is_infinite() {
+        return norm_sf(x);
     }
     // P(|T| > |x|) = I_{df/(df+x²)}(df/2, 1/2)
     let tail = 0.5 * beta_reg(df / 2.0, 0.5, df / (df + x * x));
@@ -56,12 +69,17 @@ const LARGE_DF: f64 = 1e5;
 
 /// Quantile of Student's t.
 pub fn t_ppf(p: f64, df: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) || df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
     if df > LARGE_DF {
         let z = norm_ppf(p);
         let (z3, z5) = (z.powi(3), z.powi(5));
         return z + (z3 + z) / (4.0 * df) + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * df * df);
     }
-    let dist = student(df);
+    let Some(dist) = student(df) else {
+        return f64::NAN;
+    };
     let mut x = dist.inverse_cdf(p);
     for _ in 0..4 {
         let f = dist.pdf(x);
@@ -87,6 +105,13 @@ pub fn t_ppf(p: f64, df: f64) -> f64 {
 pub fn nct_cdf(t: f64, df: f64, nc: f64) -> f64 {
     const ERRMAX: f64 = 1e-13;
     const ITRMAX: usize = 2000;
+    if t.is_nan() || nc.is_nan() || df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if df.is_infinite() || t.is_infinite() || nc.is_infinite() {
+        // The normal limit; and the tails of an infinite statistic or noncentrality.
+        return norm_cdf(t - nc);
+    }
     let (tt, del, negdel) = if t < 0.0 {
         (-t, -nc, true)
     } else {

@@ -1,7 +1,7 @@
 //! Effect sizes of the variant (`x`) against the baseline (`y`).
 
 use super::dist::norm_ppf;
-use super::error::{StatsError, need};
+use super::error::{StatsError, finite, need};
 use super::hypothesis::{Alternative, mann_whitney};
 use super::moments::Moments;
 use serde::Serialize;
@@ -27,6 +27,10 @@ pub struct EffectSizes {
 pub fn effect_sizes(x: &[f64], y: &[f64], conf: f64) -> Result<EffectSizes, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
+    // Standardized effects do not change with a common scale.
+    let k = super::scale::factor(&[x, y]);
+    let (x, y) = (super::scale::scaled(x, k), super::scale::scaled(y, k));
+    let (x, y) = (&*x, &*y);
     let (a, b) = (Moments::of(x), Moments::of(y));
     let nn = a.n + b.n;
     let sp = (((a.n - 1.0) * a.var + (b.n - 1.0) * b.var) / (nn - 2.0)).sqrt();
@@ -37,7 +41,7 @@ pub fn effect_sizes(x: &[f64], y: &[f64], conf: f64) -> Result<EffectSizes, Stat
         });
     }
     let z = norm_ppf(0.5 + conf / 2.0);
-    let d = (a.mean - b.mean) / sp;
+    let d = finite((a.mean - b.mean) / sp, "Cohen's d")?;
     let var_d = nn / (a.n * b.n) + d * d / (2.0 * nn);
     let g = (1.0 - 3.0 / (4.0 * nn - 9.0)) * d;
     let var_g = nn / (a.n * b.n) + g * g / 2.0 / (nn - 3.94);

@@ -16,6 +16,17 @@ pub enum StatsError {
     NonFinite,
     #[error("the baseline mean is zero: a ratio to it is undefined")]
     ZeroBaseline,
+    #[error("{0} cannot be computed in floating point for these values")]
+    Numeric(&'static str),
+}
+
+/// `v`, or why it cannot be reported: a NaN or an infinity is never a result.
+pub(crate) fn finite(v: f64, what: &'static str) -> Result<f64, StatsError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(StatsError::Numeric(what))
+    }
 }
 
 pub(crate) fn check_finite(x: &[f64]) -> Result<(), StatsError> {

@@ -5,8 +5,9 @@
 //! `scipy.stats.mannwhitneyu(x, y)`.
 
 use super::dist::{norm_sf, t_cdf, t_sf};
-use super::error::{StatsError, need};
+use super::error::{StatsError, finite, need};
 use super::moments::{Moments, satterthwaite};
+use super::scale;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,14 +47,19 @@ fn zero_variance(a: &Moments, b: &Moments) -> Result<(), StatsError> {
 pub fn welch(x: &[f64], y: &[f64], alt: Alternative) -> Result<TTest, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
-    let (a, b) = (Moments::of(x), Moments::of(y));
+    // t, df and p do not change with a common scale: extreme samples are rescaled.
+    let k = scale::factor(&[x, y]);
+    let (a, b) = (
+        Moments::of(&scale::scaled(x, k)),
+        Moments::of(&scale::scaled(y, k)),
+    );
     zero_variance(&a, &b)?;
-    let t = (a.mean - b.mean) / (a.se2() + b.se2()).sqrt();
-    let df = satterthwaite(a.se2(), a.n, b.se2(), b.n);
+    let t = finite((a.mean - b.mean) / (a.se2() + b.se2()).sqrt(), "Welch's t")?;
+    let df = finite(satterthwaite(a.se2(), a.n, b.se2(), b.n), "Welch's df")?;
     Ok(TTest {
         t,
         df,
-        p: t_p(t, df, alt),
+        p: finite(t_p(t, df, alt), "Welch's p")?,
     })
 }
 
@@ -61,15 +67,22 @@ pub fn welch(x: &[f64], y: &[f64], alt: Alternative) -> Result<TTest, StatsError
 pub fn student(x: &[f64], y: &[f64], alt: Alternative) -> Result<TTest, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
-    let (a, b) = (Moments::of(x), Moments::of(y));
+    let k = scale::factor(&[x, y]);
+    let (a, b) = (
+        Moments::of(&scale::scaled(x, k)),
+        Moments::of(&scale::scaled(y, k)),
+    );
     zero_variance(&a, &b)?;
     let df = a.n + b.n - 2.0;
     let sp2 = ((a.n - 1.0) * a.var + (b.n - 1.0) * b.var) / df;
-    let t = (a.mean - b.mean) / (sp2 * (1.0 / a.n + 1.0 / b.n)).sqrt();
+    let t = finite(
+        (a.mean - b.mean) / (sp2 * (1.0 / a.n + 1.0 / b.n)).sqrt(),
+        "Student's t",
+    )?;
     Ok(TTest {
         t,
         df,
-        p: t_p(t, df, alt),
+        p: finite(t_p(t, df, alt), "Student's p")?,
     })
 }
 

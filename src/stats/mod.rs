@@ -19,6 +19,7 @@ pub mod normality;
 pub mod outliers;
 pub mod power;
 pub mod ratio;
+pub mod scale;
 pub mod sequential;
 pub mod trend;
 

@@ -1,14 +1,25 @@
 //! Mean and variance, shared by the tests; two-pass for the small spreads around large
-//! means that timing data has.
+//! means that timing data has, and rescaled (see [`super::scale`]) for extreme magnitudes.
 
+use super::scale;
+
+/// The mean; finite for any finite values (the sum is taken on rescaled values when they
+/// are extreme, so 10^4 values near f64's limit do not overflow it).
 pub fn mean(x: &[f64]) -> f64 {
-    x.iter().sum::<f64>() / x.len() as f64
+    let k = scale::factor(&[x]);
+    if k == 1.0 {
+        return x.iter().sum::<f64>() / x.len() as f64;
+    }
+    x.iter().map(|v| v * k).sum::<f64>() / x.len() as f64 / k
 }
 
-/// Sample variance (n − 1 denominator); needs two values.
+/// Sample variance (n − 1 denominator); needs two values. Infinite when it exceeds f64's
+/// range (a spread above ~1e154): callers that compare samples rescale them first.
 pub fn var(x: &[f64]) -> f64 {
-    let m = mean(x);
-    x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64
+    let k = scale::factor(&[x]);
+    let sx = scale::scaled(x, k);
+    let m = sx.iter().sum::<f64>() / sx.len() as f64;
+    sx.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (sx.len() - 1) as f64 / k / k
 }
 
 /// Mean, sample variance and n, the sufficient statistics of the t-based methods.

@@ -3,7 +3,7 @@
 //! coefficients for any n ≥ 3 and a normalising transformation of W for the p-value.
 
 use super::dist::{norm_ppf, norm_sf};
-use super::error::{StatsError, need};
+use super::error::{StatsError, finite, need};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -57,10 +57,12 @@ fn coefficients(n: usize) -> Vec<f64> {
 pub fn shapiro_wilk(x: &[f64]) -> Result<ShapiroWilk, StatsError> {
     need(x, 3)?;
     let n = x.len();
-    let mut s = x.to_vec();
+    // W does not change with scale; the sum of squares would overflow for extreme values.
+    let k = super::scale::factor(&[x]);
+    let mut s = super::scale::scaled(x, k).into_owned();
     s.sort_by(f64::total_cmp);
     if s[0] == s[n - 1] {
-        return Err(StatsError::Constant { value: s[0] });
+        return Err(StatsError::Constant { value: s[0] / k });
     }
     let a = coefficients(n);
     let mean = s.iter().sum::<f64>() / n as f64;
@@ -70,7 +72,7 @@ pub fn shapiro_wilk(x: &[f64]) -> Result<ShapiroWilk, StatsError> {
         .enumerate()
         .map(|(i, ai)| ai * (s[n - 1 - i] - s[i]))
         .sum();
-    let w = (num * num / ss).min(1.0);
+    let w = finite((num * num / ss).min(1.0), "Shapiro–Wilk's W")?;
     Ok(ShapiroWilk {
         w,
         p: p_value(w, n),

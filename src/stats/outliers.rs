@@ -26,16 +26,20 @@ pub fn fences(values: &[f64]) -> Option<Fences> {
     if values.is_empty() {
         return None;
     }
-    let mut s = values.to_vec();
+    // On rescaled values; a fence beyond f64's range is f64's largest value, which no
+    // value passes, so it flags nothing, as an unbounded fence would.
+    let k = super::scale::factor(&[values]);
+    let mut s = super::scale::scaled(values, k).into_owned();
     s.sort_by(f64::total_cmp);
     let (q1, q3) = (percentile(&s, 25.0), percentile(&s, 75.0));
     let iqr = q3 - q1;
+    let back = |v: f64| (v / k).clamp(f64::MIN, f64::MAX);
     Some(Fences {
-        q1,
-        q3,
-        iqr,
-        mild: [q1 - 1.5 * iqr, q3 + 1.5 * iqr],
-        severe: [q1 - 3.0 * iqr, q3 + 3.0 * iqr],
+        q1: back(q1),
+        q3: back(q3),
+        iqr: back(iqr),
+        mild: [back(q1 - 1.5 * iqr), back(q3 + 1.5 * iqr)],
+        severe: [back(q1 - 3.0 * iqr), back(q3 + 3.0 * iqr)],
     })
 }
 

@@ -1,7 +1,7 @@
 //! Power of the two-sample t-test and the sample size a target effect needs.
 
 use super::dist::{nct_cdf, nct_sf, t_ppf};
-use super::error::{StatsError, need};
+use super::error::{StatsError, finite, need};
 use super::moments::{Moments, satterthwaite};
 
 /// Power of the two-sided pooled t-test with `n` per group at standardized effect `d`:
@@ -63,7 +63,13 @@ pub fn n_per_group(d: f64, alpha: f64, power: f64) -> Option<f64> {
 pub fn welch_power_at(x: &[f64], y: &[f64], delta: f64, alpha: f64) -> Result<f64, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
-    let (a, b) = (Moments::of(x), Moments::of(y));
+    // delta is in the data's units: it scales with it.
+    let k = super::scale::factor(&[x, y, &[delta]]);
+    let delta = delta * k;
+    let (a, b) = (
+        Moments::of(&super::scale::scaled(x, k)),
+        Moments::of(&super::scale::scaled(y, k)),
+    );
     let se2 = a.se2() + b.se2();
     if se2 == 0.0 {
         return Err(StatsError::ZeroVariance {
@@ -74,15 +80,17 @@ pub fn welch_power_at(x: &[f64], y: &[f64], delta: f64, alpha: f64) -> Result<f6
     let df = satterthwaite(a.se2(), a.n, b.se2(), b.n);
     let nc = delta / se2.sqrt();
     let c = t_ppf(1.0 - alpha / 2.0, df);
-    Ok(nct_sf(c, df, nc) + nct_cdf(-c, df, nc))
+    finite(nct_sf(c, df, nc) + nct_cdf(-c, df, nc), "the power")
 }
 
 /// Achieved power of the Welch test at the observed difference of means.
 pub fn welch_power(x: &[f64], y: &[f64], alpha: f64) -> Result<f64, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
-    let delta = Moments::of(x).mean - Moments::of(y).mean;
-    welch_power_at(x, y, delta, alpha)
+    let k = super::scale::factor(&[x, y]);
+    let delta = Moments::of(&super::scale::scaled(x, k)).mean
+        - Moments::of(&super::scale::scaled(y, k)).mean;
+    welch_power_at(x, y, finite(delta / k, "the difference of means")?, alpha)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The ratio of means (variant / baseline): Fieller's interval and equivalence tests.
 
 use super::dist::{t_cdf, t_ppf, t_sf};
-use super::error::{StatsError, need};
+use super::error::{StatsError, finite, need};
 use super::moments::{Moments, satterthwaite};
 use serde::Serialize;
 
@@ -15,12 +15,27 @@ pub struct RatioInterval {
     pub df: f64,
 }
 
+/// A baseline mean of 0 after rescaling is 0 indeed, or so much smaller than the variant's
+/// values that their ratio leaves f64's range.
+pub(crate) fn zero_baseline(y: &[f64]) -> StatsError {
+    if super::moments::mean(y) == 0.0 {
+        StatsError::ZeroBaseline
+    } else {
+        StatsError::Numeric("the ratio of means (it is beyond f64's range)")
+    }
+}
+
+/// The moments of x and y after a common rescaling (ratios and tests do not change with it).
 fn moments(x: &[f64], y: &[f64]) -> Result<(Moments, Moments), StatsError> {
     need(x, 2)?;
     need(y, 2)?;
-    let (a, b) = (Moments::of(x), Moments::of(y));
+    let k = super::scale::factor(&[x, y]);
+    let (a, b) = (
+        Moments::of(&super::scale::scaled(x, k)),
+        Moments::of(&super::scale::scaled(y, k)),
+    );
     if b.mean == 0.0 {
-        return Err(StatsError::ZeroBaseline);
+        return Err(zero_baseline(y));
     }
     if a.var == 0.0 && b.var == 0.0 {
         return Err(StatsError::ZeroVariance {
@@ -42,9 +57,9 @@ pub fn fieller(x: &[f64], y: &[f64], conf: f64) -> Result<RatioInterval, StatsEr
         // var(mean x − R·mean y) is 0 (the variant is constantly 0): no t, no df.
         return Err(StatsError::Constant { value: a.mean });
     }
-    let df = satterthwaite(va, a.n, r * r * vb, b.n);
-    let t = t_ppf(0.5 + conf / 2.0, df);
-    let g = t * t * vb / (b.mean * b.mean);
+    let df = finite(satterthwaite(va, a.n, r * r * vb, b.n), "Fieller's df")?;
+    let t = finite(t_ppf(0.5 + conf / 2.0, df), "Fieller's t quantile")?;
+    let g = finite(t * t * vb / (b.mean * b.mean), "Fieller's g")?;
     if g >= 1.0 {
         return Ok(RatioInterval {
             ratio: r,
@@ -55,9 +70,9 @@ pub fn fieller(x: &[f64], y: &[f64], conf: f64) -> Result<RatioInterval, StatsEr
     }
     let half = t / b.mean.abs() * (va * (1.0 - g) + r * r * vb).sqrt();
     Ok(RatioInterval {
-        ratio: r,
-        lo: Some((r - half) / (1.0 - g)),
-        hi: Some((r + half) / (1.0 - g)),
+        ratio: finite(r, "the ratio of means")?,
+        lo: Some(finite((r - half) / (1.0 - g), "Fieller's interval")?),
+        hi: Some(finite((r + half) / (1.0 - g), "Fieller's interval")?),
         df,
     })
 }
@@ -93,20 +108,21 @@ pub fn ratio_test(
 ) -> Result<f64, StatsError> {
     use super::hypothesis::Alternative;
     let (a, b) = moments(x, y)?;
-    Ok(match alt {
+    let p = match alt {
         Alternative::Greater => ratio_one_sided(&a, &b, theta, true),
         Alternative::Less => ratio_one_sided(&a, &b, theta, false),
         Alternative::TwoSided => (2.0
             * ratio_one_sided(&a, &b, theta, true).min(ratio_one_sided(&a, &b, theta, false)))
         .min(1.0),
-    })
+    };
+    finite(p, "the ratio test's p")
 }
 
 /// Two one-sided tests (Schuirmann 1987) that mean(x)/mean(y) lies within 1 ± margin.
 pub fn tost_ratio(x: &[f64], y: &[f64], margin: f64) -> Result<Tost, StatsError> {
     let (a, b) = moments(x, y)?;
-    let p_lower = ratio_one_sided(&a, &b, 1.0 - margin, true);
-    let p_upper = ratio_one_sided(&a, &b, 1.0 + margin, false);
+    let p_lower = finite(ratio_one_sided(&a, &b, 1.0 - margin, true), "TOST's p")?;
+    let p_upper = finite(ratio_one_sided(&a, &b, 1.0 + margin, false), "TOST's p")?;
     Ok(Tost {
         margin,
         p_lower,
@@ -120,20 +136,26 @@ pub fn tost_ratio(x: &[f64], y: &[f64], margin: f64) -> Result<Tost, StatsError>
 pub fn tost_difference(x: &[f64], y: &[f64], low: f64, high: f64) -> Result<Tost, StatsError> {
     need(x, 2)?;
     need(y, 2)?;
-    let (a, b) = (Moments::of(x), Moments::of(y));
+    // The margins are in the data's units: they scale with it.
+    let k = super::scale::factor(&[x, y, &[low, high]]);
+    let (low, high) = (low * k, high * k);
+    let (a, b) = (
+        Moments::of(&super::scale::scaled(x, k)),
+        Moments::of(&super::scale::scaled(y, k)),
+    );
     if a.var == 0.0 && b.var == 0.0 {
         return Err(StatsError::ZeroVariance {
-            a: a.mean,
-            b: b.mean,
+            a: a.mean / k,
+            b: b.mean / k,
         });
     }
     let se = (a.se2() + b.se2()).sqrt();
     let df = satterthwaite(a.se2(), a.n, b.se2(), b.n);
     let d = a.mean - b.mean;
-    let p_lower = t_sf((d - low) / se, df);
-    let p_upper = t_cdf((d - high) / se, df);
+    let p_lower = finite(t_sf((d - low) / se, df), "TOST's p")?;
+    let p_upper = finite(t_cdf((d - high) / se, df), "TOST's p")?;
     Ok(Tost {
-        margin: high,
+        margin: high / k,
         p_lower,
         p_upper,
         p: p_lower.max(p_upper),
