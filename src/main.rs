@@ -1049,6 +1049,12 @@ fn serve_bench_cmd(url: &str, args: &[String]) -> Result<ExitCode> {
         if let Some(g) = s.goodput_req_s {
             println!("goodput: {g:.2} req/s within the SLOs");
         }
+        if let Some(d) = &s.server {
+            println!("server: {} (by {})", d.server.name(), d.by);
+        }
+        if let Some(why) = &s.exact_length {
+            println!("output lengths: {why}");
+        }
         if let Some(c) = &s.connections {
             println!(
                 "connections: {} opened, {} reused; keep-alive: {}",

@@ -1275,11 +1275,11 @@ fn seven_by_five_example_gives_heatmap_tables_and_verdicts() {
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n\\input{tables}\n\\input{figures}\n\\end{document}\n",
     )
     .unwrap();
-    let latex = Command::new("pdflatex")
+    let latex = Command::new(common::require("pdflatex", "texlive-latex-recommended"))
         .args(["-interaction=nonstopmode", "-halt-on-error", "paper.tex"])
         .current_dir(&rep)
         .output()
-        .expect("pdflatex is needed for this test: apt-get install texlive-latex-recommended (.ci/run does)");
+        .unwrap();
     assert!(latex.status.success(), "{}", text(&latex));
     assert!(std::fs::metadata(rep.join("paper.pdf")).unwrap().len() > 50_000);
     let md = std::fs::read_to_string(rep.join("report.md")).unwrap();

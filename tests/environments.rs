@@ -16,11 +16,7 @@ use std::process::{Command, Output};
 
 /// A root filesystem: busybox-static and a marker file that exists only inside it.
 fn rootfs(dir: &Path) -> PathBuf {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-        .expect("busybox is needed for this test: apt-get install busybox-static (.ci/run does)");
+    let busybox = common::require("busybox", "busybox-static");
     let root = dir.join("rootfs");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
@@ -153,6 +149,8 @@ command = "/bin/sh -c 'cat /marker.json; echo \"{\\\"metric\\\": \\\"in_work\\\"
 
 #[test]
 fn unshared_trials_get_their_own_process_tree_and_network_natively_and_in_a_chroot() {
+    // The trials read the loopback's state with iproute2's `ip`.
+    common::require("ip", "iproute2");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     rootfs(d);
@@ -243,10 +241,10 @@ command = '''/bin/sh -c 'echo "{\"metric\": \"pid\", \"value\": $$}"; echo "{\"m
 }
 
 fn podman(args: &[&str]) -> Output {
-    Command::new("podman")
+    Command::new(common::require("podman", "podman"))
         .args(args)
         .output()
-        .expect("podman is needed for this test: apt-get install podman runc (.ci/run does)")
+        .unwrap()
 }
 
 #[test]

@@ -410,11 +410,11 @@ fn refused_connections_timeouts_and_a_killed_server_are_each_accounted_for() {
 /// A CA and a `localhost` certificate it signed, made with the openssl CLI.
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl")
+        let out = Command::new(common::require("openssl", "openssl"))
             .args(args)
             .current_dir(dir)
             .output()
-            .expect("openssl is needed for this test (.ci/run installs it)");
+            .unwrap();
         assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
     };
     run(&[
@@ -481,7 +481,7 @@ fn https_endpoints_are_timed_through_real_tls_and_an_untrusted_certificate_fails
     let (ca, cert, key) = certificates(dir.path());
     // socat terminates TLS in front of the real server, as a TLS proxy or ingress would.
     let port = free_port();
-    let mut socat = Command::new("socat")
+    let mut socat = Command::new(common::require("socat", "socat"))
         .arg(format!(
             "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
             cert.display(),
@@ -491,7 +491,7 @@ fn https_endpoints_are_timed_through_real_tls_and_an_untrusted_certificate_fails
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("socat is needed for this test (.ci/run installs it)");
+        .unwrap();
     wait_for(Duration::from_secs(10), "socat listening", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -675,6 +675,8 @@ fn a_healthy_server_gets_no_invented_failure_at_1_4_and_64_clients() {
             assert_eq!(sum["retries"], 0, "{at}");
             // A stall would show as a slow load: 300 tiny requests take a few seconds.
             assert!(sum["duration_s"].as_f64().unwrap() < 60.0, "{at}");
+            // Told apart without being told, by its Server header.
+            assert_eq!(sum["server"]["server"], "llama.cpp", "{at}");
             // llama.cpp closes each connection after a streamed response, unannounced.
             assert_eq!(
                 sum["connections"]["opened"], 300,

@@ -16,7 +16,7 @@ fn rigor(dir: &Path, args: &[&str]) -> String {
 }
 
 fn chromium(profile: &Path, args: &[&str]) -> (String, String) {
-    let out = Command::new("chromium")
+    let out = Command::new(common::require("chromium", "chromium"))
         .args([
             "--headless",
             "--no-sandbox",
@@ -31,7 +31,7 @@ fn chromium(profile: &Path, args: &[&str]) -> (String, String) {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .output()
-        .expect("chromium is needed for this test: apt-get install chromium (.ci/run does)");
+        .unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -81,9 +81,12 @@ impl Slurm {
             cmd.stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("slurm-wlm and munge are needed for this test: apt-get install slurm-wlm munge (.ci/run does)")
+                .unwrap()
         };
-        s.daemons.push(spawn(Command::new("munged").args([
+        let munged = common::require("munged", "munge");
+        let slurmctld = common::require("slurmctld", "slurmctld");
+        let slurmd = common::require("slurmd", "slurmd");
+        s.daemons.push(spawn(Command::new(munged).args([
             "--foreground",
             "--force",
             &format!("--socket={}", socket.display()),
@@ -94,13 +97,12 @@ impl Slurm {
         ])));
         wait_for(MINUTE, "munged's socket", || socket.exists());
         let conf = s.conf();
-        s.daemons.push(spawn(
-            Command::new("slurmctld").args(["-D", "-f"]).arg(&conf),
-        ));
         s.daemons
-            .push(spawn(Command::new("slurmd").args(["-D", "-f"]).arg(&conf)));
+            .push(spawn(Command::new(slurmctld).args(["-D", "-f"]).arg(&conf)));
+        s.daemons
+            .push(spawn(Command::new(slurmd).args(["-D", "-f"]).arg(&conf)));
         wait_for(MINUTE, "idle Slurm node", || {
-            let o = Command::new("sinfo")
+            let o = Command::new(common::require("sinfo", "slurm-client"))
                 .env("SLURM_CONF", &conf)
                 .args(["-h", "-o", "%T"])
                 .output();

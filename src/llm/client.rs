@@ -85,11 +85,14 @@ pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
         );
     }
     for (k, v) in &target.extra_body {
-        // `"{max_tokens}"` stands for this request's max_tokens (e.g. `min_tokens`).
-        let v = if v.as_str() == Some("{max_tokens}") {
-            p.max_tokens.into()
-        } else {
-            v.clone()
+        // `{max_tokens}` stands for this request's max_tokens: a whole value becomes the
+        // number (`"min_tokens": "{max_tokens}"`), inside a string it is spliced in.
+        let v = match v.as_str() {
+            Some("{max_tokens}") => p.max_tokens.into(),
+            Some(s) if s.contains("{max_tokens}") => {
+                s.replace("{max_tokens}", &p.max_tokens.to_string()).into()
+            }
+            _ => v.clone(),
         };
         b.insert(k.clone(), v);
     }
@@ -588,6 +591,10 @@ mod tests {
         };
         t.extra_body
             .insert("min_tokens".into(), "{max_tokens}".into());
+        t.extra_body.insert(
+            "generation_config".into(),
+            "{\"min_new_tokens\": {max_tokens}}".into(),
+        );
         let b: serde_json::Value = serde_json::from_slice(&body(
             &t,
             &Prompt {
@@ -597,6 +604,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(b["min_tokens"], 7);
+        assert_eq!(b["generation_config"], "{\"min_new_tokens\": 7}");
         assert_eq!(b["max_tokens"], 7);
         assert_eq!(b["stream_options"]["include_usage"], true);
     }

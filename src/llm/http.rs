@@ -498,9 +498,13 @@ impl Pool {
         })
     }
 
-    /// A GET outside the load's timings (readiness of a profile, `/metrics`): status and
-    /// body, on a connection of its own.
-    pub async fn get(&self, path: &str, timeout: Duration) -> Result<(u16, Bytes), String> {
+    /// A GET outside the load's timings (telling the server apart, `/metrics`): status,
+    /// headers and body, on a connection of its own.
+    pub async fn get(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(u16, http::HeaderMap, Bytes), String> {
         use http_body_util::BodyExt;
         let work = async {
             let mut conn = self.connect().await.map_err(|e| e.to_string())?;
@@ -510,13 +514,14 @@ impl Pool {
                 .map_err(|e| e.to_string())?;
             let resp = conn.sender.send_request(req).await.map_err(|e| chain(&e))?;
             let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
             let body = resp
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| chain(&e))?
                 .to_bytes();
-            Ok((status, body))
+            Ok((status, headers, body))
         };
         tokio::time::timeout(timeout, work)
             .await

@@ -156,6 +156,13 @@ pub struct Summary {
     /// How connections were used; set by the load, not by `summarize`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<super::http::ConnStats>,
+    /// The server's kind and how it was known; set by the load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<super::profile::Detected>,
+    /// Why output lengths are not fixed, when exact lengths were asked for and the server
+    /// has no field for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_length: Option<String>,
     /// From the first send to the last end among measured requests, s.
     pub duration_s: f64,
     pub ttft_ms: Option<Dist>,
@@ -291,6 +298,8 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         notes,
         connect_ms: dist(&connect),
         connections: None,
+        server: None,
+        exact_length: None,
         duration_s,
         ttft_ms: dist(&ttft),
         itl_ms: dist(&itl),

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod http;
 pub mod load;
 pub mod metrics;
+pub mod profile;
 pub mod server;
 pub mod sse;
 pub mod tokens;
@@ -34,6 +35,10 @@ pub struct Options {
     /// Above this error rate the load fails (`serve-bench` exits 1, the trial fails).
     /// None: `serve-bench` fails on any failed request; a trial only when none succeeded.
     pub max_error_rate: Option<f64>,
+    /// The server's kind, when declared; None: found out before the load.
+    pub server: Option<profile::Server>,
+    /// Ask for exactly `output_len` tokens, with the fields the server's kind takes.
+    pub exact_length: bool,
     pub records: bool,
     /// A tokenizer.json: exact synthetic lengths, and counts where the server gives none.
     pub tokenizer: Option<String>,
@@ -91,10 +96,12 @@ impl Options {
                 }
             }
         };
-        let mut extra_body = extra_body;
-        if f["ignore_eos"] == "true" {
-            extra_body.entry("ignore_eos").or_insert(true.into());
-        }
+        let server = match f["server"].as_str() {
+            "auto" | "" => None,
+            s => Some(profile::Server::parse(s).ok_or_else(|| {
+                format!("server: `{s}` is not one of {}", profile::NAMES.join(", "))
+            })?),
+        };
         let stall = match f["stall_timeout"].as_str() {
             "" | "0" => None,
             d => Some(humantime::parse_duration(d).map_err(|e| format!("stall_timeout: {e}"))?),
@@ -175,6 +182,8 @@ impl Options {
             },
             slo: Slo::parse(&f["slo"])?,
             max_error_rate,
+            server,
+            exact_length: f["ignore_eos"] == "true",
             records: f["records"] == "true",
             tokenizer: (!f["tokenizer"].is_empty()).then(|| f["tokenizer"].clone()),
         })
@@ -325,17 +334,44 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
             .build()
     }
     .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    // The server's Prometheus counters, owned or not; a server without /metrics has none.
-    // Scraped on connections of their own (same TLS trust), outside the load's timings.
+    // Which server this is (declared, or asked before the load) decides the request
+    // fields for exact lengths and where its Prometheus counters are. Asked on connections
+    // of their own (same TLS trust), outside the load's timings.
     let scraper = http::Pool::new(
         http::Origin::parse(&target.base_url, target.ca_pem.as_deref())
             .map_err(|e| e.to_string())?,
     );
+    let detected = match o.server {
+        Some(s) => profile::Detected {
+            server: s,
+            by: "declared (`server`)".into(),
+        },
+        None => rt.block_on(detect(&scraper)),
+    };
+    let mut exact_length_note = None;
+    if o.exact_length {
+        match detected.server.exact_length_fields() {
+            Some(fields) => {
+                for (k, v) in fields {
+                    // What the user put in extra_body wins.
+                    target.extra_body.entry(k).or_insert(v);
+                }
+            }
+            None => {
+                exact_length_note = Some(format!(
+                    "{} has no request field that fixes the output length: requests may end before max_tokens (token counts are the server's)",
+                    detected.server.name()
+                ))
+            }
+        }
+    }
+    let metrics_path = detected.server.metrics_path();
     let scrape = || {
-        rt.block_on(scraper.get("/metrics", Duration::from_secs(2)))
+        let path = metrics_path?;
+        rt.block_on(scraper.get(path, Duration::from_secs(2)))
             .ok()
-            .filter(|(status, _)| *status == 200)
-            .map(|(_, body)| server::prometheus_counters(&String::from_utf8_lossy(&body)))
+            .filter(|(status, _, _)| *status == 200)
+            .map(|(_, _, body)| server::prometheus_counters(&String::from_utf8_lossy(&body)))
     };
     let before = scrape();
     let prompts = Arc::new(prompts);
@@ -376,6 +412,8 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
     }
     let mut summary = metrics::summarize(&records, &o.slo);
     summary.connections = Some(connections);
+    summary.server = Some(detected);
+    summary.exact_length = exact_length_note;
     Ok(Outcome {
         summary,
         records,
@@ -383,6 +421,34 @@ pub fn run(o: &Options) -> Result<Outcome, String> {
         server_log,
         server_died,
     })
+}
+
+/// Which server answers at the pool's origin, from `GET /v1/models` and, when that does
+/// not tell, `GET /openapi.json`; a server that answers neither is `generic`.
+async fn detect(pool: &http::Pool) -> profile::Detected {
+    let t = Duration::from_secs(5);
+    let (header, models) = match pool.get("/v1/models", t).await {
+        Ok((_, h, body)) => (
+            h.get("server")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            serde_json::from_slice::<serde_json::Value>(&body).ok(),
+        ),
+        Err(_) => (None, None),
+    };
+    let host = pool.origin().url.clone();
+    let first = profile::identify(header.as_deref(), models.as_ref(), &[], &host);
+    if first.server != profile::Server::Generic {
+        return first;
+    }
+    let paths: Vec<String> = match pool.get("/openapi.json", t).await {
+        Ok((200, _, body)) => serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["paths"].as_object().map(|m| m.keys().cloned().collect()))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    profile::identify(header.as_deref(), models.as_ref(), &paths, &host)
 }
 
 /// A metric line: (name, value, unit, better).

@@ -58,6 +58,16 @@ fn print_llm(out: &mut impl Write, o: &crate::llm::Options, r: &crate::llm::Outc
             .map(|t| format!(", {t:.1} output tok/s"))
             .unwrap_or_default()
     );
+    if let Some(d) = &s.server {
+        eprintln!(
+            "rigor probe llm-serve: server {} (by {})",
+            d.server.name(),
+            d.by
+        );
+    }
+    if let Some(why) = &s.exact_length {
+        eprintln!("rigor probe llm-serve: output lengths: {why}");
+    }
     if let Some(c) = &s.connections {
         eprintln!(
             "rigor probe llm-serve: connections: {} opened, {} reused; keep-alive: {}",

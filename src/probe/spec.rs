@@ -399,7 +399,13 @@ const LLM_FIELDS: &[Field] = &[
         name: "ignore_eos",
         default: Some("true"),
         check: boolean,
-        help: "ask the server to generate exactly max_tokens",
+        help: "ask the server to generate exactly max_tokens, with the request fields its kind takes (see `server`)",
+    },
+    Field {
+        name: "server",
+        default: Some("auto"),
+        check: |s| one_of(s, &crate::llm::profile::NAMES),
+        help: "the server's kind, for its exact-length fields and metrics endpoint: auto (ask it), vllm, sglang, llama.cpp, transformers, trtllm, tgi, openai or generic",
     },
     Field {
         name: "timeout",

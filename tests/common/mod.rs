@@ -40,3 +40,21 @@ pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The path of a system tool a test needs. Absent, the test fails (never skips) saying
+/// which Debian package has it and the one command that installs all the tests need.
+pub fn require(tool: &str, package: &str) -> std::path::PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .chain(["/sbin", "/usr/sbin"].map(std::path::PathBuf::from))
+            .map(|dir| dir.join(tool))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{tool}` is not installed, and this test needs it: it is in the Debian package `{package}`.\n\
+             Install everything the tests need with `scripts/test` (it says what it installs and asks before using sudo),\n\
+             or just this one: sudo apt-get install {package}"
+        )
+    })
+}

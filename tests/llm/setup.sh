@@ -6,6 +6,7 @@
 # (tests/llm/make_tokenizer.py). Results go to target/llm/; what is there is reused.
 #
 #   tests/llm/setup.sh        # ~12-15 min the first time on 2 cores, then instant
+# (scripts/test runs it; `cargo test` runs it too, when the server is missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VERSION=0.3.36
@@ -20,14 +21,16 @@ if [ -x "$SERVER" ] && ! missing_model; then
   exit 0
 fi
 mkdir -p "$OUT/bin" "$OUT/src"
+# What the build needs; scripts/test installs it (this script installs nothing itself).
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
+python3 -c "import numpy" 2>/dev/null || need+=(numpy)
 if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  echo "tests/llm/setup.sh: building the llama.cpp server needs ${need[*]}, which is missing." >&2
+  echo "Run scripts/test, which installs what the tests need (it asks before using sudo)." >&2
+  exit 1
 fi
-python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
 if [ ! -f "$OUT/src/llama_cpp_python-$VERSION.tar.gz" ]; then
   python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$OUT/src"
 fi
