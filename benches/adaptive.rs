@@ -9,8 +9,8 @@
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
-use rigor::adaptive::{Settled, comparison};
-use rigor::config::Adaptive;
+use rigor::analyse::adaptive::{Settled, comparison};
+use rigor::define::config::Adaptive;
 use rigor::stats::compare::{Outcome, Settings, finalize, infer};
 
 /// The report's verdict on one comparison: different (and which way), equivalent, or

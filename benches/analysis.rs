@@ -12,7 +12,7 @@
 //! cargo bench --bench analysis
 
 use rand::{RngExt, SeedableRng};
-use rigor::samples::analyze_samples;
+use rigor::analyse::samples::analyze_samples;
 use rigor::stats::compare::{Direction, Settings};
 use std::time::Instant;
 

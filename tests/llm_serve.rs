@@ -673,8 +673,9 @@ fn a_healthy_server_gets_no_invented_failure_at_1_4_and_64_clients() {
             assert_eq!(sum["ok"], 300, "{at}");
             assert_eq!(sum["failed"], 0, "{at}");
             assert_eq!(sum["retries"], 0, "{at}");
-            // A stall would show as a slow load: 300 tiny requests take a few seconds.
-            assert!(sum["duration_s"].as_f64().unwrap() < 60.0, "{at}");
+            // No stall: a request that waited for nothing would show as a long one (these
+            // take milliseconds, or a second on a machine busy with other work).
+            assert!(sum["e2e_ms"]["max"].as_f64().unwrap() < 20_000.0, "{at}");
             // Told apart without being told, by its Server header.
             assert_eq!(sum["server"]["server"], "llama.cpp", "{at}");
             // llama.cpp closes each connection after a streamed response, unannounced.
@@ -738,8 +739,8 @@ fn a_hanging_server_stalls_requests_and_a_duration_ends_on_time() {
     );
     let took = start.elapsed();
     signal(&s.child, libc::SIGCONT);
-    // 2 s of load after at most 2 s for the /metrics scrape before it (none after: the
-    // server did not answer the first).
+    // 2 s of load after at most 2 s for asking which server it is (it did not answer, so
+    // it is asked nothing more).
     assert!(
         took < Duration::from_secs(6),
         "a 2 s load took {took:?}: it waited for the request timeout"

@@ -3,8 +3,8 @@
 //! bench/gpu/export_recording.py). The metrics, missing readings and flags rigor stored
 //! for that trial must come back from the recording alone.
 
-use rigor::config::Telemetry;
-use rigor::telemetry::{Recording, summarize};
+use rigor::define::config::Telemetry;
+use rigor::run::telemetry::{Recording, summarize};
 use std::collections::BTreeMap;
 
 #[derive(serde::Deserialize)]

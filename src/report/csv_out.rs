@@ -3,7 +3,7 @@
 //! `included` is true exactly for the rows the statistics used; failed attempts appear too
 //! (with whatever rigor measured of them) so nothing is hidden.
 
-use crate::analysis::included;
+use crate::analyse::included;
 use crate::store::RunData;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;

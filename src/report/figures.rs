@@ -5,9 +5,9 @@
 //! caller passes what the store holds.
 
 use super::{fmt_num, metric_names, slug, workloads};
-use crate::analysis::{Analysis, CellSummary};
+use crate::analyse::{Analysis, CellSummary};
 use crate::plan::fmt_params;
-use crate::telemetry::Series;
+use crate::run::telemetry::Series;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ impl Extras {
     ) -> Result<Extras, crate::store::StoreError> {
         let mut out = Extras::default();
         let mut by_cell: BTreeMap<&str, Vec<&crate::store::TrialRow>> = BTreeMap::new();
-        for t in data.trials.iter().filter(|t| crate::analysis::included(t)) {
+        for t in data.trials.iter().filter(|t| crate::analyse::included(t)) {
             by_cell.entry(t.cell_key.as_str()).or_default().push(t);
         }
         for cell in &data.cells {
@@ -82,10 +82,15 @@ impl Extras {
     }
 }
 
-type R<T> = Result<T, String>;
+crate::reason_error!(
+    /// Why a figure could not be drawn or written.
+    FigureError
+);
 
-fn err<E: std::fmt::Display>(e: E) -> String {
-    format!("drawing a figure: {e}")
+type R<T> = Result<T, FigureError>;
+
+fn err<E: std::fmt::Display>(e: E) -> FigureError {
+    FigureError(format!("drawing a figure: {e}"))
 }
 
 const FONT: &str = "sans-serif";
@@ -315,7 +320,8 @@ fn primary(cells: &[&CellSummary]) -> Option<String> {
     names
         .iter()
         .find(|m| {
-            !crate::config::is_reserved_metric(m) && !crate::telemetry::is_telemetry_metric(m)
+            !crate::define::config::is_reserved_metric(m)
+                && !crate::run::telemetry::is_telemetry_metric(m)
         })
         .or_else(|| names.iter().find(|m| *m == "wall_time"))
         .cloned()
@@ -324,8 +330,11 @@ fn primary(cells: &[&CellSummary]) -> Option<String> {
 /// Variants × (workload, sweep point): speedup over the baseline on each workload's
 /// primary metric (> 1 is better), significant cells marked.
 fn heatmap(a: &Analysis) -> R<Option<String>> {
-    let mut columns: Vec<(String, String, BTreeMap<String, crate::config::ParamValue>)> =
-        Vec::new();
+    let mut columns: Vec<(
+        String,
+        String,
+        BTreeMap<String, crate::define::config::ParamValue>,
+    )> = Vec::new();
     for w in workloads(&a.cells) {
         let cells: Vec<&CellSummary> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         let Some(metric) = primary(&cells) else {
@@ -349,28 +358,32 @@ fn heatmap(a: &Analysis) -> R<Option<String>> {
     if variants.is_empty() || columns.len() * variants.len() < 2 {
         return Ok(None);
     }
-    let value =
-        |v: &str, (w, m, s): &(String, String, BTreeMap<String, crate::config::ParamValue>)| {
-            let c = a
-                .comparisons
-                .iter()
-                .find(|c| c.variant == v && &c.workload == w && &c.metric == m && &c.sweep == s)?;
-            // A ratio of 0 or below (a zero or negative mean) has no speedup to colour: the
-            // cell shows "—", as one without a comparison.
-            let r = c.ratio.filter(|r| *r > 0.0 && r.is_finite())?;
-            let dir = crate::analysis::direction(c.better.as_deref(), c.unit.as_deref());
-            let speedup = if dir.lower_is_better == Some(true) {
-                1.0 / r
-            } else {
-                r
-            };
-            let sig = c
-                .result
-                .inference
-                .as_ref()
-                .is_some_and(|i| i.outcome == crate::stats::compare::Outcome::Different);
-            Some((speedup, sig))
+    let value = |v: &str,
+                 (w, m, s): &(
+        String,
+        String,
+        BTreeMap<String, crate::define::config::ParamValue>,
+    )| {
+        let c = a
+            .comparisons
+            .iter()
+            .find(|c| c.variant == v && &c.workload == w && &c.metric == m && &c.sweep == s)?;
+        // A ratio of 0 or below (a zero or negative mean) has no speedup to colour: the
+        // cell shows "—", as one without a comparison.
+        let r = c.ratio.filter(|r| *r > 0.0 && r.is_finite())?;
+        let dir = crate::analyse::direction(c.better.as_deref(), c.unit.as_deref());
+        let speedup = if dir.lower_is_better == Some(true) {
+            1.0 / r
+        } else {
+            r
         };
+        let sig = c
+            .result
+            .inference
+            .as_ref()
+            .is_some_and(|i| i.outcome == crate::stats::compare::Outcome::Different);
+        Some((speedup, sig))
+    };
     let (cw, ch) = (120i32, 44i32);
     let left = 20 + variants.iter().map(|v| v.len()).max().unwrap_or(4) as i32 * 8;
     let top = 70;
@@ -531,8 +544,8 @@ fn sweep(cells: &[&CellSummary], metric: &str, param: &str, title: &str) -> R<Op
             continue;
         };
         let x = match p {
-            crate::config::ParamValue::Int(i) => *i as f64,
-            crate::config::ParamValue::Float(f) => *f,
+            crate::define::config::ParamValue::Int(i) => *i as f64,
+            crate::define::config::ParamValue::Float(f) => *f,
             _ => return Ok(None),
         };
         let [lo, hi] = m.desc.mean_ci.unwrap_or([m.desc.stats.mean; 2]);
@@ -631,7 +644,7 @@ pub fn timeline(label: &str, series: &BTreeMap<String, Series>) -> R<Option<Stri
             .map_err(err)?;
         for (panel, (name, s)) in root.split_evenly((chosen.len(), 1)).iter().zip(&chosen) {
             // Counters become rates, so a panel shows what moved when; bytes as GB/s.
-            let counter = s.kind == crate::telemetry::Kind::Counter;
+            let counter = s.kind == crate::run::telemetry::Kind::Counter;
             let (scale, unit) = match (counter, s.unit.as_str()) {
                 (true, "B") => (1e-9, "GB/s".to_string()),
                 (true, u) => (1.0, format!("{u}/s")),
@@ -857,10 +870,12 @@ const BUILTIN_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Writes every figure into `dir` as SVG and, at print resolution, PNG. Returns why there
 /// are no PNGs when they could not be drawn (then only SVGs are written).
-pub fn write_dir(figs: &[Figure], dir: &std::path::Path) -> Result<Option<String>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_dir(figs: &[Figure], dir: &std::path::Path) -> Result<Option<String>, FigureError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| FigureError(format!("cannot create {}: {e}", dir.display())))?;
     let write = |path: std::path::PathBuf, bytes: &[u8]| {
-        std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(&path, bytes)
+            .map_err(|e| FigureError(format!("cannot write {}: {e}", path.display())))
     };
     let mut no_png = None;
     for f in figs {
@@ -870,7 +885,7 @@ pub fn write_dir(figs: &[Figure], dir: &std::path::Path) -> Result<Option<String
         }
         match to_png(&f.svg, 2.0) {
             Ok(bytes) => write(dir.join(format!("{}.png", f.name)), &bytes)?,
-            Err(e) => no_png = Some(e),
+            Err(e) => no_png = Some(e.0),
         }
     }
     Ok(no_png)

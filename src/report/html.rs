@@ -4,7 +4,7 @@
 
 use super::figures::Figure;
 use super::markdown::{Figures, html_escape, to_markdown_with};
-use crate::analysis::Analysis;
+use crate::analyse::Analysis;
 use crate::store::RunData;
 
 const STYLE: &str = r#"

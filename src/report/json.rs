@@ -1,6 +1,6 @@
 //! The JSON report: the analysis, the run's record and its environment.
 
-use crate::analysis::Analysis;
+use crate::analyse::Analysis;
 use crate::store::RunData;
 use serde_json::json;
 

@@ -3,9 +3,9 @@
 //! a figure snippet per figure. Needs `\usepackage{booktabs}` (and `graphicx` for figures).
 
 use super::figures::Figure;
-use super::numbers::fmt_ci;
 use super::{metric_names, slug, workloads};
-use crate::analysis::Analysis;
+use crate::analyse::Analysis;
+use crate::analyse::words::fmt_ci;
 use crate::plan::fmt_params;
 use std::fmt::Write;
 

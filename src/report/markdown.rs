@@ -3,7 +3,7 @@
 
 use super::figures::Figure;
 use super::{fmt_bound, fmt_num, metric_names, ratio_label, telemetry_names, workloads};
-use crate::analysis::Analysis;
+use crate::analyse::Analysis;
 use crate::plan::fmt_params;
 use crate::store::{RunData, TrialStatus};
 use std::fmt::Write;
@@ -14,16 +14,16 @@ fn esc(s: &str) -> String {
 
 /// Telemetry per cell: means over the cell's successful trials, one row per reading, at
 /// most six cells per table; readings that could not be taken say why below.
-fn telemetry_tables(o: &mut String, cells: &[&crate::analysis::CellSummary], data: &RunData) {
+fn telemetry_tables(o: &mut String, cells: &[&crate::analyse::CellSummary], data: &RunData) {
     let names = telemetry_names(cells);
     let mut reasons: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
         Default::default();
-    for t in data.trials.iter().filter(|t| crate::analysis::included(t)) {
+    for t in data.trials.iter().filter(|t| crate::analyse::included(t)) {
         if !cells.iter().any(|c| c.cell.key == t.cell_key) {
             continue;
         }
         for (m, why) in &t.missing {
-            if crate::telemetry::is_telemetry_metric(m) {
+            if crate::run::telemetry::is_telemetry_metric(m) {
                 reasons.entry(m.clone()).or_default().insert(why.clone());
             }
         }
@@ -258,7 +258,7 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
                 let loc = |x: f64| match m.desc.mean_ci {
                     // Fixed decimals read well between 1e-3 and 1e6; beyond, 4 significant digits.
                     Some([lo, hi]) if hi > lo && (x == 0.0 || (1e-3..1e6).contains(&x.abs())) => {
-                        format!("{x:.*}", super::numbers::ci_decimals(lo, hi))
+                        format!("{x:.*}", crate::analyse::words::ci_decimals(lo, hi))
                     }
                     _ => fmt_num(x),
                 };
@@ -338,9 +338,10 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
         if let Some(map) = s.environment.as_object() {
             for (k, v) in map {
                 if k == "gpu"
-                    && let Ok(g) = serde_json::from_value::<crate::gpu::GpuSystem>(v.clone())
+                    && let Ok(g) =
+                        serde_json::from_value::<crate::machine::gpu::GpuSystem>(v.clone())
                 {
-                    for (label, text) in crate::envinfo::gpu_lines(&g) {
+                    for (label, text) in crate::machine::envinfo::gpu_lines(&g) {
                         let _ = writeln!(o, "- {label}: {}", esc(&text));
                     }
                     continue;

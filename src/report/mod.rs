@@ -7,25 +7,25 @@ mod html;
 mod json;
 mod latex;
 mod markdown;
-mod numbers;
 mod table;
 
+pub use crate::analyse::words::{fmt_bound, fmt_num, fmt_ratio};
 pub use csv_out::write_csv;
 pub use html::to_html;
 pub use json::to_json;
 pub use latex::{figures_tex, to_latex};
 pub use markdown::{Figures, to_markdown, to_markdown_with};
-pub use numbers::{fmt_bound, fmt_num, fmt_ratio};
 pub use table::summary_table;
 
-use crate::analysis::CellSummary;
+use crate::analyse::CellSummary;
+pub use crate::analyse::{metric_names, workloads};
 
 /// Telemetry metrics present in any of `cells`, sorted.
 pub(crate) fn telemetry_names(cells: &[&CellSummary]) -> Vec<String> {
     let mut out: Vec<String> = cells
         .iter()
         .flat_map(|c| c.metrics.keys())
-        .filter(|n| crate::telemetry::is_telemetry_metric(n))
+        .filter(|n| crate::run::telemetry::is_telemetry_metric(n))
         .cloned()
         .collect();
     out.sort();
@@ -39,28 +39,8 @@ pub(crate) fn is_resource_metric(m: &str) -> bool {
     matches!(m, "user_time" | "sys_time" | "max_rss")
 }
 
-/// Metrics in display order: the user's own first, then rigor's built-ins; telemetry is
-/// reported separately.
-pub fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
-    let mut user: Vec<String> = Vec::new();
-    for c in cells {
-        for name in c.metrics.keys() {
-            if !crate::config::is_reserved_metric(name) && !user.contains(name) {
-                user.push(name.clone());
-            }
-        }
-    }
-    user.sort();
-    for b in crate::config::BUILTIN_METRICS {
-        if cells.iter().any(|c| c.metrics.contains_key(b)) {
-            user.push(b.to_string());
-        }
-    }
-    user
-}
-
 /// The ratio column of a cell: its ratio to the baseline, `baseline`, or `—`.
-pub(crate) fn ratio_label(a: &crate::analysis::Analysis, c: &CellSummary, metric: &str) -> String {
+pub(crate) fn ratio_label(a: &crate::analyse::Analysis, c: &CellSummary, metric: &str) -> String {
     match a.comparison(&c.cell, metric) {
         Some(x) => match &x.result.inference {
             Some(i) => {
@@ -80,7 +60,7 @@ pub(crate) fn ratio_label(a: &crate::analysis::Analysis, c: &CellSummary, metric
 
 /// One claim and its verdict on one line: "SUPPORTED: docker is equivalent to native on
 /// wall_time (±3%) — workload serve, model=a: ratio 1.002 [0.991, 1.013]; supported: p_adj = 0.002".
-pub fn claim_line(c: &crate::claims::ClaimResult) -> String {
+pub fn claim_line(c: &crate::analyse::claims::ClaimResult) -> String {
     let mut at = String::new();
     if let Some(w) = &c.workload {
         at = format!(" — workload {w}");
@@ -117,15 +97,4 @@ pub(crate) fn slug(s: &str) -> String {
         .map(str::to_ascii_lowercase)
         .collect::<Vec<_>>()
         .join("-")
-}
-
-/// Workloads in first-appearance order.
-pub fn workloads(cells: &[CellSummary]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in cells {
-        if !out.contains(&c.cell.workload) {
-            out.push(c.cell.workload.clone());
-        }
-    }
-    out
 }

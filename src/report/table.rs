@@ -1,7 +1,7 @@
 //! The summary printed after `rigor run` and `rigor compare`.
 
 use super::{fmt_num, metric_names, ratio_label, workloads};
-use crate::analysis::Analysis;
+use crate::analyse::Analysis;
 use crate::plan::fmt_params;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};

@@ -1,0 +1,126 @@
+//! `rigor serve-bench URL`: the `llm-serve` load once, against a running server. Every
+//! field of the workload is a flag (`rigor serve-bench --help` lists them).
+
+use super::exit;
+use super::fields::ServeFlags;
+use anyhow::Result;
+use rigor::run::workload::llm;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Exit status: 0 every request succeeded (or the error rate is within --max-error-rate); \
+    1 requests failed, none succeeded, or the server died; 2 a usage error."
+)]
+pub struct Args {
+    /// Base URL of the server, e.g. http://127.0.0.1:8000 (https too).
+    url: String,
+    /// Print the summary and every request as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    fields: ServeFlags,
+}
+
+pub fn exec(a: Args) -> Result<ExitCode> {
+    let json = a.json;
+    let mut fields = a.fields.0;
+    fields.insert("url", a.url);
+    let opts = llm::Options::from_fields(&fields)?;
+    let out = llm::run(&opts)?;
+    let s = &out.summary;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "summary": s,
+                "server_counters": out.server_counters,
+                "requests": out.records,
+            }))?
+        );
+    } else {
+        println!(
+            "{} requests: {} ok, {} failed in {:.2} s; {:.2} req/s{}{}",
+            s.requests,
+            s.ok,
+            s.failed,
+            s.duration_s,
+            s.req_s,
+            s.output_tok_s
+                .map(|t| format!(", {t:.1} output tok/s"))
+                .unwrap_or_default(),
+            s.total_tok_s
+                .map(|t| format!(", {t:.1} total tok/s"))
+                .unwrap_or_default(),
+        );
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(["ms", "n", "mean", "median", "p90", "p95", "p99", "max"]);
+        for (name, d) in [
+            ("TTFT", &s.ttft_ms),
+            ("ITL", &s.itl_ms),
+            ("TPOT", &s.tpot_ms),
+            ("E2E", &s.e2e_ms),
+        ] {
+            match d {
+                Some(d) => t.add_row(
+                    std::iter::once(name.to_string())
+                        .chain(std::iter::once(d.n.to_string()))
+                        .chain(
+                            [d.mean, d.median, d.p90, d.p95, d.p99, d.max]
+                                .map(rigor::analyse::words::fmt_num),
+                        ),
+                ),
+                None => t.add_row([name, "0", "not measured", "", "", "", "", ""]),
+            };
+        }
+        println!("{t}");
+        if let Some(why) = &s.tokens_missing {
+            println!("token counts: {why}");
+        }
+        if let Some(g) = s.goodput_req_s {
+            println!("goodput: {g:.2} req/s within the SLOs");
+        }
+        if let Some(d) = &s.server {
+            println!("server: {} (by {})", d.server.name(), d.by);
+        }
+        if let Some(why) = &s.exact_length {
+            println!("output lengths: {why}");
+        }
+        if let Some(c) = &s.connections {
+            println!(
+                "connections: {} opened, {} reused; keep-alive: {}",
+                c.opened, c.reused, c.keep_alive
+            );
+        }
+        if s.retries > 0 {
+            println!(
+                "{} request(s) sent again: the first send never reached the server (timed from the second)",
+                s.retries
+            );
+        }
+        if !s.notes.is_empty() {
+            let notes: Vec<String> = s.notes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!(
+                "notes (what the server left out; no request failed for it): {}",
+                notes.join(", ")
+            );
+        }
+        if s.cancelled > 0 {
+            println!(
+                "{} request(s) still in flight when the duration ended were cancelled; the latencies leave them out (set --grace to let them finish)",
+                s.cancelled
+            );
+        }
+        for (kind, n, example) in out.failures() {
+            println!("{n} failed ({kind}): {example}");
+        }
+    }
+    match out.failure(opts.max_error_rate, true) {
+        Some(why) => {
+            eprintln!("serve-bench: {why}");
+            Ok(exit::code(exit::FAILED))
+        }
+        None => Ok(exit::code(exit::OK)),
+    }
+}

@@ -1,0 +1,378 @@
+//! Plan: the experiment's cells and the exact, seeded order of every trial.
+
+pub mod invocation;
+use crate::define::config::{Experiment, Order, ParamValue};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One (variant, workload, parameter values) combination.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    /// Stable identity across runs and versions: `variant/workload[a=1,b=x]`.
+    pub key: String,
+    pub variant: String,
+    pub workload: String,
+    /// Every parameter value of the cell: the workload's sweep point and the variant's own.
+    pub params: BTreeMap<String, ParamValue>,
+    /// Just the workload's sweep point; cells with equal `sweep` are compared across variants.
+    pub sweep: BTreeMap<String, ParamValue>,
+}
+
+impl Cell {
+    /// `workload[a=1,b=x]`: what a variant is compared on.
+    pub fn comparison_key(&self) -> String {
+        format!("{}{}", self.workload, fmt_params(&self.sweep))
+    }
+}
+
+pub fn fmt_params(params: &BTreeMap<String, ParamValue>) -> String {
+    if params.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("[{}]", inner.join(","))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Warmup,
+    Measure,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Warmup => "warmup",
+            Phase::Measure => "measure",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Phase> {
+        match s {
+            "warmup" => Some(Phase::Warmup),
+            "measure" => Some(Phase::Measure),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A trial's identity within a run: which cell, which phase, which repetition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TrialKey {
+    pub cell: String,
+    pub phase: Phase,
+    /// 0-based repetition index within the cell and phase.
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedTrial {
+    /// Position in the run order, 0-based.
+    pub seq: usize,
+    /// Index into [`Plan::cells`].
+    pub cell: usize,
+    pub phase: Phase,
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub cells: Vec<Cell>,
+    pub trials: Vec<PlannedTrial>,
+    pub order: Order,
+    pub seed: u64,
+}
+
+impl Plan {
+    pub fn key(&self, t: &PlannedTrial) -> TrialKey {
+        TrialKey {
+            cell: self.cells[t.cell].key.clone(),
+            phase: t.phase,
+            index: t.index,
+        }
+    }
+
+    pub fn measured(&self) -> usize {
+        self.trials
+            .iter()
+            .filter(|t| t.phase == Phase::Measure)
+            .count()
+    }
+}
+
+/// Cells: variants in file order, then workloads in file order, then sweep points in
+/// lexicographic order of parameter name and file order of values.
+pub fn cells(exp: &Experiment) -> Vec<Cell> {
+    let mut out = Vec::new();
+    for v in &exp.variants {
+        for w in &exp.workloads {
+            for sweep in cross_product(&w.params) {
+                let mut params = v.params.clone();
+                params.extend(sweep.clone());
+                out.push(Cell {
+                    key: format!("{}/{}{}", v.name, w.name, fmt_params(&params)),
+                    variant: v.name.clone(),
+                    workload: w.name.clone(),
+                    params,
+                    sweep,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn cross_product(axes: &BTreeMap<String, Vec<ParamValue>>) -> Vec<BTreeMap<String, ParamValue>> {
+    let mut points = vec![BTreeMap::new()];
+    for (name, values) in axes {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.insert(name.clone(), v.clone());
+                    q
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// The full plan. Warm-up trials come first (in the same order scheme), then measured ones.
+pub fn build(exp: &Experiment) -> Plan {
+    let cells = cells(exp);
+    let n = cells.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(exp.seed);
+    let mut trials = Vec::new();
+    let rounds =
+        |phase: Phase, count: u32, rng: &mut ChaCha8Rng, out: &mut Vec<(usize, Phase, u32)>| {
+            // Warm-ups of a shuffled run are round-robin: every cell is warm before any
+            // measured trial, whatever the shuffle puts first.
+            let scheme = match (exp.order, phase) {
+                (Order::Shuffled, Phase::Warmup) => Order::Interleaved,
+                (order, _) => order,
+            };
+            match scheme {
+                Order::Sequential => {
+                    for c in 0..n {
+                        for i in 0..count {
+                            out.push((c, phase, i));
+                        }
+                    }
+                }
+                Order::Interleaved => {
+                    for i in 0..count {
+                        out.extend((0..n).map(|c| (c, phase, i)));
+                    }
+                }
+                Order::Randomized => {
+                    for i in 0..count {
+                        let mut round: Vec<usize> = (0..n).collect();
+                        round.shuffle(rng);
+                        out.extend(round.into_iter().map(|c| (c, phase, i)));
+                    }
+                }
+                Order::Shuffled => {
+                    let mut all: Vec<(usize, u32)> = (0..count)
+                        .flat_map(|i| (0..n).map(move |c| (c, i)))
+                        .collect();
+                    all.shuffle(rng);
+                    // Repetition indices follow run order within each cell, so index 0 is that
+                    // cell's first measured trial whatever the shuffle did.
+                    let mut next = vec![0u32; n];
+                    for (c, _) in all {
+                        out.push((c, phase, next[c]));
+                        next[c] += 1;
+                    }
+                }
+            }
+        };
+    let mut order = Vec::new();
+    rounds(Phase::Warmup, exp.warmup, &mut rng, &mut order);
+    rounds(Phase::Measure, exp.trials, &mut rng, &mut order);
+    for (seq, (cell, phase, index)) in order.into_iter().enumerate() {
+        trials.push(PlannedTrial {
+            seq,
+            cell,
+            phase,
+            index,
+        });
+    }
+    Plan {
+        cells,
+        trials,
+        order: exp.order,
+        seed: exp.seed,
+    }
+}
+
+/// Keeps shard `i` of `n` (0-based) of a plan's measured trials, in plan order: trial
+/// `index` of cell `c` goes to shard `(index + c) % n`, so every cell's trials spread evenly
+/// over the shards (the nodes they run on) and no shard holds only some variants. Every
+/// shard keeps all warm-up trials: its node needs them as much as any.
+pub fn shard(plan: &mut Plan, i: u32, n: u32) {
+    plan.trials.retain(|t| {
+        t.phase == Phase::Warmup || (t.index as usize + t.cell) % n as usize == i as usize
+    });
+}
+
+/// How long a plan should take, from the median wall time of earlier trials of each cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Trials run plus cooldowns, for the cells that have history.
+    pub known: std::time::Duration,
+    /// Cells never run before: their trials are not in `known`.
+    pub cells_without_history: usize,
+    /// Cooldowns alone (between consecutive trials).
+    pub cooldowns: std::time::Duration,
+    /// The worst case if every trial ran to the timeout.
+    pub upper_bound: Option<std::time::Duration>,
+}
+
+pub fn estimate(
+    plan: &Plan,
+    exp: &Experiment,
+    history: &std::collections::HashMap<String, Vec<f64>>,
+) -> Estimate {
+    let gaps = plan.trials.len().saturating_sub(1) as u32;
+    let cooldowns = exp.cooldown * gaps;
+    let mut known = cooldowns;
+    let mut without = 0;
+    for (i, cell) in plan.cells.iter().enumerate() {
+        let n = plan.trials.iter().filter(|t| t.cell == i).count() as f64;
+        match history.get(&cell.key).filter(|h| !h.is_empty()) {
+            Some(h) => {
+                let mut h = h.clone();
+                h.sort_by(f64::total_cmp);
+                let median = crate::stats::percentile(&h, 50.0);
+                known += std::time::Duration::from_secs_f64(median * n);
+            }
+            None => without += 1,
+        }
+    }
+    Estimate {
+        known,
+        cells_without_history: without,
+        cooldowns,
+        upper_bound: exp
+            .timeout
+            .map(|t| t * plan.trials.len() as u32 + cooldowns),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::define::config::parse_experiment;
+    use std::path::Path;
+
+    fn exp(order: &str, trials: u32, warmup: u32) -> Experiment {
+        let text = format!(
+            r#"
+[experiment]
+name = "t"
+seed = 7
+trials = {trials}
+warmup = {warmup}
+order = "{order}"
+[[variant]]
+name = "a"
+[[variant]]
+name = "b"
+[[workload]]
+name = "w"
+kind = "command"
+command = "echo {{size}} {{mode}}"
+params = {{ size = [1, 2], mode = "x" }}
+"#
+        );
+        parse_experiment(Path::new("t.toml"), &text).unwrap()
+    }
+
+    fn cell_counts(plan: &Plan, phase: Phase) -> Vec<u32> {
+        let mut counts = vec![0; plan.cells.len()];
+        for t in plan.trials.iter().filter(|t| t.phase == phase) {
+            counts[t.cell] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn cells_are_the_cross_product_with_stable_keys() {
+        let plan = build(&exp("sequential", 1, 0));
+        let keys: Vec<&str> = plan.cells.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "a/w[mode=x,size=1]",
+                "a/w[mode=x,size=2]",
+                "b/w[mode=x,size=1]",
+                "b/w[mode=x,size=2]"
+            ]
+        );
+        assert_eq!(plan.cells[2].comparison_key(), "w[mode=x,size=1]");
+    }
+
+    #[test]
+    fn every_order_runs_each_cell_the_planned_number_of_times() {
+        for order in ["sequential", "interleaved", "randomized", "shuffled"] {
+            let plan = build(&exp(order, 5, 2));
+            assert_eq!(plan.trials.len(), 4 * 7, "{order}");
+            assert_eq!(cell_counts(&plan, Phase::Measure), vec![5; 4], "{order}");
+            assert_eq!(cell_counts(&plan, Phase::Warmup), vec![2; 4], "{order}");
+            let first_measure = plan
+                .trials
+                .iter()
+                .position(|t| t.phase == Phase::Measure)
+                .unwrap();
+            assert!(
+                plan.trials[..first_measure]
+                    .iter()
+                    .all(|t| t.phase == Phase::Warmup),
+                "{order}"
+            );
+            let mut keys: Vec<TrialKey> = plan.trials.iter().map(|t| plan.key(t)).collect();
+            keys.sort();
+            keys.dedup();
+            assert_eq!(keys.len(), 28, "{order}: trial keys must be unique");
+        }
+    }
+
+    #[test]
+    fn orders_have_their_shapes() {
+        let seq = build(&exp("sequential", 3, 0));
+        let cells: Vec<usize> = seq.trials.iter().map(|t| t.cell).collect();
+        assert_eq!(cells, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
+        let inter = build(&exp("interleaved", 3, 0));
+        let cells: Vec<usize> = inter.trials.iter().map(|t| t.cell).collect();
+        assert_eq!(cells, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
+        let rand = build(&exp("randomized", 3, 0));
+        for round in rand.trials.chunks(4) {
+            let mut c: Vec<usize> = round.iter().map(|t| t.cell).collect();
+            c.sort();
+            assert_eq!(c, [0, 1, 2, 3], "each round holds every cell once");
+        }
+    }
+
+    #[test]
+    fn random_orders_are_reproducible_from_the_seed_and_change_with_it() {
+        for order in ["randomized", "shuffled"] {
+            let a = build(&exp(order, 10, 1));
+            assert_eq!(a, build(&exp(order, 10, 1)));
+            let mut e = exp(order, 10, 1);
+            e.seed = 8;
+            assert_ne!(a.trials, build(&e).trials, "{order}");
+        }
+    }
+}

@@ -1,0 +1,978 @@
+//! The runner: executes a plan's trials in order, records every attempt in the store the
+//! moment it ends, and resumes where a killed run stopped. Beside it, what running needs:
+//! one process (`exec`), the store's lock (`lock`), the run's logs (`logs`), metrics read
+//! from a trial's output (`extract`), telemetry, network namespaces (`netns`), Slurm
+//! shards (`slurm`), progress for whoever shows it, and the built-in workloads that run
+//! inside a trial (`workload`).
+
+pub mod exec;
+pub mod extract;
+pub mod lock;
+pub mod logs;
+pub mod netns;
+pub mod progress;
+pub mod slurm;
+pub mod telemetry;
+pub mod workload;
+
+use crate::define::config::{Better, Experiment};
+use crate::machine::envinfo;
+use crate::plan::invocation::{self, Invocation};
+use crate::plan::{self, Plan, PlannedTrial};
+use crate::run::extract::{Extractor, MetricValue};
+use crate::run::lock::{LockError, RunLock};
+use crate::run::logs::RunLogs;
+use crate::run::progress::{Progress, TrialEvent};
+use crate::store::{
+    AttemptRecord, LogRange, NewRun, NewSession, Store, StoreError, TrialStatus, now_rfc3339,
+};
+use exec::{ExecSpec, Termination};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+use telemetry::{Recording, Sampler, Sources};
+
+/// The next adaptive round: one more measured trial of each cell that is still open, in
+/// the experiment's order scheme (shuffled with a seed derived from the experiment's seed
+/// and the round, so a resumed run plans the same round). Empty when every cell is settled
+/// or at `max`.
+fn adaptive_round(
+    store: &Store,
+    run_id: i64,
+    plan: &Plan,
+    exp: &Experiment,
+) -> Result<Vec<PlannedTrial>, RunError> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let data = store.load(run_id)?;
+    // Each cell decided under the run's stored rule, as the report will.
+    let decisions = crate::analyse::adaptive_decisions(&data).unwrap_or_default();
+    // (plan cell index, its finished trials) of the open cells.
+    let mut open: Vec<(usize, u32)> = decisions
+        .iter()
+        .filter(|d| d.open)
+        .filter_map(|d| {
+            let i = plan.cells.iter().position(|c| c.key == d.cell)?;
+            Some((i, d.finished))
+        })
+        .collect();
+    let next_seq = data
+        .trials
+        .iter()
+        .map(|t| t.seq as usize + 1)
+        .max()
+        .unwrap_or(0);
+    // Over the open cells: a settled cell's count stops growing, and with it a minimum
+    // over all cells, which would shuffle every later round the same way.
+    let round = open.iter().map(|&(_, f)| f).min().unwrap_or(0) as u64;
+    if matches!(
+        exp.order,
+        crate::define::config::Order::Randomized | crate::define::config::Order::Shuffled
+    ) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(exp.seed ^ (round << 32) ^ 0xada7);
+        open.shuffle(&mut rng);
+    }
+    Ok(open
+        .into_iter()
+        .enumerate()
+        .map(|(k, (cell, finished))| PlannedTrial {
+            seq: next_seq.max(plan.trials.len()) + k,
+            cell,
+            phase: plan::Phase::Measure,
+            index: finished,
+        })
+        .collect())
+}
+
+/// An experiment and the text it was read from.
+pub struct Source {
+    /// Where the experiment came from, for the record (a file path, or `<compare>`).
+    pub path: PathBuf,
+    pub text: String,
+    pub experiment: Experiment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumePolicy {
+    /// Resume the latest run if its experiment is unchanged; refuse if it changed.
+    Auto,
+    /// Resume the latest run even though the experiment changed.
+    Force,
+    /// Always start a new run.
+    NewRun,
+}
+
+pub struct RunOptions {
+    pub store: PathBuf,
+    pub resume: ResumePolicy,
+    /// rigor's own command line, recorded with the session.
+    pub command_line: String,
+    /// Run only shard `i` of `n` (a Slurm array task): see [`plan::shard`].
+    pub shard: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub store: PathBuf,
+    /// Trials this session ran to completion (ok or failed).
+    pub executed: usize,
+    /// Trials found finished from earlier sessions.
+    pub already_done: usize,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(
+        "the experiment changed since run {run_id} in {store} began ({done} of {planned} trials done).\n\
+         hint: to continue run {run_id} with the changed file, add --force (finished trials are kept and reported with the new ones);\n\
+         \x20     to start afresh as a new run in the same store, add --new-run"
+    )]
+    Changed {
+        run_id: i64,
+        store: String,
+        done: usize,
+        planned: usize,
+    },
+    #[error("cannot create the log directory {0}: {1}")]
+    Logs(PathBuf, std::io::Error),
+    #[error(
+        "the experiment has a [gate], which needs GPU readings, but {0}.\n\
+         hint: run on a machine with the NVIDIA driver, or remove [gate] from the experiment file"
+    )]
+    GateWithoutNvml(String),
+    #[error("variant `{variant}`: {message}")]
+    Environment { variant: String, message: String },
+    #[error(
+        "adaptive stopping decides each round from all trials so far, which shards cannot see.\n\
+         hint: use a fixed number of trials (`trials = 30`) for a sharded run"
+    )]
+    ShardAdaptive,
+}
+
+/// Checks every variant's environment before any trial runs: the runtime answers, the
+/// image exists, the chroot is a directory, the namespaces can be created. Returns, per variant, the line each of its
+/// trials records (runtime version and image identity).
+pub fn check_environments(exp: &Experiment) -> Result<HashMap<String, String>, RunError> {
+    use crate::define::environment::Environment;
+    let mut out = HashMap::new();
+    let mut probed: HashMap<Vec<String>, Result<String, CheckFailed>> = HashMap::new();
+    for v in &exp.variants {
+        let fail = |message: CheckFailed| RunError::Environment {
+            variant: v.name.clone(),
+            message: message.0,
+        };
+        match &v.environment {
+            None => {}
+            Some(Environment::Chroot(c)) => {
+                // Known from the file: every such trial would fail the same way.
+                if let Some(w) = exp.workloads.iter().find(|w| w.kind.probe().is_some()) {
+                    return Err(fail(format!(
+                        "the `{}` probe cannot run in a chroot: rigor's binary is not inside it; run the probe natively or in a container",
+                        w.name
+                    ).into()));
+                }
+                let root = c.root_in(&exp.base_dir);
+                if !root.is_dir() {
+                    return Err(fail(
+                        format!("the chroot {} is not a directory", root.display()).into(),
+                    ));
+                }
+                out.insert(v.name.clone(), format!("chroot {}", root.display()));
+            }
+            Some(Environment::Container(c)) => {
+                let (version, image) = crate::define::environment::probes(c);
+                // Variants that share a runtime or an image ask once.
+                let mut run = |argv: Vec<String>| {
+                    probed
+                        .entry(argv)
+                        .or_insert_with_key(|a| capture(a))
+                        .clone()
+                };
+                let version = run(version).map_err(|e| {
+                    fail(format!("the container runtime is not usable: {e}. Install it, or fix its configuration, before running").into())
+                })?;
+                let id = run(image).map_err(|e| {
+                    fail(format!("the image `{}` is not available: {e}. Pull or build it first (rigor never pulls during a run)", c.image).into())
+                })?;
+                let id: String = id.lines().next().unwrap_or("").chars().take(200).collect();
+                out.insert(
+                    v.name.clone(),
+                    format!("{version}; image {} = {id}", c.image),
+                );
+            }
+        }
+        if !v.unshare.is_empty() {
+            let line = check_unshare(exp, v).map_err(fail)?;
+            let entry = out.entry(v.name.clone()).or_default();
+            if !entry.is_empty() {
+                entry.push_str("; ");
+            }
+            entry.push_str(&line);
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the variant's namespaces once, running `true` in them (loopback brought up
+/// for `net`), so that missing privileges or a chroot without `/proc` (for `pid`) stop the
+/// run before any trial, not as N failed trials.
+fn check_unshare(
+    exp: &Experiment,
+    v: &crate::define::config::Variant,
+) -> Result<String, CheckFailed> {
+    use crate::define::environment::{Environment, Namespace, unshare_words};
+    let root = match &v.environment {
+        Some(Environment::Chroot(c)) => Some(c.root_in(&exp.base_dir)),
+        _ => None,
+    };
+    if let Some(r) = &root
+        && v.unshare.contains(&Namespace::Pid)
+        && !r.join("proc").is_dir()
+    {
+        return Err(CheckFailed(format!(
+            "unshare pid mounts a /proc of its own at {}, which is not a directory: create it in the root",
+            r.join("proc").display()
+        )));
+    }
+    let own = crate::machine::own_exe().map_err(|e| CheckFailed(e.0))?;
+    let mut words = unshare_words(&v.unshare, root.as_deref(), own);
+    words.push("true".into());
+    let names: Vec<&str> = v.unshare.iter().map(|n| n.name()).collect();
+    capture(&words).map_err(|why| {
+        let hint =
+            if why.0.contains("Operation not permitted") && !v.unshare.contains(&Namespace::User) {
+                "; run as root, or add \"user\" to unshare to create them as an unprivileged user"
+            } else {
+                ""
+            };
+        format!(
+            "cannot create the namespaces {}: {why}{hint}",
+            names.join(", ")
+        )
+    })?;
+    Ok(format!("unshare {}", names.join(",")))
+}
+
+crate::reason_error!(
+    /// A check command that failed, with what it said.
+    CheckFailed
+);
+
+/// Runs a check command: its trimmed stdout, or what failed (the command and its stderr).
+fn capture(argv: &[String]) -> Result<String, CheckFailed> {
+    let o = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .map_err(|e| CheckFailed(format!("`{}` cannot run: {e}", argv[0])))?;
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    } else {
+        Err(CheckFailed(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        )))
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `rigor-results/<experiment>.db`, relative to the current directory.
+pub fn default_store_path(exp: &Experiment) -> PathBuf {
+    Path::new("rigor-results").join(format!("{}.db", exp.name))
+}
+
+/// `<store dir>/<store stem>-logs/`
+fn log_dir(store: &Path) -> PathBuf {
+    let stem = store
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rigor".into());
+    store
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("{stem}-logs"))
+}
+
+/// Sleeps, waking early on interrupt. Returns false if interrupted.
+fn pause(d: Duration, interrupt: &AtomicBool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if interrupt.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !interrupt.load(Ordering::Relaxed)
+}
+
+/// What one attempt produced, ready to store.
+struct AttemptResult {
+    status: TrialStatus,
+    reason: Option<String>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    wall: Option<Duration>,
+    metrics: Vec<(String, MetricValue)>,
+    missing: Vec<(String, String)>,
+    notes: Vec<String>,
+    flags: Vec<String>,
+    telemetry: Option<Recording>,
+    requests: Vec<crate::run::workload::llm::metrics::RequestRecord>,
+    interrupted: bool,
+    stdout: Option<LogRange>,
+    stderr: Option<LogRange>,
+}
+
+impl AttemptResult {
+    /// Failed until shown otherwise, with no reason yet.
+    fn new() -> AttemptResult {
+        AttemptResult {
+            status: TrialStatus::Failed,
+            reason: None,
+            exit_code: None,
+            signal: None,
+            wall: None,
+            metrics: Vec::new(),
+            missing: Vec::new(),
+            notes: Vec::new(),
+            flags: Vec::new(),
+            telemetry: None,
+            requests: Vec::new(),
+            interrupted: false,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    fn failed(reason: String) -> AttemptResult {
+        AttemptResult {
+            reason: Some(reason),
+            ..AttemptResult::new()
+        }
+    }
+}
+
+fn builtin(value: f64, unit: &str) -> MetricValue {
+    MetricValue {
+        value,
+        unit: Some(unit.to_string()),
+        better: Some(Better::Lower),
+        samples: Vec::new(),
+    }
+}
+
+/// The last non-empty line a failed trial wrote to stderr, for its failure reason.
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    let mut s: String = line.chars().take(300).collect();
+    if s.len() < line.len() {
+        s.push('…');
+    }
+    Some(s)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_attempt(
+    exp: &Experiment,
+    extractor: &Extractor<'_>,
+    inv: &Invocation,
+    logs: &mut RunLogs,
+    header: &str,
+    interrupt: &AtomicBool,
+    lock: &mut RunLock,
+    sources: &Sources,
+    sampler: &mut Option<Sampler>,
+) -> AttemptResult {
+    let mut r = AttemptResult::new();
+    let start = match logs.begin(header) {
+        Ok(s) => s,
+        Err(e) => {
+            r.reason = Some(format!("cannot write the run's log files: {e}"));
+            return r;
+        }
+    };
+    let pgid = Arc::new(AtomicI32::new(0));
+    let sampling = match sampler.as_mut().map(|s| s.begin(pgid.clone())) {
+        Some(Ok(())) => true,
+        Some(Err(e)) => {
+            r.notes.push(format!("no telemetry for this trial: {e}"));
+            *sampler = None;
+            false
+        }
+        None => false,
+    };
+    let outcome = exec::execute(&mut ExecSpec {
+        argv: &inv.argv,
+        env: &inv.env,
+        workdir: &inv.workdir,
+        stdout: &logs.stdout,
+        stderr: &logs.stderr,
+        timeout: exp.timeout,
+        interrupt,
+        on_start: &mut |pid| {
+            pgid.store(pid, Ordering::Relaxed);
+            lock.set_running(pid)
+        },
+    });
+    if let Some(sampler) = sampler.as_mut().filter(|_| sampling) {
+        let rec = sampler.end();
+        let summary = telemetry::summarize(&rec, &sources.settings);
+        r.metrics.extend(summary.metrics);
+        r.missing.extend(summary.missing);
+        r.flags = summary.flags;
+        r.notes.extend(summary.notes);
+        r.telemetry = Some(rec);
+    }
+    match logs.end(start) {
+        Ok((out, err)) => {
+            r.stdout = Some(out);
+            r.stderr = Some(err);
+        }
+        Err(e) => {
+            r.reason = Some(format!("cannot read the run's log files: {e}"));
+            return r;
+        }
+    }
+    let o = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            r.reason = Some(e.to_string());
+            return r;
+        }
+    };
+    r.wall = Some(o.wall);
+    r.metrics
+        .push(("wall_time".into(), builtin(o.wall.as_secs_f64(), "s")));
+    r.metrics
+        .push(("user_time".into(), builtin(o.user.as_secs_f64(), "s")));
+    r.metrics
+        .push(("sys_time".into(), builtin(o.sys.as_secs_f64(), "s")));
+    r.metrics.push((
+        "max_rss".into(),
+        builtin(o.max_rss_kib as f64 / 1024.0, "MiB"),
+    ));
+    if o.stragglers_killed {
+        r.notes
+            .push("left processes running after exit; rigor killed them".into());
+    }
+    // Requests an llm-serve trial recorded are kept whatever became of the trial: a server
+    // that died mid-load leaves the ones that ended before as evidence.
+    if let Some(range) = &r.stdout {
+        match logs.text(range) {
+            Ok(so) => {
+                let (requests, bad) = request_records(&so);
+                r.requests = requests;
+                if let Some((n, first)) = bad {
+                    r.notes.push(format!(
+                        "{n} request record(s) in the output could not be read and are not stored (first: {first})"
+                    ));
+                }
+            }
+            Err(e) => r
+                .notes
+                .push(format!("cannot read the trial's request records: {e}")),
+        }
+    }
+    match o.termination {
+        Termination::Interrupted => {
+            r.interrupted = true;
+            r.reason = Some("interrupted".into());
+            return r;
+        }
+        Termination::TimedOut => {
+            r.status = TrialStatus::Timeout;
+            r.reason = Some(format!(
+                "timed out after {}",
+                humantime::format_duration(exp.timeout.unwrap_or_default())
+            ));
+            return r;
+        }
+        Termination::Signaled(sig) => {
+            r.signal = Some(sig);
+            r.reason = Some(format!("killed by signal {sig}"));
+            return r;
+        }
+        Termination::Exited(code) => {
+            r.exit_code = Some(code);
+            if code != 0 {
+                let tail = r
+                    .stderr
+                    .as_ref()
+                    .and_then(|range| logs.text(range).ok())
+                    .and_then(|t| last_line(&t));
+                r.reason = Some(match tail {
+                    Some(line) => format!("exit status {code}: {line}"),
+                    None => format!("exit status {code}"),
+                });
+                return r;
+            }
+        }
+    }
+    let read = |range: &Option<LogRange>| match range {
+        Some(range) => logs.text(range),
+        None => Ok(String::new()),
+    };
+    let stdout = read(&r.stdout);
+    let stderr = read(&r.stderr);
+    match (stdout, stderr) {
+        (Ok(so), Ok(se)) => {
+            let ex = extractor.extract(&so, &se);
+            r.metrics.extend(ex.values);
+            r.missing.extend(ex.missing);
+            if !ex.errors.is_empty() {
+                r.reason = Some(ex.errors.join("; "));
+                return r;
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            r.reason = Some(format!("cannot read the trial's output log: {e}"));
+            return r;
+        }
+    }
+    r.status = TrialStatus::Ok;
+    r
+}
+
+/// The `{"request": …}` lines an llm-serve trial printed, and the first line that could
+/// not be read, with how many could not.
+fn request_records(
+    stdout: &str,
+) -> (
+    Vec<crate::run::workload::llm::metrics::RequestRecord>,
+    Option<(usize, String)>,
+) {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        request: crate::run::workload::llm::metrics::RequestRecord,
+    }
+    let mut out = Vec::new();
+    let mut bad: Option<(usize, String)> = None;
+    for l in stdout.lines().filter(|l| l.starts_with("{\"request\":")) {
+        match serde_json::from_str::<Line>(l) {
+            Ok(l) => out.push(l.request),
+            Err(e) => {
+                let b = bad.get_or_insert((0, e.to_string()));
+                b.0 += 1;
+            }
+        }
+    }
+    (out, bad)
+}
+
+/// How often a closed gate is looked at again.
+const GATE_POLL: Duration = Duration::from_millis(500);
+
+fn look_at_gpus(sources: &Sources) -> Vec<telemetry::gate::GpuState> {
+    use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+    let Some(nvml) = sources.nvml() else {
+        return Vec::new();
+    };
+    sources
+        .gpus
+        .iter()
+        .map(|&index| match nvml.device_by_index(index) {
+            Ok(d) => telemetry::gate::GpuState {
+                index,
+                temp_c: d
+                    .temperature(TemperatureSensor::Gpu)
+                    .map_err(|e| e.to_string().into()),
+                processes: d
+                    .running_compute_processes()
+                    .map(|p| p.into_iter().map(|p| p.pid).collect())
+                    .map_err(|e| e.to_string().into()),
+            },
+            Err(e) => telemetry::gate::GpuState {
+                index,
+                temp_c: Err(e.to_string().into()),
+                processes: Err(e.to_string().into()),
+            },
+        })
+        .collect()
+}
+
+/// Runs (or resumes) the experiment.
+pub fn run(
+    src: &Source,
+    opts: &RunOptions,
+    progress: &mut dyn Progress,
+    interrupt: &AtomicBool,
+) -> Result<RunOutcome, RunError> {
+    let exp = &src.experiment;
+    let mut plan: Plan = plan::build(exp);
+    if let Some((i, n)) = opts.shard {
+        if exp.adaptive.is_some() {
+            return Err(RunError::ShardAdaptive);
+        }
+        plan::shard(&mut plan, i, n);
+    }
+    let sources = Sources::open(&exp.telemetry);
+    if exp.gate.is_some()
+        && let Some(why) = &sources.gpu_unavailable
+    {
+        return Err(RunError::GateWithoutNvml(why.clone()));
+    }
+    let environments = check_environments(exp)?;
+    let (mut lock, leftover) = RunLock::acquire(&opts.store)?;
+    if let Some(note) = leftover {
+        progress.note(&note);
+    }
+    let store = Store::open(&opts.store)?;
+    let abandoned = store.close_abandoned()?;
+    if abandoned > 0 {
+        progress.note(&format!(
+            "{abandoned} earlier session(s) of this store ended without closing (a runner killed, or stopped by a full disk); marked `died`"
+        ));
+    }
+    let file_sha = sha256_hex(src.text.as_bytes());
+    let exp_json = serde_json::to_string(exp).unwrap_or_default();
+    // The hash covers what decides the trials; [analysis] and [[hypothesis]] only change how
+    // the report reads them, so editing them neither refuses a resume nor starts a new run.
+    let exp_sha = {
+        let mut measured = exp.clone();
+        measured.analysis = Default::default();
+        measured.hypotheses.clear();
+        sha256_hex(
+            serde_json::to_string(&measured)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+    };
+    let new_run = NewRun {
+        experiment: &exp.name,
+        seed: exp.seed,
+        file_path: &src.path.display().to_string(),
+        file_text: &src.text,
+        file_sha256: &file_sha,
+        experiment_sha256: &exp_sha,
+        experiment_json: &exp_json,
+        planned_trials: plan.trials.len(),
+    };
+
+    let latest = if opts.resume == ResumePolicy::NewRun {
+        None
+    } else {
+        store.latest_run(&exp.name)?
+    };
+    let run_id = match latest {
+        None => store.create_run(&new_run, &plan.cells)?,
+        Some(run) if run.experiment_sha256 == exp_sha => {
+            if run.experiment_json != exp_json || run.file_text != src.text {
+                store.update_run_file(run.id, &new_run, &plan.cells)?;
+            }
+            run.id
+        }
+        Some(run) if opts.resume == ResumePolicy::Force => {
+            progress.note(&format!("the experiment changed since run {} began; continuing it with the new file (--force)", run.id));
+            store.update_run_file(run.id, &new_run, &plan.cells)?;
+            run.id
+        }
+        Some(run) => {
+            let attempts = store.attempts(run.id)?;
+            return Err(RunError::Changed {
+                run_id: run.id,
+                store: opts.store.display().to_string(),
+                done: attempts.values().filter(|(_, fin)| *fin).count(),
+                planned: run.planned_trials as usize,
+            });
+        }
+    };
+
+    let attempts = store.attempts(run_id)?;
+    let done = plan
+        .trials
+        .iter()
+        .filter(|t| attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
+        .count();
+    let environment =
+        serde_json::to_value(envinfo::capture(&exp.base_dir, Some(&file_sha))).unwrap_or_default();
+    let session = store.start_session(&NewSession {
+        run_id,
+        rigor_version: env!("CARGO_PKG_VERSION"),
+        command_line: &opts.command_line,
+        file_sha256: &file_sha,
+        experiment_sha256: &exp_sha,
+        environment: &environment,
+    })?;
+    store.set_run_status(run_id, "running")?;
+    let log_dir = log_dir(&opts.store);
+    let mut logs =
+        RunLogs::open(&log_dir, run_id).map_err(|e| RunError::Logs(log_dir.clone(), e))?;
+
+    if let Some(why) = &sources.gpu_unavailable {
+        let wants_gpu = exp.telemetry.gpu == crate::define::config::GpuTelemetry::On
+            || exp.workloads.iter().any(|w| w.kind.probe().is_some());
+        if wants_gpu {
+            progress.note(&format!("no GPU telemetry: {why}"));
+        }
+    }
+    let mut sampler = if sources.active() {
+        match Sampler::spawn(&sources) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                progress.note(&format!("no telemetry: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    progress.begin(plan.trials.len(), done);
+    let mut executed = 0;
+    let mut interrupted = false;
+    let mut first = true;
+    let extractors: HashMap<&String, Extractor<'_>> = exp
+        .workloads
+        .iter()
+        .map(|w| (&w.name, Extractor::new(invocation::command_of(w))))
+        .collect();
+    let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
+    let mut queue: std::collections::VecDeque<PlannedTrial> = plan
+        .trials
+        .iter()
+        .filter(|t| !attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
+        .cloned()
+        .collect();
+    let session_start = Instant::now();
+    'trials: loop {
+        let t = match queue.pop_front() {
+            Some(t) => t,
+            None => match &exp.adaptive {
+                None => break,
+                Some(rule) => {
+                    if let Some(b) = rule.budget
+                        && session_start.elapsed() >= b
+                    {
+                        progress.note(&format!(
+                            "adaptive: the time budget ({}) is spent; no new round",
+                            humantime::format_duration(b)
+                        ));
+                        break;
+                    }
+                    let round = adaptive_round(&store, run_id, &plan, exp)?;
+                    if round.is_empty() {
+                        break;
+                    }
+                    progress.grow(round.len());
+                    progress.note(&format!(
+                        "adaptive: another round over {} open cell(s)",
+                        round.len()
+                    ));
+                    queue.extend(round);
+                    continue;
+                }
+            },
+        };
+        let t = &t;
+        let key = plan.key(t);
+        let cell = &plan.cells[t.cell];
+        if !first && !exp.cooldown.is_zero() && !pause(exp.cooldown, interrupt) {
+            interrupted = true;
+            break;
+        }
+        first = false;
+        let label = format!(
+            "{} {}{}",
+            cell.key,
+            if t.phase == plan::Phase::Warmup {
+                "warmup "
+            } else {
+                "#"
+            },
+            t.index + 1
+        );
+        let made = attempts.get(&key).map_or(0, |(n, _)| *n);
+        let max_attempts = exp.retries + 1;
+        let invocation = invocation::build(exp, cell, t.index).map(|mut inv| {
+            // The exact program that runs is recorded, and the PATH walk stays out of the timing.
+            let path = inv
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone());
+            let key = (inv.argv[0].clone(), path);
+            let resolved = programs
+                .entry(key)
+                .or_insert_with_key(|(prog, path)| exec::resolve_program(prog, path.as_deref()));
+            if let Some(p) = resolved {
+                inv.argv[0] = p.display().to_string();
+            }
+            inv
+        });
+        for attempt in (made + 1)..=max_attempts.max(made + 1) {
+            let gate = match &exp.gate {
+                None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
+                Some(g) => {
+                    telemetry::gate::wait(g, || look_at_gpus(&sources), interrupt, GATE_POLL)
+                }
+            };
+            progress.trial_started(&label);
+            let started_at = now_rfc3339();
+            let header = format!("trial {} {label} attempt {attempt} at {started_at}", t.seq);
+            let (mut result, inv) = match (&invocation, &gate) {
+                (_, telemetry::gate::Outcome::Interrupted) => {
+                    interrupted = true;
+                    break 'trials;
+                }
+                (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
+                    (AttemptResult::failed(format!("gate: {why}")), inv.clone())
+                }
+                (Ok(inv), telemetry::gate::Outcome::Open(..)) => (
+                    run_attempt(
+                        exp,
+                        &extractors[&cell.workload],
+                        inv,
+                        &mut logs,
+                        &header,
+                        interrupt,
+                        &mut lock,
+                        &sources,
+                        &mut sampler,
+                    ),
+                    inv.clone(),
+                ),
+                (Err(e), _) => (
+                    AttemptResult::failed(format!("cannot build the command: {e}")),
+                    Invocation {
+                        cleanup: None,
+                        argv: Vec::new(),
+                        env: Vec::new(),
+                        workdir: exp.base_dir.clone(),
+                    },
+                ),
+            };
+            if let Some(line) = environments.get(&cell.variant) {
+                result.notes.push(format!("environment: {line}"));
+            }
+            // After its metrics and requests were read: the log keeps head and tail.
+            for (range, stream) in [
+                (&mut result.stdout, "stdout"),
+                (&mut result.stderr, "stderr"),
+            ] {
+                let Some(range) = range else { continue };
+                match logs.cap(range, exp.log_limit) {
+                    Ok(Some(cut)) => result.notes.push(format!(
+                        "{cut} bytes cut from the middle of its {stream} in the log (experiment.log_limit = {} bytes)",
+                        exp.log_limit
+                    )),
+                    Ok(None) => {}
+                    Err(e) => result
+                        .notes
+                        .push(format!("its {stream} could not be cut to the log limit: {e}")),
+                }
+            }
+            // A container the CLI lost hold of (timeout, kill) is removed by name.
+            if result.status != TrialStatus::Ok
+                && let Some(rm) = &inv.cleanup
+            {
+                match std::process::Command::new(&rm[0])
+                    .args(&rm[1..])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                {
+                    Ok(st) if st.success() => {
+                        result.notes.push(format!("cleanup: {}", rm.join(" ")))
+                    }
+                    // Also what a runtime says when the container never started.
+                    Ok(st) => result.notes.push(format!(
+                        "cleanup `{}` exited with {st} (no container left, or it could not be removed)",
+                        rm.join(" ")
+                    )),
+                    Err(e) => result
+                        .notes
+                        .push(format!("cleanup `{}` failed: {e}", rm.join(" "))),
+                }
+            }
+            if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
+                result.notes.push(format!(
+                    "waited {:.1} s at the gate ({why})",
+                    waited.as_secs_f64()
+                ));
+            }
+            if result.interrupted {
+                // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
+                interrupted = true;
+                break 'trials;
+            }
+            let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
+            store.record_attempt(&AttemptRecord {
+                run_id,
+                session_id: session,
+                key: &key,
+                seq: t.seq,
+                attempt,
+                is_final,
+                status: result.status,
+                reason: result.reason.as_deref(),
+                exit_code: result.exit_code,
+                signal: result.signal,
+                started_at: &started_at,
+                wall_s: result.wall.map(|w| w.as_secs_f64()),
+                argv: &inv.argv,
+                env: &inv.env,
+                workdir: &inv.workdir,
+                stdout_log: result.stdout.as_ref(),
+                stderr_log: result.stderr.as_ref(),
+                notes: &result.notes,
+                flags: &result.flags,
+                metrics: &result.metrics,
+                missing: &result.missing,
+                telemetry: result.telemetry.as_ref(),
+                requests: &result.requests,
+            })?;
+            progress.trial_finished(&TrialEvent {
+                label: &label,
+                attempt,
+                status: result.status.as_str(),
+                wall: result.wall,
+                reason: result.reason.as_deref(),
+                will_retry: !is_final,
+            });
+            if is_final {
+                executed += 1;
+                break;
+            }
+        }
+        if interrupt.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+    }
+    progress.end();
+
+    let after = store.attempts(run_id)?;
+    let finished = plan
+        .trials
+        .iter()
+        .filter(|t| after.get(&plan.key(t)).is_some_and(|(_, f)| *f))
+        .count();
+    let status = if interrupted {
+        "interrupted"
+    } else if finished == plan.trials.len() {
+        "complete"
+    } else {
+        "incomplete"
+    };
+    store.set_run_status(run_id, status)?;
+    store.end_session(session, status)?;
+    Ok(RunOutcome {
+        run_id,
+        store: opts.store.clone(),
+        executed,
+        already_done: done,
+        interrupted,
+    })
+}

@@ -1,0 +1,563 @@
+//! From a trial's [`Recording`] to its telemetry metrics, the readings that are missing
+//! (with why), validity flags, and notes. Pure.
+
+use super::{Recording, Series, reason_names, slowdown_bits};
+use crate::define::config::Reduce;
+use crate::define::config::{Better, Telemetry};
+use crate::run::extract::{MetricValue, reduce};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub metrics: Vec<(String, MetricValue)>,
+    pub missing: Vec<(String, String)>,
+    /// `kind: text` lines that make the trial suspect (throttling, a foreign process).
+    pub flags: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Mean,
+    Max,
+    /// last − first of a counter, scaled.
+    Delta(f64),
+}
+
+/// The per-GPU metrics: (metric suffix, series, op, unit, better).
+const GPU_METRICS: [(&str, &str, Op, &str, Option<Better>); 12] = [
+    (
+        "energy_j",
+        "energy_mj",
+        Op::Delta(1e-3),
+        "J",
+        Some(Better::Lower),
+    ),
+    (
+        "power_w.mean",
+        "power_w",
+        Op::Mean,
+        "W",
+        Some(Better::Lower),
+    ),
+    ("power_w.max", "power_w", Op::Max, "W", Some(Better::Lower)),
+    ("temp_c.max", "temp_c", Op::Max, "°C", Some(Better::Lower)),
+    (
+        "mem_temp_c.max",
+        "mem_temp_c",
+        Op::Max,
+        "°C",
+        Some(Better::Lower),
+    ),
+    ("sm_clock_mhz.mean", "sm_clock_mhz", Op::Mean, "MHz", None),
+    ("mem_clock_mhz.mean", "mem_clock_mhz", Op::Mean, "MHz", None),
+    ("util_pct.mean", "util_pct", Op::Mean, "%", None),
+    ("mem_util_pct.mean", "mem_util_pct", Op::Mean, "%", None),
+    (
+        "mem_used_mib.peak",
+        "mem_used_mib",
+        Op::Max,
+        "MiB",
+        Some(Better::Lower),
+    ),
+    ("pcie_tx_gb", "pcie_tx_bytes", Op::Delta(1e-9), "GB", None),
+    ("pcie_rx_gb", "pcie_rx_bytes", Op::Delta(1e-9), "GB", None),
+];
+
+/// Every GPU metric name a trial can have (for "missing" when GPUs cannot be read).
+pub fn gpu_metric_names() -> impl Iterator<Item = String> {
+    GPU_METRICS
+        .iter()
+        .map(|m| format!("gpu.{}", m.0))
+        .chain(["gpu.throttled_fraction".to_string()])
+}
+
+fn usable(s: Option<&Series>) -> Option<&Series> {
+    s.filter(|s| !s.v.is_empty())
+}
+
+fn apply(s: &Series, op: Op) -> Option<f64> {
+    match op {
+        Op::Mean => Some(reduce(&s.v, Reduce::Mean)),
+        Op::Max => Some(reduce(&s.v, Reduce::Max)),
+        Op::Delta(scale) => {
+            (s.v.len() >= 2).then(|| (s.v[s.v.len() - 1] - s.v[0]).max(0.0) * scale)
+        }
+    }
+}
+
+/// ∫ v dt by the trapezoid rule, for a rate when its counter is missing.
+fn integrate(s: &Series) -> Option<f64> {
+    (s.v.len() >= 2).then(|| {
+        s.t.windows(2)
+            .zip(s.v.windows(2))
+            .map(|(t, v)| (t[1] - t[0]) * (v[0] + v[1]) / 2.0)
+            .sum()
+    })
+}
+
+fn metric(value: f64, unit: &str, better: Option<Better>) -> MetricValue {
+    MetricValue {
+        value,
+        unit: Some(unit.into()),
+        better,
+        samples: Vec::new(),
+    }
+}
+
+/// One GPU's metrics under `prefix` (`gpu` or `gpu3`).
+fn one_gpu(rec: &Recording, index: u32, prefix: &str, out: &mut Summary) {
+    let series = |name: &str| usable(rec.series.get(&format!("gpu{index}.{name}")));
+    let why = |name: &str| {
+        rec.unavailable
+            .get(&format!("gpu{index}.{name}"))
+            .cloned()
+            .unwrap_or_else(|| "no sample was taken".into())
+    };
+    for (suffix, src, op, unit, better) in GPU_METRICS {
+        let name = format!("{prefix}.{suffix}");
+        let direct = series(src).and_then(|s| apply(s, op));
+        let value = match (direct, suffix) {
+            (Some(v), _) => Some(v),
+            // No energy counter (before Volta): integrate power, and say so.
+            (None, "energy_j") => series("power_w").and_then(integrate).inspect(|_| {
+                out.notes.push(format!(
+                    "{name} integrated from power samples: the GPU has no energy counter ({})",
+                    why(src)
+                ))
+            }),
+            (None, "pcie_tx_gb" | "pcie_rx_gb") => {
+                let rate = if suffix == "pcie_tx_gb" {
+                    "pcie_tx_kbs"
+                } else {
+                    "pcie_rx_kbs"
+                };
+                series(rate)
+                    .and_then(integrate)
+                    .map(|kb| kb * 1e3 * 1e-9)
+                    .inspect(|_| {
+                        out.notes.push(format!(
+                            "{name} integrated from NVML's sampled PCIe throughput: the GPU has no byte counters"
+                        ))
+                    })
+            }
+            _ => None,
+        };
+        match value {
+            Some(v) => out.metrics.push((name, metric(v, unit, better))),
+            None => out.missing.push((name, why(src))),
+        }
+    }
+    let name = format!("{prefix}.throttled_fraction");
+    match series("clock_event_reasons") {
+        Some(s) => {
+            let slow = slowdown_bits();
+            let hits = s.v.iter().filter(|&&m| (m as u64) & slow != 0).count();
+            out.metrics.push((
+                name,
+                metric(
+                    hits as f64 / s.v.len() as f64,
+                    "fraction",
+                    Some(Better::Lower),
+                ),
+            ));
+        }
+        None => out.missing.push((name, why("clock_event_reasons"))),
+    }
+}
+
+pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
+    let mut out = Summary::default();
+    if let Some(why) = &rec.gpu_unavailable {
+        out.missing
+            .extend(gpu_metric_names().map(|n| (n, why.clone())));
+    }
+    match rec.gpus.as_slice() {
+        [] => {}
+        [one] => one_gpu(rec, one.index, "gpu", &mut out),
+        many => {
+            // Each GPU under its own name, and the machine as a whole under `gpu`.
+            let mut per = Vec::new();
+            for g in many {
+                let mut s = Summary::default();
+                one_gpu(rec, g.index, &format!("gpu{}", g.index), &mut s);
+                per.push(s);
+            }
+            for (suffix, _, op, unit, better) in GPU_METRICS
+                .iter()
+                .map(|m| (m.0, m.1, m.2, m.3, m.4))
+                .chain([(
+                    "throttled_fraction",
+                    "",
+                    Op::Max,
+                    "fraction",
+                    Some(Better::Lower),
+                )])
+            {
+                let vals: Vec<f64> = per
+                    .iter()
+                    .zip(many)
+                    .filter_map(|(s, g)| {
+                        let n = format!("gpu{}.{suffix}", g.index);
+                        s.metrics.iter().find(|m| m.0 == n).map(|m| m.1.value)
+                    })
+                    .collect();
+                let name = format!("gpu.{suffix}");
+                if vals.len() < many.len() {
+                    out.missing.push((name, "not read on every GPU".into()));
+                    continue;
+                }
+                // Totals add up; levels and rates per GPU are averaged; peaks take the max.
+                let v = match (op, suffix) {
+                    (Op::Delta(_), _) | (_, "power_w.mean" | "mem_used_mib.peak") => {
+                        vals.iter().sum()
+                    }
+                    (Op::Max, _) => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    (Op::Mean, _) => vals.iter().sum::<f64>() / vals.len() as f64,
+                };
+                out.metrics.push((name, metric(v, unit, better)));
+            }
+            for s in per {
+                out.metrics.extend(s.metrics);
+                out.missing.extend(s.missing);
+                out.notes.extend(s.notes);
+            }
+        }
+    }
+
+    host_metrics(rec, &mut out);
+
+    if settings.flag_throttle {
+        for g in &rec.gpus {
+            if let Some(s) = usable(
+                rec.series
+                    .get(&format!("gpu{}.clock_event_reasons", g.index)),
+            ) {
+                let slow = slowdown_bits();
+                let mask = s.v.iter().fold(0u64, |m, &x| m | (x as u64 & slow));
+                let hits = s.v.iter().filter(|&&m| (m as u64) & slow != 0).count();
+                if hits > 0 {
+                    out.flags.push(format!(
+                        "throttle: gpu{} slowed its clocks for power or heat in {} of {} samples ({})",
+                        g.index,
+                        hits,
+                        s.v.len(),
+                        reason_names(mask).join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    if settings.flag_foreign_processes {
+        for p in rec.processes.iter().filter(|p| !p.ours) {
+            out.flags.push(format!(
+                "foreign-process: gpu{} was also used by pid {} ({}{}), which is not part of the trial",
+                p.gpu,
+                p.pid,
+                p.name.as_deref().unwrap_or("not visible from here"),
+                p.mem_mib.map(|m| format!(", {m:.0} MiB")).unwrap_or_default()
+            ));
+        }
+    }
+    if rec.ticks > 0 && rec.ticks <= 2 {
+        out.notes.push(format!(
+            "telemetry: the trial was shorter than the sampling interval ({:.0} ms), so levels are from its start and end only",
+            rec.interval_ms
+        ));
+    }
+    if rec.max_gap_ms > 3.0 * rec.interval_ms && rec.max_gap_ms > rec.interval_ms + 50.0 {
+        out.notes.push(format!(
+            "telemetry: sampling fell behind (a {:.0} ms gap at a {:.0} ms interval); the machine may be overloaded",
+            rec.max_gap_ms, rec.interval_ms
+        ));
+    }
+    out
+}
+
+fn host_metrics(rec: &Recording, out: &mut Summary) {
+    let s = |n: &str| usable(rec.series.get(n));
+    let why = |n: &str| {
+        rec.unavailable
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| "host telemetry is off".into())
+    };
+    if rec.series.keys().all(|k| !k.starts_with("host."))
+        && rec.unavailable.keys().all(|k| !k.starts_with("host."))
+    {
+        return;
+    }
+    match (s("host.cpu_busy_ticks"), s("host.cpu_total_ticks")) {
+        (Some(b), Some(t)) => match (apply(b, Op::Delta(1.0)), apply(t, Op::Delta(1.0))) {
+            (Some(busy), Some(total)) if total > 0.0 => out.metrics.push((
+                "host.cpu_util_pct.mean".into(),
+                metric(100.0 * busy / total, "%", None),
+            )),
+            _ => out.missing.push((
+                "host.cpu_util_pct.mean".into(),
+                "the trial was shorter than the kernel's CPU accounting tick".into(),
+            )),
+        },
+        _ => out
+            .missing
+            .push(("host.cpu_util_pct.mean".into(), why("host.cpu_busy_ticks"))),
+    }
+    let gauges = [
+        ("host.mem_used_mib.peak", "host.mem_used_mib", "MiB"),
+        ("host.rss_tree_mib.peak", "host.rss_tree_mib", "MiB"),
+    ];
+    for (name, src, unit) in gauges {
+        match s(src).and_then(|x| apply(x, Op::Max)) {
+            Some(v) => out
+                .metrics
+                .push((name.into(), metric(v, unit, Some(Better::Lower)))),
+            None if src == "host.rss_tree_mib" && !rec.unavailable.contains_key(src) => {
+                out.missing.push((
+                    name.into(),
+                    "the trial ended before the first sample of its processes".into(),
+                ))
+            }
+            None => out.missing.push((name.into(), why(src))),
+        }
+    }
+    for (name, src) in [
+        ("host.net_rx_mb", "host.net_rx_bytes"),
+        ("host.net_tx_mb", "host.net_tx_bytes"),
+    ] {
+        match s(src).and_then(|x| apply(x, Op::Delta(1e-6))) {
+            Some(v) => out.metrics.push((name.into(), metric(v, "MB", None))),
+            None => out.missing.push((name.into(), why(src))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::telemetry::{GpuProcess, Kind, SampledGpu};
+
+    fn series(unit: &str, kind: Kind, v: &[f64]) -> Series {
+        Series {
+            unit: unit.into(),
+            kind,
+            t: (0..v.len()).map(|i| i as f64 * 0.1).collect(),
+            v: v.to_vec(),
+        }
+    }
+
+    fn one_gpu_recording() -> Recording {
+        let mut rec = Recording {
+            interval_ms: 100.0,
+            ticks: 4,
+            max_gap_ms: 101.0,
+            gpus: vec![SampledGpu {
+                index: 0,
+                name: Some("H100".into()),
+                uuid: None,
+            }],
+            ..Default::default()
+        };
+        let s = &mut rec.series;
+        s.insert(
+            "gpu0.power_w".into(),
+            series("W", Kind::Gauge, &[100.0, 500.0, 700.0, 120.0]),
+        );
+        s.insert(
+            "gpu0.energy_mj".into(),
+            series(
+                "mJ",
+                Kind::Counter,
+                &[1_000_000.0, 1_040_000.0, 1_110_000.0, 1_125_000.0],
+            ),
+        );
+        s.insert(
+            "gpu0.temp_c".into(),
+            series("°C", Kind::Gauge, &[40.0, 55.0, 61.0, 58.0]),
+        );
+        s.insert(
+            "gpu0.clock_event_reasons".into(),
+            series("bits", Kind::Bits, &[1.0, 4.0, 0x44 as f64, 0.0]),
+        );
+        s.insert(
+            "gpu0.pcie_rx_bytes".into(),
+            series("B", Kind::Counter, &[0.0, 1e9, 2e9, 2.5e9]),
+        );
+        s.insert(
+            "gpu0.mem_used_mib".into(),
+            series("MiB", Kind::Gauge, &[500.0, 40_000.0, 41_000.0, 600.0]),
+        );
+        rec.unavailable.insert(
+            "gpu0.mem_temp_c".into(),
+            "not supported on this GPU (NVML)".into(),
+        );
+        rec
+    }
+
+    fn value(s: &Summary, name: &str) -> f64 {
+        s.metrics
+            .iter()
+            .find(|m| m.0 == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .1
+            .value
+    }
+
+    #[test]
+    fn one_gpu_is_reduced_to_named_metrics_with_reasons_for_the_rest() {
+        let s = summarize(&one_gpu_recording(), &Telemetry::default());
+        assert!((value(&s, "gpu.energy_j") - 125.0).abs() < 1e-9);
+        assert!((value(&s, "gpu.power_w.mean") - 355.0).abs() < 1e-9);
+        assert_eq!(value(&s, "gpu.power_w.max"), 700.0);
+        assert_eq!(value(&s, "gpu.temp_c.max"), 61.0);
+        assert_eq!(value(&s, "gpu.pcie_rx_gb"), 2.5);
+        assert_eq!(value(&s, "gpu.mem_used_mib.peak"), 41_000.0);
+        assert_eq!(value(&s, "gpu.throttled_fraction"), 0.5);
+        let missing: Vec<_> = s
+            .missing
+            .iter()
+            .map(|m| (m.0.as_str(), m.1.as_str()))
+            .collect();
+        assert!(missing.contains(&("gpu.mem_temp_c.max", "not supported on this GPU (NVML)")));
+        assert!(missing.contains(&("gpu.util_pct.mean", "no sample was taken")));
+        assert_eq!(s.flags.len(), 1);
+        assert!(
+            s.flags[0].contains("2 of 4 samples (sw_power_cap, hw_thermal_slowdown)"),
+            "{}",
+            s.flags[0]
+        );
+        // Nothing absent reads as zero.
+        assert!(
+            s.metrics
+                .iter()
+                .all(|m| !m.0.contains("mem_temp") && !m.0.contains("util"))
+        );
+    }
+
+    #[test]
+    fn energy_falls_back_to_integrated_power_and_says_so() {
+        let mut rec = one_gpu_recording();
+        rec.series.remove("gpu0.energy_mj");
+        rec.unavailable.insert(
+            "gpu0.energy_mj".into(),
+            "not supported on this GPU (NVML)".into(),
+        );
+        let s = summarize(&rec, &Telemetry::default());
+        // Trapezoids over 0.1 s steps: (100+500)/2 + (500+700)/2 + (700+120)/2 = 1310 → ×0.1.
+        assert!((value(&s, "gpu.energy_j") - 131.0).abs() < 1e-9);
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("integrated from power samples"))
+        );
+    }
+
+    #[test]
+    fn foreign_processes_are_flagged_and_the_trials_own_are_not() {
+        let mut rec = one_gpu_recording();
+        rec.processes = vec![
+            GpuProcess {
+                gpu: 0,
+                pid: 10,
+                name: Some("bench".into()),
+                mem_mib: Some(40_000.0),
+                ours: true,
+            },
+            GpuProcess {
+                gpu: 0,
+                pid: 77,
+                name: Some("python3".into()),
+                mem_mib: Some(2048.0),
+                ours: false,
+            },
+        ];
+        let s = summarize(&rec, &Telemetry::default());
+        let foreign: Vec<_> = s
+            .flags
+            .iter()
+            .filter(|f| f.starts_with("foreign-process"))
+            .collect();
+        assert_eq!(foreign.len(), 1);
+        assert!(foreign[0].contains("pid 77 (python3, 2048 MiB)"));
+        let off = Telemetry {
+            flag_foreign_processes: false,
+            flag_throttle: false,
+            ..Default::default()
+        };
+        assert!(summarize(&rec, &off).flags.is_empty());
+    }
+
+    #[test]
+    fn without_nvml_every_gpu_metric_is_missing_with_the_reason() {
+        let rec = Recording {
+            gpu_unavailable: Some("NVML unavailable: no driver".into()),
+            ..Default::default()
+        };
+        let s = summarize(&rec, &Telemetry::default());
+        assert!(s.metrics.is_empty());
+        assert_eq!(s.missing.len(), 13);
+        assert!(
+            s.missing
+                .iter()
+                .all(|m| m.1 == "NVML unavailable: no driver")
+        );
+    }
+
+    #[test]
+    fn two_gpus_are_summed_or_maxed_and_kept_apart() {
+        let mut rec = one_gpu_recording();
+        rec.gpus.push(SampledGpu {
+            index: 1,
+            name: None,
+            uuid: None,
+        });
+        let copies: Vec<(String, Series)> = rec
+            .series
+            .iter()
+            .map(|(k, v)| (k.replace("gpu0", "gpu1"), v.clone()))
+            .collect();
+        rec.series.extend(copies);
+        rec.series.get_mut("gpu1.temp_c").unwrap().v[2] = 70.0;
+        let s = summarize(&rec, &Telemetry::default());
+        assert!((value(&s, "gpu.energy_j") - 250.0).abs() < 1e-9);
+        assert_eq!(value(&s, "gpu.temp_c.max"), 70.0);
+        assert_eq!(value(&s, "gpu0.temp_c.max"), 61.0);
+        assert!((value(&s, "gpu.power_w.mean") - 710.0).abs() < 1e-9);
+        assert_eq!(s.flags.len(), 2);
+    }
+
+    #[test]
+    fn host_counters_become_deltas() {
+        let mut rec = Recording {
+            interval_ms: 100.0,
+            ticks: 3,
+            ..Default::default()
+        };
+        let s = &mut rec.series;
+        s.insert(
+            "host.cpu_busy_ticks".into(),
+            series("ticks", Kind::Counter, &[1000.0, 1050.0, 1100.0]),
+        );
+        s.insert(
+            "host.cpu_total_ticks".into(),
+            series("ticks", Kind::Counter, &[5000.0, 5200.0, 5400.0]),
+        );
+        s.insert(
+            "host.net_rx_bytes".into(),
+            series("B", Kind::Counter, &[7e6, 7e6, 7e6]),
+        );
+        s.insert(
+            "host.net_tx_bytes".into(),
+            series("B", Kind::Counter, &[1e6, 2e6, 4e6]),
+        );
+        s.insert(
+            "host.mem_used_mib".into(),
+            series("MiB", Kind::Gauge, &[900.0, 1500.0, 950.0]),
+        );
+        let out = summarize(&rec, &Telemetry::default());
+        assert_eq!(value(&out, "host.cpu_util_pct.mean"), 25.0);
+        // Measured zero is reported as zero; it is not a missing value.
+        assert_eq!(value(&out, "host.net_rx_mb"), 0.0);
+        assert_eq!(value(&out, "host.net_tx_mb"), 3.0);
+        assert_eq!(value(&out, "host.mem_used_mib.peak"), 1500.0);
+        assert!(out.missing.iter().any(|m| m.0 == "host.rss_tree_mib.peak"));
+    }
+}

@@ -1,0 +1,334 @@
+//! From per-request records to a trial's serving metrics. Definitions follow vLLM's
+//! `benchmark_serving` where it defines them (see docs/llm-serving.md); pure.
+
+use crate::stats::descriptive::percentile;
+use crate::stats::moments::mean;
+pub use crate::trial::RequestRecord;
+use serde::{Deserialize, Serialize};
+
+/// Service-level objectives: a request counts toward goodput when it meets all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+impl Slo {
+    /// `"ttft_ms<=500,tpot_ms<=50"`.
+    pub fn parse(s: &str) -> Result<Slo, super::LlmError> {
+        let mut out = Slo::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once("<=").ok_or_else(|| {
+                format!("`{part}`: write an objective as name<=value, e.g. ttft_ms<=500")
+            })?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| {
+                    super::LlmError(format!("`{part}`: the limit must be a positive number"))
+                })?;
+            match k.trim() {
+                "ttft_ms" => out.ttft_ms = Some(v),
+                "tpot_ms" => out.tpot_ms = Some(v),
+                "e2e_ms" => out.e2e_ms = Some(v),
+                other => {
+                    return Err(super::LlmError(format!(
+                        "`{other}` is not an objective; use ttft_ms, tpot_ms or e2e_ms"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.ttft_ms.is_some() || self.tpot_ms.is_some() || self.e2e_ms.is_some()
+    }
+}
+
+/// Mean, median and tail of one latency, ms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dist {
+    pub n: usize,
+    pub mean: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+pub fn dist(values: &[f64]) -> Option<Dist> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut s = values.to_vec();
+    s.sort_by(f64::total_cmp);
+    Some(Dist {
+        n: s.len(),
+        mean: mean(&s),
+        median: percentile(&s, 50.0),
+        p90: percentile(&s, 90.0),
+        p95: percentile(&s, 95.0),
+        p99: percentile(&s, 99.0),
+        max: s[s.len() - 1],
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub requests: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// In flight when a duration-bound load ended: neither ok nor failed, and in no
+    /// latency (the percentiles lean short by what they would have added).
+    pub cancelled: usize,
+    /// Requests sent a second time because the first send provably never reached the server.
+    pub retries: usize,
+    /// Per-request notes (`no_done`, `no_usage`, `usage_zero`, …) and how many requests had each.
+    pub notes: std::collections::BTreeMap<String, usize>,
+    /// Time to open a connection, over the requests that opened one.
+    pub connect_ms: Option<Dist>,
+    /// How connections were used; set by the load, not by `summarize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<super::http::ConnStats>,
+    /// The server's kind and how it was known; set by the load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<super::profile::Detected>,
+    /// Why output lengths are not fixed, when exact lengths were asked for and the server
+    /// has no field for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_length: Option<String>,
+    /// From the first send to the last end among measured requests, s.
+    pub duration_s: f64,
+    pub ttft_ms: Option<Dist>,
+    pub itl_ms: Option<Dist>,
+    pub tpot_ms: Option<Dist>,
+    pub e2e_ms: Option<Dist>,
+    pub req_s: f64,
+    pub output_tok_s: Option<f64>,
+    pub total_tok_s: Option<f64>,
+    pub goodput_req_s: Option<f64>,
+    pub error_rate: f64,
+    /// Failed requests by kind.
+    pub errors: std::collections::BTreeMap<String, usize>,
+    /// Why token-based metrics are absent, when they are.
+    pub tokens_missing: Option<String>,
+    /// Where token counts came from: "server usage", "local tokenizer", or both.
+    pub tokens_from: Option<String>,
+}
+
+pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let ok: Vec<&&RequestRecord> = measured.iter().filter(|r| r.ok()).collect();
+    let cancelled = measured.iter().filter(|r| r.cancelled()).count();
+    let answered = measured.len() - cancelled;
+    let start = measured
+        .iter()
+        .map(|r| r.sent_s)
+        .fold(f64::INFINITY, f64::min);
+    let end = measured
+        .iter()
+        .map(|r| r.end_s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let duration_s = if measured.is_empty() {
+        0.0
+    } else {
+        (end - start).max(0.0)
+    };
+    let per_s = |x: f64| {
+        if duration_s > 0.0 {
+            x / duration_s
+        } else {
+            0.0
+        }
+    };
+
+    let ttft: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| r.first_token_s.map(|f| (f - r.sent_s) * 1e3))
+        .collect();
+    let e2e: Vec<f64> = ok.iter().map(|r| (r.end_s - r.sent_s) * 1e3).collect();
+    let itl: Vec<f64> = ok
+        .iter()
+        .flat_map(|r| r.chunks_s.windows(2).map(|w| (w[1] - w[0]) * 1e3))
+        .collect();
+    let tpot_of = |r: &RequestRecord| -> Option<f64> {
+        let n = r.output_tokens?;
+        let f = r.first_token_s?;
+        (n > 1).then(|| (r.end_s - f) * 1e3 / (n - 1) as f64)
+    };
+    let tpot: Vec<f64> = ok.iter().filter_map(|r| tpot_of(r)).collect();
+
+    let all_have_tokens = !ok.is_empty() && ok.iter().all(|r| r.output_tokens.is_some());
+    let tokens_missing = if ok.is_empty() {
+        Some("no request succeeded".into())
+    } else if !all_have_tokens {
+        let zero = ok
+            .iter()
+            .filter(|r| r.output_tokens.is_none() && r.notes.iter().any(|n| n == "usage_zero"))
+            .count();
+        Some(if zero > 0 {
+            format!(
+                "the server reported 0 completion tokens for {zero} request(s) that streamed text (its count is wrong, not the text); give a `tokenizer` to count them"
+            )
+        } else {
+            "the server returned no token usage for some requests, and no tokenizer was given"
+                .into()
+        })
+    } else {
+        None
+    };
+    let (output_tok_s, total_tok_s) = if tokens_missing.is_none() {
+        let out: u64 = ok.iter().filter_map(|r| r.output_tokens).sum();
+        let inp: Option<u64> = ok.iter().map(|r| r.input_tokens).sum();
+        (
+            Some(per_s(out as f64)),
+            inp.map(|i| per_s((i + out) as f64)),
+        )
+    } else {
+        (None, None)
+    };
+    // With no measured request there is no rate to give, not a goodput of 0.
+    let goodput_req_s = (slo.is_set() && !measured.is_empty()).then(|| {
+        let good = ok
+            .iter()
+            .filter(|r| {
+                let t = r.first_token_s.map(|f| (f - r.sent_s) * 1e3);
+                let e = (r.end_s - r.sent_s) * 1e3;
+                slo.ttft_ms.is_none_or(|l| t.is_some_and(|t| t <= l))
+                    && slo
+                        .tpot_ms
+                        .is_none_or(|l| tpot_of(r).is_some_and(|p| p <= l))
+                    && slo.e2e_ms.is_none_or(|l| e <= l)
+            })
+            .count();
+        per_s(good as f64)
+    });
+    let mut errors = std::collections::BTreeMap::new();
+    for r in measured.iter().filter(|r| !r.ok() && !r.cancelled()) {
+        *errors
+            .entry(r.error.clone().unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    let sources: std::collections::BTreeSet<&str> =
+        ok.iter().filter_map(|r| r.tokens_from.as_deref()).collect();
+    let tokens_from = match (sources.contains("server"), sources.contains("tokenizer")) {
+        (true, true) => Some("server usage and local tokenizer".into()),
+        (true, false) => Some("server usage".into()),
+        (false, true) => Some("local tokenizer".into()),
+        _ => None,
+    };
+    let mut notes = std::collections::BTreeMap::new();
+    for n in measured.iter().flat_map(|r| &r.notes) {
+        *notes.entry(n.clone()).or_insert(0) += 1;
+    }
+    let connect: Vec<f64> = measured.iter().filter_map(|r| r.connect_ms).collect();
+    Summary {
+        tokens_from,
+        requests: measured.len(),
+        ok: ok.len(),
+        failed: answered - ok.len(),
+        cancelled,
+        retries: measured.iter().map(|r| r.retries as usize).sum(),
+        notes,
+        connect_ms: dist(&connect),
+        connections: None,
+        server: None,
+        exact_length: None,
+        duration_s,
+        ttft_ms: dist(&ttft),
+        itl_ms: dist(&itl),
+        tpot_ms: dist(&tpot),
+        e2e_ms: dist(&e2e),
+        req_s: per_s(ok.len() as f64),
+        output_tok_s,
+        total_tok_s,
+        goodput_req_s,
+        error_rate: if answered == 0 {
+            0.0
+        } else {
+            (answered - ok.len()) as f64 / answered as f64
+        },
+        errors,
+        tokens_missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(i: usize, sent: f64, chunks: &[f64], end: f64, out: Option<u64>) -> RequestRecord {
+        RequestRecord {
+            index: i,
+            sent_s: sent,
+            scheduled_s: sent,
+            first_token_s: chunks.first().copied(),
+            chunks_s: chunks.to_vec(),
+            end_s: end,
+            input_tokens: Some(10),
+            output_tokens: out,
+            status: Some(200),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn latencies_throughput_and_goodput() {
+        let rs = vec![
+            req(0, 0.0, &[0.1, 0.15, 0.2], 0.2, Some(3)),
+            req(1, 0.5, &[0.8, 0.9, 1.0], 1.0, Some(3)),
+            RequestRecord {
+                error: Some("http".into()),
+                status: Some(500),
+                ..req(2, 0.6, &[], 0.7, None)
+            },
+            RequestRecord {
+                warmup: true,
+                ..req(3, 0.0, &[5.0], 9.0, Some(1))
+            },
+        ];
+        let s = summarize(&rs, &Slo::parse("ttft_ms<=200").unwrap());
+        assert_eq!((s.requests, s.ok, s.failed), (3, 2, 1));
+        assert!((s.duration_s - 1.0).abs() < 1e-12);
+        let ttft = s.ttft_ms.unwrap();
+        assert!((ttft.mean - 200.0).abs() < 1e-9 && (ttft.max - 300.0).abs() < 1e-9);
+        // Pooled inter-chunk gaps: 50, 50, 100, 100 ms.
+        let itl = s.itl_ms.unwrap();
+        assert_eq!(itl.n, 4);
+        assert!((itl.median - 75.0).abs() < 1e-9);
+        // TPOT = (E2E − TTFT) / (tokens − 1): 50 and 100 ms.
+        assert!((s.tpot_ms.unwrap().mean - 75.0).abs() < 1e-9);
+        assert!((s.output_tok_s.unwrap() - 6.0).abs() < 1e-9);
+        assert!((s.total_tok_s.unwrap() - 26.0).abs() < 1e-9);
+        assert!((s.req_s - 2.0).abs() < 1e-9);
+        // Only request 0 meets TTFT ≤ 200 ms.
+        assert!((s.goodput_req_s.unwrap() - 1.0).abs() < 1e-9);
+        assert!((s.error_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(s.errors["http"], 1);
+    }
+
+    #[test]
+    fn percentiles_match_numpy_linear() {
+        // numpy.percentile([1, 2, 3, 4, 10], [50, 90, 95, 99]) = 3, 7.6, 8.8, 9.76
+        let d = dist(&[4.0, 1.0, 10.0, 3.0, 2.0]).unwrap();
+        assert_eq!(d.median, 3.0);
+        assert!((d.p90 - 7.6).abs() < 1e-12);
+        assert!((d.p95 - 8.8).abs() < 1e-12);
+        assert!((d.p99 - 9.76).abs() < 1e-12);
+    }
+
+    #[test]
+    fn missing_usage_leaves_token_metrics_absent_with_the_reason() {
+        let rs = vec![req(0, 0.0, &[0.1, 0.2], 0.2, None)];
+        let s = summarize(&rs, &Slo::default());
+        assert!(s.output_tok_s.is_none() && s.tpot_ms.is_none());
+        assert!(s.tokens_missing.unwrap().contains("no token usage"));
+        assert!(s.goodput_req_s.is_none());
+        assert!(Slo::parse("ttft<=3").is_err() && Slo::parse("ttft_ms<=-1").is_err());
+    }
+}
