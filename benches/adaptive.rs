@@ -7,6 +7,9 @@
 //!
 //! cargo bench --bench adaptive            (REPS=400 replications per scenario by default)
 
+// A benchmark's output is its report.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use rigor::analyse::adaptive::{Settled, comparison};

@@ -11,6 +11,9 @@
 //!
 //! cargo bench --bench analysis
 
+// A benchmark's output is its report.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use rand::{RngExt, SeedableRng};
 use rigor::analyse::samples::analyze_samples;
 use rigor::stats::compare::{Direction, Settings};

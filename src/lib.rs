@@ -14,10 +14,6 @@
 //! the runner asks [`analyse::adaptive`] which cells still need trials. `tests/it/layers.rs`
 //! checks this. Only the command line (the binary's `cli` module) prints.
 
-// Experiment-file errors carry their location and snippet; they are built once, on the cold
-// path, so boxing them would buy nothing.
-#![allow(clippy::result_large_err)]
-
 /// An error that is a reason in words and nothing a caller needs to tell apart: a newtype,
 /// so each module's errors have their own type, made from a `String` or `&str` with `?`.
 macro_rules! reason_error {

@@ -27,7 +27,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let p = rigor::plan::build(&exp);
     let store_path = store.unwrap_or_else(|| runner::default_store_path(&exp));
     let history = if store_path.is_file() {
-        Store::open_existing(&store_path)?.wall_history(&exp.name)?
+        Store::open_read(&store_path)?.wall_history(&exp.name)?
     } else {
         Default::default()
     };

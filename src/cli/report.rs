@@ -78,7 +78,7 @@ fn report(
     } else {
         (store.unwrap_or_else(|| target.to_path_buf()), None)
     };
-    let store = Store::open_existing(&store_path)?;
+    let store = Store::open_read(&store_path)?;
     let run_id = match (run, &experiment) {
         (Some(r), _) => r,
         (None, Some(name)) => store

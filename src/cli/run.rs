@@ -90,7 +90,7 @@ pub fn execute(
     };
     let mut progress = progress_for(mode);
     let outcome = runner::run(src, &opts, progress.as_mut(), &interrupt)?;
-    let store = Store::open_existing(&outcome.store)?;
+    let store = Store::open_read(&outcome.store)?;
     let data = store.load(outcome.run_id)?;
     let analysis = analyze(&data);
     if !quiet {

@@ -2,8 +2,8 @@
 //! experiment, written out as an experiment file, so it is stored, resumable and reported
 //! exactly like one, and the file can be rerun or edited later.
 
+use crate::define::Source;
 use crate::define::config::{ConfigError, Order, parse_experiment};
-use crate::run::Source;
 use std::path::Path;
 use std::time::Duration;
 

@@ -82,6 +82,61 @@ pub enum FieldError {
     },
 }
 
+/// Service-level objectives: a request counts toward goodput when it meets all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+impl Slo {
+    /// `"ttft_ms<=500,tpot_ms<=50"`.
+    pub fn parse(s: &str) -> Result<Slo, Invalid> {
+        let mut out = Slo::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once("<=").ok_or_else(|| {
+                format!("`{part}`: write an objective as name<=value, e.g. ttft_ms<=500")
+            })?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| Invalid(format!("`{part}`: the limit must be a positive number")))?;
+            match k.trim() {
+                "ttft_ms" => out.ttft_ms = Some(v),
+                "tpot_ms" => out.tpot_ms = Some(v),
+                "e2e_ms" => out.e2e_ms = Some(v),
+                other => {
+                    return Err(Invalid(format!(
+                        "`{other}` is not an objective; use ttft_ms, tpot_ms or e2e_ms"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.ttft_ms.is_some() || self.tpot_ms.is_some() || self.e2e_ms.is_some()
+    }
+}
+
+/// The kinds of OpenAI-compatible server `llm-serve` knows (`server = …`); `auto` asks
+/// the server (`run::workload::llm::profile` says what each kind means).
+pub const SERVERS: [&str; 9] = [
+    "auto",
+    "vllm",
+    "sglang",
+    "llama.cpp",
+    "transformers",
+    "trtllm",
+    "tgi",
+    "openai",
+    "generic",
+];
+
 /// One parameter of a probe.
 #[derive(Debug)]
 pub struct Field {
@@ -138,7 +193,7 @@ const GEMM_FIELDS: &[Field] = &[
         name: "m",
         default: None,
         check: positive,
-        help: "rows of A and C",
+        help: "rows of A and C: C (m×n) = A (m×k) · B (k×n)",
     },
     Field {
         name: "n",
@@ -162,7 +217,7 @@ const GEMM_FIELDS: &[Field] = &[
         name: "dtype",
         default: Some("bf16"),
         check: |s| one_of(s, &GEMM_DTYPES),
-        help: "element type: fp32, tf32 (fp32 data on tensor cores), fp16, bf16, fp8 (e4m3)",
+        help: "`fp32`, `tf32` (fp32 data on tensor cores), `fp16`, `bf16`, `fp8` (e4m3 inputs, bf16 output; compute capability ≥ 8.9, m, n, k multiples of 16)",
     },
     Field {
         name: "iterations",
@@ -186,13 +241,13 @@ const GEMM_FIELDS: &[Field] = &[
         name: "check",
         default: Some("true"),
         check: boolean,
-        help: "verify a small product against a float64 CPU reference first",
+        help: "compare a small product in the same dtype and layout with a float64 CPU product first; a mismatch fails the trial",
     },
     Field {
         name: "seed",
         default: Some("{trial}"),
         check: count,
-        help: "seed of the random inputs",
+        help: "seed of the random inputs (uniform in [−1, 1), never zeros)",
     },
 ];
 
@@ -213,7 +268,7 @@ const COPY_FIELDS: &[Field] = &[
         name: "size",
         default: Some("1GiB"),
         check: size,
-        help: "bytes moved per repetition",
+        help: "bytes per repetition: an integer or `64MiB`, `512MB`, `1GiB`…",
     },
     Field {
         name: "chunk",
@@ -399,13 +454,13 @@ const LLM_FIELDS: &[Field] = &[
         name: "dataset",
         default: Some("synthetic"),
         check: anything,
-        help: "synthetic, or a JSONL file of prompts",
+        help: "`synthetic`; a JSONL file (one prompt string per line, or objects with `prompt` and optional `max_tokens`); or `sharegpt:FILE.json` (first human turn of each conversation, in seeded order; `max_tokens` from the first reply's length, at most `output_len`)",
     },
     Field {
         name: "input_len",
         default: Some("128"),
         check: positive,
-        help: "synthetic prompt length (words)",
+        help: "synthetic prompt length: tokens with a `tokenizer`, else words",
     },
     Field {
         name: "output_len",
@@ -434,7 +489,7 @@ const LLM_FIELDS: &[Field] = &[
     Field {
         name: "server",
         default: Some("auto"),
-        check: |s| one_of(s, &crate::run::workload::llm::profile::NAMES),
+        check: |s| one_of(s, &SERVERS),
         help: "the server's kind, for its exact-length fields and metrics endpoint: auto (ask it), vllm, sglang, llama.cpp, transformers, trtllm, tgi, openai or generic",
     },
     Field {
@@ -482,11 +537,7 @@ const LLM_FIELDS: &[Field] = &[
     Field {
         name: "slo",
         default: Some(""),
-        check: |s| {
-            crate::run::workload::llm::metrics::Slo::parse(s)
-                .map(|_| ())
-                .map_err(|e| Invalid(e.0))
-        },
+        check: |s| Slo::parse(s).map(|_| ()),
         help: "objectives for goodput, e.g. \"ttft_ms<=500,tpot_ms<=50\"",
     },
     Field {
@@ -514,6 +565,29 @@ const LLM_FIELDS: &[Field] = &[
         help: "print every request's record (stored with the trial's output)",
     },
 ];
+
+/// The reference table of a workload's fields, as docs/experiment-file.md and
+/// docs/llm-serving.md hold it (between `<!-- fields: NAME -->` markers; a test keeps them
+/// equal to this, so the docs cannot drift from the definitions).
+pub fn reference_table(probe: Probe) -> String {
+    let mut s = String::from("| field | flag | default | meaning |\n| --- | --- | --- | --- |\n");
+    for f in probe.fields() {
+        let default = match f.default {
+            None => "required".to_string(),
+            Some("") => "—".to_string(),
+            Some(d) if d.starts_with('{') => "the trial's index".to_string(),
+            Some(d) => format!("`{d}`"),
+        };
+        s.push_str(&format!(
+            "| `{}` | `--{}` | {} | {} |\n",
+            f.name,
+            f.name.replace('_', "-"),
+            default,
+            f.help.replace('|', "\\|")
+        ));
+    }
+    s
+}
 
 /// Bytes in `s`: a plain integer, or a number with B, KB, MB, GB, KiB, MiB, GiB (case-insensitive).
 pub fn parse_size(s: &str) -> Option<u64> {

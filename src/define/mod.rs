@@ -8,3 +8,11 @@ pub mod config;
 pub mod environment;
 pub mod fields;
 pub mod template;
+
+/// An experiment and the text it was read from.
+pub struct Source {
+    /// Where the experiment came from, for the record (a file path, or `<compare>`).
+    pub path: std::path::PathBuf,
+    pub text: String,
+    pub experiment: config::Experiment,
+}

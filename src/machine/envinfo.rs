@@ -167,7 +167,7 @@ pub fn capture(dir: &Path, file_sha256: Option<&str>) -> Environment {
         git: Reading::from_result(git(dir)),
         experiment_file_sha256: file_sha256.map(str::to_string),
         gpu: crate::machine::gpu::describe(),
-        captured_at: crate::store::now_rfc3339(),
+        captured_at: crate::machine::now_rfc3339(),
     }
 }
 

@@ -27,3 +27,8 @@ pub fn own_exe() -> Result<&'static std::path::Path, NoOwnExe> {
     .as_deref()
     .map_err(Clone::clone)
 }
+
+/// Now, as RFC 3339 with milliseconds (UTC): how every record says when.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

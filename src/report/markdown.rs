@@ -392,11 +392,7 @@ fn verdicts(o: &mut String, a: &Analysis) {
             o,
             "- `{}{}` **{}**: {}",
             c.workload,
-            if c.sweep.is_empty() {
-                String::new()
-            } else {
-                format!("[{}]", fmt_params(&c.sweep))
-            },
+            fmt_params(&c.sweep),
             c.metric,
             esc(&c.result.verdict)
         );

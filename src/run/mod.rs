@@ -87,13 +87,7 @@ fn adaptive_round(
         .collect())
 }
 
-/// An experiment and the text it was read from.
-pub struct Source {
-    /// Where the experiment came from, for the record (a file path, or `<compare>`).
-    pub path: PathBuf,
-    pub text: String,
-    pub experiment: Experiment,
-}
+pub use crate::define::Source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResumePolicy {

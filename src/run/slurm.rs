@@ -135,7 +135,7 @@ pub struct ShardProgress {
 pub fn progress(results: &Path, n: u32) -> Vec<ShardProgress> {
     (0..n)
         .map(|index| {
-            let store = crate::store::Store::open_existing(&shard_store(results, index, n)).ok();
+            let store = crate::store::Store::open_read(&shard_store(results, index, n)).ok();
             let run = store.as_ref().and_then(|st| {
                 let id = st.last_run_id().ok().flatten()?;
                 Some((st, id, st.run(id).ok()?))

@@ -606,6 +606,7 @@ mod tests {
     /// quoted in docs/statistics.md.
     #[test]
     #[ignore]
+    #[allow(clippy::print_stdout)] // its output is the table
     fn coverage_table() {
         for (lognormal, n) in [
             (false, 5),

@@ -247,9 +247,9 @@ pub struct AttemptRecord<'a> {
     pub metrics: &'a [(String, MetricValue)],
     pub missing: &'a [(String, String)],
     /// What was sampled during the trial, series included.
-    pub telemetry: Option<&'a crate::run::telemetry::Recording>,
+    pub telemetry: Option<&'a crate::trial::Recording>,
     /// llm-serve: every request.
-    pub requests: &'a [crate::run::workload::llm::metrics::RequestRecord],
+    pub requests: &'a [crate::trial::RequestRecord],
 }
 
 pub struct NewRun<'a> {
@@ -275,11 +275,21 @@ pub struct NewSession<'a> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// A migrated copy of an older store opened for reading, removed with the Store.
+    scratch: Option<PathBuf>,
 }
 
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(p) = &self.scratch {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+        }
+    }
 }
+
+pub use crate::machine::now_rfc3339;
 
 impl Store {
     /// Opens (creating if needed) a store for reading and reporting.
@@ -294,6 +304,7 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_path_buf(),
+            scratch: None,
         };
         store.init()?;
         Ok(store)
@@ -302,6 +313,12 @@ impl Store {
     /// Opens an existing store without creating anything: a file that is not a rigor
     /// store (empty, not SQLite, or SQLite without rigor's tables) is refused untouched.
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        Store::check_is_store(path)?;
+        Store::open(path)
+    }
+
+    /// Refuses, untouched, a path that is not a rigor store.
+    fn check_is_store(path: &Path) -> Result<(), StoreError> {
         if !path.is_file() {
             return Err(StoreError::Other(format!(
                 "no results store at {}; run the experiment first (`rigor run FILE`) or pass --store",
@@ -351,7 +368,71 @@ impl Store {
                 return Err(not_a_store("it has no `run` table"));
             }
         }
-        Store::open(path)
+        Ok(())
+    }
+
+    /// Opens an existing store for reading only (`report`, `plan`, `status`): nothing is
+    /// written to it, not even a pragma. A store of an older schema is read through a
+    /// migrated copy in the temporary directory.
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        // The checks of open_existing, without its write access.
+        Store::check_is_store(path)?;
+        let open = |p: &Path| {
+            Connection::open_with_flags(
+                p,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|source| StoreError::Open {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let conn = open(path)?;
+        let sql = |source| StoreError::Sql {
+            path: path.to_path_buf(),
+            source,
+        };
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        if version == SCHEMA_VERSION {
+            return Ok(Store {
+                conn,
+                path: path.to_path_buf(),
+                scratch: None,
+            });
+        }
+        // Older: the backup API copies a consistent snapshot (WAL included), which is
+        // then migrated.
+        let scratch = std::env::temp_dir().join(format!(
+            "rigor-read-{}-{}.db",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        {
+            let mut dst = Connection::open(&scratch).map_err(|source| StoreError::Open {
+                path: scratch.clone(),
+                source,
+            })?;
+            rusqlite::backup::Backup::new(&conn, &mut dst)
+                .and_then(|b| b.run_to_completion(64, std::time::Duration::ZERO, None))
+                .map_err(sql)?;
+        }
+        let mut store = Store::open(&scratch)?;
+        store.path = path.to_path_buf();
+        store.scratch = Some(scratch);
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -773,7 +854,7 @@ impl Store {
     pub fn series(
         &self,
         trial_id: i64,
-    ) -> Result<std::collections::BTreeMap<String, crate::run::telemetry::Series>, StoreError> {
+    ) -> Result<std::collections::BTreeMap<String, crate::trial::Series>, StoreError> {
         let mut stmt = self.sql(
             self.conn
                 .prepare("SELECT name, unit, kind, t, v FROM series WHERE trial_id = ?1"),
@@ -782,10 +863,10 @@ impl Store {
             let kind: String = r.get(2)?;
             Ok((
                 r.get::<_, String>(0)?,
-                crate::run::telemetry::Series {
+                crate::trial::Series {
                     unit: r.get(1)?,
                     kind: serde_json::from_value(serde_json::Value::String(kind))
-                        .unwrap_or(crate::run::telemetry::Kind::Gauge),
+                        .unwrap_or(crate::trial::Kind::Gauge),
                     t: blob_f64(&r.get::<_, Vec<u8>>(3)?),
                     v: blob_f64(&r.get::<_, Vec<u8>>(4)?),
                 },
@@ -954,7 +1035,7 @@ impl Store {
 
 /// What a request record holds beyond the table's columns, as JSON; None when it is all
 /// defaults.
-fn request_detail(r: &crate::run::workload::llm::metrics::RequestRecord) -> Option<String> {
+fn request_detail(r: &crate::trial::RequestRecord) -> Option<String> {
     let mut m = serde_json::Map::new();
     if r.retries > 0 {
         m.insert("retries".into(), r.retries.into());
@@ -986,7 +1067,7 @@ fn blob_f64(b: &[u8]) -> Vec<f64> {
 }
 
 /// The recording without its series (those go to their own table).
-fn telemetry_json(rec: &crate::run::telemetry::Recording) -> String {
+fn telemetry_json(rec: &crate::trial::Recording) -> String {
     serde_json::json!({
         "interval_ms": rec.interval_ms,
         "ticks": rec.ticks,
@@ -1075,8 +1156,8 @@ mod tests {
             },
         )];
         let missing = vec![("tok".to_string(), "not reported".to_string())];
-        let mut rec = crate::run::telemetry::Recording::default();
-        let mut power = crate::run::telemetry::Series::new("W", crate::run::telemetry::Kind::Gauge);
+        let mut rec = crate::trial::Recording::default();
+        let mut power = crate::trial::Series::new("W", crate::trial::Kind::Gauge);
         power.push(0.0, 101.5);
         power.push(0.01, 650.25);
         rec.series.insert("gpu0.power_w".into(), power.clone());

@@ -240,12 +240,12 @@ impl WorkloadKind {
     }
 
     /// The built-in probe this workload runs, if any.
-    pub fn probe(&self) -> Option<crate::run::workload::Probe> {
+    pub fn probe(&self) -> Option<crate::define::fields::Probe> {
         match self {
             WorkloadKind::Command(_) => None,
-            WorkloadKind::Gemm(_) => Some(crate::run::workload::Probe::Gemm),
-            WorkloadKind::Copy(_) => Some(crate::run::workload::Probe::Copy),
-            WorkloadKind::LlmServe(_) => Some(crate::run::workload::Probe::LlmServe),
+            WorkloadKind::Gemm(_) => Some(crate::define::fields::Probe::Gemm),
+            WorkloadKind::Copy(_) => Some(crate::define::fields::Probe::Copy),
+            WorkloadKind::LlmServe(_) => Some(crate::define::fields::Probe::LlmServe),
         }
     }
 }

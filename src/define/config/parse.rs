@@ -1195,7 +1195,7 @@ impl<'a> Parser<'a> {
                     raws.push(raw);
                 }
                 k @ ("gemm" | "copy" | "llm-serve") => {
-                    let probe = crate::run::workload::Probe::parse(k).expect("matched above");
+                    let probe = crate::define::fields::Probe::parse(k).expect("matched above");
                     let common = RawProbeCommon::deserialize(ValueDeserializer::from(item.clone()))
                         .map_err(|e| self.toml_error(root, &at, e))?;
                     let fields: BTreeMap<String, Spanned<toml::Value>> =
@@ -1349,7 +1349,7 @@ impl<'a> Parser<'a> {
     fn probe_workload(
         &self,
         at: &str,
-        probe: crate::run::workload::Probe,
+        probe: crate::define::fields::Probe,
         span: Range<usize>,
         common: RawProbeCommon,
         table: &BTreeMap<String, Spanned<toml::Value>>,
@@ -1445,7 +1445,7 @@ impl<'a> Parser<'a> {
             argv.push(format!("--{}", f.name));
             argv.push(value);
         }
-        if probe == crate::run::workload::Probe::LlmServe {
+        if probe == crate::define::fields::Probe::LlmServe {
             let given = |f: &str| {
                 table
                     .get(f)
@@ -1485,9 +1485,9 @@ impl<'a> Parser<'a> {
             metrics,
         };
         let kind = match probe {
-            crate::run::workload::Probe::Gemm => WorkloadKind::Gemm(command),
-            crate::run::workload::Probe::Copy => WorkloadKind::Copy(command),
-            crate::run::workload::Probe::LlmServe => WorkloadKind::LlmServe(command),
+            crate::define::fields::Probe::Gemm => WorkloadKind::Gemm(command),
+            crate::define::fields::Probe::Copy => WorkloadKind::Copy(command),
+            crate::define::fields::Probe::LlmServe => WorkloadKind::LlmServe(command),
         };
         let raw = RawCommandWorkload {
             name: common.name,

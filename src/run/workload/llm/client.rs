@@ -242,7 +242,7 @@ pub fn refusal_hint(status: u16, text: &str) -> Option<String> {
 }
 
 /// Sends one request and records what happened; never panics, never returns early
-/// without an end time. A request is sent again (once, on a new connection) only when it
+/// without an end time. A request is sent again (once) only when it
 /// provably never reached the server: hyper handed it back unsent, or a reused
 /// keep-alive connection was closed before any of the response arrived. Its times are
 /// those of the send that was answered; the first send is kept in `first_sent_s`.
@@ -432,7 +432,9 @@ pub async fn send(
                     {
                         r.generated.push_str(c.text.as_deref().unwrap_or(""));
                         if let Some(m) = &c.message {
-                            r.generated.push_str(m.content.as_deref().unwrap_or(""));
+                            for part in [&m.content, &m.reasoning_content, &m.reasoning] {
+                                r.generated.push_str(part.as_deref().unwrap_or(""));
+                            }
                         }
                     }
                     if text_len == 0 && r.output_tokens.unwrap_or(0) == 0 {
@@ -468,7 +470,9 @@ pub async fn send(
                             for ch in &c.choices {
                                 r.generated.push_str(ch.text.as_deref().unwrap_or(""));
                                 if let Some(d) = &ch.delta {
-                                    r.generated.push_str(d.content.as_deref().unwrap_or(""));
+                                    for part in [&d.content, &d.reasoning_content, &d.reasoning] {
+                                        r.generated.push_str(part.as_deref().unwrap_or(""));
+                                    }
                                 }
                             }
                         }

@@ -4,50 +4,9 @@
 use crate::stats::descriptive::percentile;
 use crate::stats::moments::mean;
 pub use crate::trial::RequestRecord;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// Service-level objectives: a request counts toward goodput when it meets all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Slo {
-    pub ttft_ms: Option<f64>,
-    pub tpot_ms: Option<f64>,
-    pub e2e_ms: Option<f64>,
-}
-
-impl Slo {
-    /// `"ttft_ms<=500,tpot_ms<=50"`.
-    pub fn parse(s: &str) -> Result<Slo, super::LlmError> {
-        let mut out = Slo::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once("<=").ok_or_else(|| {
-                format!("`{part}`: write an objective as name<=value, e.g. ttft_ms<=500")
-            })?;
-            let v: f64 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| {
-                    super::LlmError(format!("`{part}`: the limit must be a positive number"))
-                })?;
-            match k.trim() {
-                "ttft_ms" => out.ttft_ms = Some(v),
-                "tpot_ms" => out.tpot_ms = Some(v),
-                "e2e_ms" => out.e2e_ms = Some(v),
-                other => {
-                    return Err(super::LlmError(format!(
-                        "`{other}` is not an objective; use ttft_ms, tpot_ms or e2e_ms"
-                    )));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn is_set(&self) -> bool {
-        self.ttft_ms.is_some() || self.tpot_ms.is_some() || self.e2e_ms.is_some()
-    }
-}
+pub use crate::define::fields::Slo;
 
 /// Mean, median and tail of one latency, ms.
 #[derive(Debug, Clone, PartialEq, Serialize)]

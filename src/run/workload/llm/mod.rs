@@ -198,7 +198,7 @@ impl Options {
                 "normal" => dataset::Lengths::Normal(num(f, "spread")?),
                 _ => dataset::Lengths::Fixed,
             },
-            slo: Slo::parse(&f["slo"])?,
+            slo: Slo::parse(&f["slo"]).map_err(|e| LlmError(format!("slo: {e}")))?,
             max_error_rate,
             server,
             exact_length: f["ignore_eos"] == "true",

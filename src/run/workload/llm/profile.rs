@@ -19,17 +19,7 @@ pub enum Server {
     Generic,
 }
 
-pub const NAMES: [&str; 9] = [
-    "auto",
-    "vllm",
-    "sglang",
-    "llama.cpp",
-    "transformers",
-    "trtllm",
-    "tgi",
-    "openai",
-    "generic",
-];
+pub use crate::define::fields::SERVERS as NAMES;
 
 impl Server {
     /// None for `auto` (detect) and unknown names.

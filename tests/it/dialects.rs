@@ -4,8 +4,7 @@
 //! every accent is measured and none is counted as a failure. The live llama.cpp server
 //! is tested in tests/llm_serve.rs; these are the servers CI cannot run.
 
-mod common;
-use common::text;
+use crate::common::text;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,8 +1,7 @@
 //! End-to-end tests: the real `rigor` binary on real experiment files, real processes and a
 //! real SQLite store.
 
-mod common;
-use common::text;
+use crate::common::text;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -77,6 +76,8 @@ fn count(db: &Connection, sql: &str) -> i64 {
 
 #[test]
 fn quickstart_runs_and_reports_every_cell() {
+    // Its verdicts are asserted: no server load beside it.
+    let _alone = crate::common::exclusive();
     let d = Dir::new();
     let qs = example("quickstart.toml");
     let out = d.run_file(&qs, &[]);
@@ -1138,6 +1139,7 @@ claim = "faster"
 
 #[test]
 fn adaptive_stopping_runs_rounds_until_settled_and_says_why() {
+    let _alone = crate::common::exclusive();
     let d = Dir::new();
     let f = d.write(
         "a.toml",
@@ -1275,11 +1277,14 @@ fn seven_by_five_example_gives_heatmap_tables_and_verdicts() {
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n\\input{tables}\n\\input{figures}\n\\end{document}\n",
     )
     .unwrap();
-    let latex = Command::new(common::require("pdflatex", "texlive-latex-recommended"))
-        .args(["-interaction=nonstopmode", "-halt-on-error", "paper.tex"])
-        .current_dir(&rep)
-        .output()
-        .unwrap();
+    let latex = Command::new(crate::common::require(
+        "pdflatex",
+        "texlive-latex-recommended",
+    ))
+    .args(["-interaction=nonstopmode", "-halt-on-error", "paper.tex"])
+    .current_dir(&rep)
+    .output()
+    .unwrap();
     assert!(latex.status.success(), "{}", text(&latex));
     assert!(std::fs::metadata(rep.join("paper.pdf")).unwrap().len() > 50_000);
     let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
@@ -1454,4 +1459,40 @@ fn reading_a_file_that_is_not_a_store_never_writes_to_it() {
     assert!(text(&out).contains("no `run` table"), "{}", text(&out));
     assert_eq!(std::fs::read(&other).unwrap(), before);
     assert!(!d.path().join("other.db-wal").exists());
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_parser() {
+    let d = Dir::new();
+    let out = d.run(&["completions", "bash"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(script.contains("serve-bench") && script.contains("--output-len"));
+    // The script is valid bash.
+    let f = d.write("rigor.bash", &script);
+    let check = Command::new("bash").arg("-n").arg(&f).output().unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+    for shell in ["zsh", "fish"] {
+        assert!(d.run(&["completions", shell]).status.success(), "{shell}");
+    }
+    let man = d.run(&["man"]);
+    assert!(man.status.success(), "{}", text(&man));
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH rigor 1"),
+        "{page}"
+    );
+    assert!(page.contains("serve\\-bench"), "{page}");
+    let dir = d.path().join("man");
+    let out = d.run(&["man", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    for page in ["rigor.1", "rigor-run.1", "rigor-serve-bench.1"] {
+        assert!(dir.join(page).exists(), "{page}");
+    }
+    // The snake_case spelling of the experiment file still works as a flag.
+    let help = d.run(&["serve-bench", "--output_len", "8", "--help"]);
+    assert!(help.status.success(), "{}", text(&help));
+    let bad = d.run(&["serve-bench", "http://127.0.0.1:9", "--output-len", "zero"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("not a whole number"), "{}", text(&bad));
 }

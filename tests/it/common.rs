@@ -1,5 +1,4 @@
-//! Helpers shared by the integration tests (not every test binary uses each one).
-#![allow(dead_code)]
+//! Helpers shared by the integration tests.
 
 use std::path::Path;
 use std::process::Output;
@@ -57,4 +56,12 @@ pub fn require(tool: &str, package: &str) -> std::path::PathBuf {
              or just this one: sudo apt-get install {package}"
         )
     })
+}
+
+/// Tests that load the machine (a server under load) or whose assertions depend on timing
+/// (a verdict, a deadline) hold this, so that they never run beside each other: on a
+/// 2-core machine that would turn their assertions into a test of the scheduler.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }

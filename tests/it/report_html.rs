@@ -2,21 +2,19 @@
 //! with no console errors and no network request, every figure is in the page as SVG, and a
 //! screenshot of it is not blank. The screenshot is left in target/report-html/ to look at.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// rigor's output; the command must succeed.
 fn rigor(dir: &Path, args: &[&str]) -> String {
-    let out = common::rigor_in(dir, args);
-    let text = common::text(&out);
+    let out = crate::common::rigor_in(dir, args);
+    let text = crate::common::text(&out);
     assert!(out.status.success(), "rigor {args:?}:\n{text}");
     text
 }
 
 fn chromium(profile: &Path, args: &[&str]) -> (String, String) {
-    let out = Command::new(common::require("chromium", "chromium"))
+    let out = Command::new(crate::common::require("chromium", "chromium"))
         .args([
             "--headless",
             "--no-sandbox",

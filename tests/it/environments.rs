@@ -8,15 +8,14 @@
 //! What works: `podman --runtime runc run --ulimit nofile=1024:1024 --ulimit nproc=1024:1024`,
 //! which is what the experiment below asks for through `runtime_args` and `extra_args`.
 
-mod common;
-use common::{rigor_in, text};
+use crate::common::{rigor_in, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A root filesystem: busybox-static and a marker file that exists only inside it.
 fn rootfs(dir: &Path) -> PathBuf {
-    let busybox = common::require("busybox", "busybox-static");
+    let busybox = crate::common::require("busybox", "busybox-static");
     let root = dir.join("rootfs");
     std::fs::create_dir_all(root.join("bin")).unwrap();
     std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
@@ -150,7 +149,7 @@ command = "/bin/sh -c 'cat /marker.json; echo \"{\\\"metric\\\": \\\"in_work\\\"
 #[test]
 fn unshared_trials_get_their_own_process_tree_and_network_natively_and_in_a_chroot() {
     // The trials read the loopback's state with iproute2's `ip`.
-    common::require("ip", "iproute2");
+    crate::common::require("ip", "iproute2");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     rootfs(d);
@@ -241,7 +240,7 @@ command = '''/bin/sh -c 'echo "{\"metric\": \"pid\", \"value\": $$}"; echo "{\"m
 }
 
 fn podman(args: &[&str]) -> Output {
-    Command::new(common::require("podman", "podman"))
+    Command::new(crate::common::require("podman", "podman"))
         .args(args)
         .output()
         .unwrap()

@@ -1,8 +1,7 @@
 //! Trust under fire: hostile values, a second runner on the same store, a runner killed
 //! with -9, a trial that floods its output. The real binary on real files and processes.
 
-mod common;
-use common::{rigor_in, text};
+use crate::common::{rigor_in, text};
 
 use rusqlite::Connection;
 use std::path::Path;
@@ -166,7 +165,18 @@ fn one_store_has_one_runner_whatever_its_name_and_dead_sessions_are_closed() {
         .spawn()
         .unwrap();
     std::os::unix::fs::symlink(dir.path().join("s.db"), dir.path().join("link.db")).unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    // Until the first runner holds the store (its session is recorded after the lock).
+    crate::common::wait_for(Duration::from_secs(30), "a running session", || {
+        Connection::open(dir.path().join("s.db"))
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT count(*) FROM session WHERE status = 'running'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .is_ok_and(|n| n == 1)
+    });
     // The same store through a symlink, and through another relative path.
     for (cwd, store) in [
         (dir.path().to_path_buf(), "link.db"),

@@ -2,8 +2,7 @@
 //! by tests/llm/setup.sh from llama.cpp's sources on PyPI) serving a tiny random-weight
 //! model. No mock server stands in for it.
 
-mod common;
-use common::{free_port, text, wait_for};
+use crate::common::{free_port, text, wait_for};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -37,10 +36,8 @@ fn server_and_model() -> (PathBuf, PathBuf) {
 
 /// One server at a time: on a 2-core machine, parallel servers and loads would turn the
 /// timing assertions into a test of the scheduler.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    crate::common::exclusive()
 }
 
 struct Llama {
@@ -410,7 +407,7 @@ fn refused_connections_timeouts_and_a_killed_server_are_each_accounted_for() {
 /// A CA and a `localhost` certificate it signed, made with the openssl CLI.
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let run = |args: &[&str]| {
-        let out = Command::new(common::require("openssl", "openssl"))
+        let out = Command::new(crate::common::require("openssl", "openssl"))
             .args(args)
             .current_dir(dir)
             .output()
@@ -481,7 +478,7 @@ fn https_endpoints_are_timed_through_real_tls_and_an_untrusted_certificate_fails
     let (ca, cert, key) = certificates(dir.path());
     // socat terminates TLS in front of the real server, as a TLS proxy or ingress would.
     let port = free_port();
-    let mut socat = Command::new(common::require("socat", "socat"))
+    let mut socat = Command::new(crate::common::require("socat", "socat"))
         .arg(format!(
             "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
             cert.display(),

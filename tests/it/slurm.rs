@@ -4,8 +4,7 @@
 //! experiment goes out as a job array of shards; the merged store must hold every trial
 //! exactly once; resubmitting runs only the shards that are missing.
 
-mod common;
-use common::{free_port, text, wait_for};
+use crate::common::{free_port, text, wait_for};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -83,9 +82,9 @@ impl Slurm {
                 .spawn()
                 .unwrap()
         };
-        let munged = common::require("munged", "munge");
-        let slurmctld = common::require("slurmctld", "slurmctld");
-        let slurmd = common::require("slurmd", "slurmd");
+        let munged = crate::common::require("munged", "munge");
+        let slurmctld = crate::common::require("slurmctld", "slurmctld");
+        let slurmd = crate::common::require("slurmd", "slurmd");
         s.daemons.push(spawn(Command::new(munged).args([
             "--foreground",
             "--force",
@@ -102,7 +101,7 @@ impl Slurm {
         s.daemons
             .push(spawn(Command::new(slurmd).args(["-D", "-f"]).arg(&conf)));
         wait_for(MINUTE, "idle Slurm node", || {
-            let o = Command::new(common::require("sinfo", "slurm-client"))
+            let o = Command::new(crate::common::require("sinfo", "slurm-client"))
                 .env("SLURM_CONF", &conf)
                 .args(["-h", "-o", "%T"])
                 .output();
