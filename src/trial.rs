@@ -199,6 +199,17 @@ pub struct Recording {
     pub ticks: usize,
     /// Longest time between two samples: far above the interval means sampling fell behind.
     pub max_gap_ms: f64,
+    /// Median and 99th percentile of the time between two fast samples (the schedule's
+    /// achieved cadence); absent below two samples.
+    #[serde(default)]
+    pub gap_ms_median: Option<f64>,
+    #[serde(default)]
+    pub gap_ms_p99: Option<f64>,
+    /// Samples of the slow readings (energy counter, processes, host), and their longest gap.
+    #[serde(default)]
+    pub slow_ticks: usize,
+    #[serde(default)]
+    pub slow_max_gap_ms: f64,
     /// Time one sample took to read, mean and worst: the sampler's own cost.
     #[serde(default)]
     pub sample_ms_mean: f64,

@@ -320,6 +320,10 @@ pub fn analyze(data: &RunData) -> Analysis {
                 "another process used the GPU",
                 "a shared GPU makes timings depend on the other tenant: stop it, or add [gate] no_foreign_processes = true",
             ),
+            "telemetry-sparse" => (
+                "telemetry had too few samples for the readings it reports",
+                "run longer trials, or a shorter [telemetry] interval; the trials' GPU levels describe a few instants, not the trial",
+            ),
             _ => ("flagged", "read those trials' logs"),
         };
         warnings.push(Warning {
@@ -327,6 +331,8 @@ pub fn analyze(data: &RunData) -> Analysis {
                 "gpu-throttled"
             } else if kind == "foreign-process" {
                 "gpu-shared"
+            } else if kind == "telemetry-sparse" {
+                "telemetry-sparse"
             } else {
                 "flagged-trials"
             },

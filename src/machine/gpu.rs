@@ -21,6 +21,14 @@ pub fn nvml() -> Result<Nvml, crate::machine::Unavailable> {
     })
 }
 
+/// NVML for the whole process, initialised on first use: sampling threads hold device
+/// handles that borrow it for as long as the process runs.
+pub fn shared() -> Result<&'static Nvml, crate::machine::Unavailable> {
+    static NVML: std::sync::OnceLock<Result<Nvml, crate::machine::Unavailable>> =
+        std::sync::OnceLock::new();
+    NVML.get_or_init(nvml).as_ref().map_err(Clone::clone)
+}
+
 /// One GPU as `rigor env` and the session record describe it. A field NVML cannot give is
 /// absent, and the reason is listed in `unavailable`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

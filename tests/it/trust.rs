@@ -276,3 +276,41 @@ command = "python3 -c 'import json,sys; m=lambda v: print(json.dumps({\"metric\"
     assert!(body.contains("{\"metric\": \"x\", \"value\": 3}"));
     assert!(body.contains("bytes cut here"));
 }
+
+#[test]
+fn every_trial_records_the_cadence_its_telemetry_achieved() {
+    let _alone = crate::common::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "cadence.toml",
+        "[experiment]\nname = \"cadence\"\ntrials = 2\n[telemetry]\ninterval = \"10ms\"\ngpu = false\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"sleep 0.6\"\n",
+    );
+    let out = rigor_in(
+        dir.path(),
+        &["run", &f, "--store", "s.db", "--progress", "none"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let db = Connection::open(dir.path().join("s.db")).unwrap();
+    let value = |name: &str| -> Vec<f64> {
+        let mut st = db
+            .prepare("SELECT value FROM metric WHERE name = ?1")
+            .unwrap();
+        st.query_map([name], |r| r.get(0))
+            .unwrap()
+            .map(|v| v.unwrap())
+            .collect()
+    };
+    // 0.6 s at 10 ms: about 60 samples; a loaded 2-core machine may drop some.
+    for n in value("telemetry.samples") {
+        assert!((30.0..=70.0).contains(&n), "{n} samples");
+    }
+    for g in value("telemetry.gap_ms.median") {
+        assert!((9.0..=15.0).contains(&g), "median gap {g} ms");
+    }
+    assert_eq!(value("telemetry.gap_ms.p99").len(), 2);
+    assert_eq!(value("telemetry.gap_ms.max").len(), 2);
+    assert_eq!(value("telemetry.sample_ms.mean").len(), 2);
+    // Host readings still came, from the slow thread.
+    assert_eq!(value("host.mem_used_mib.peak").len(), 2);
+}

@@ -22,7 +22,10 @@ pub fn is_telemetry_metric(name: &str) -> bool {
 }
 
 pub fn is_reserved_metric(name: &str) -> bool {
-    if BUILTIN_METRICS.contains(&name) || name.starts_with("host.") {
+    if BUILTIN_METRICS.contains(&name)
+        || name.starts_with("host.")
+        || name.starts_with("telemetry.")
+    {
         return true;
     }
     name.strip_prefix("gpu")

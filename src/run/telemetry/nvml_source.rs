@@ -8,9 +8,12 @@ use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::structs::device::FieldId;
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 // NVML field ids (nvml.h): read together in one call.
 const FI_MEMORY_TEMP: u32 = 82;
+const FI_POWER_AVERAGE: u32 = 185;
+const FI_POWER_INSTANT: u32 = 186;
 const FI_PCIE_TX_BYTES: u32 = 197;
 const FI_PCIE_RX_BYTES: u32 = 198;
 
@@ -19,6 +22,8 @@ pub struct GpuReader<'n> {
     dev: Device<'n>,
     prefix: String,
     unsupported: BTreeSet<&'static str>,
+    /// Whether the GPU has PCIe byte counters; asked on the first slow sample.
+    pcie_counters: Option<bool>,
 }
 
 fn as_f64(v: &SampleValue) -> f64 {
@@ -39,6 +44,7 @@ impl<'n> GpuReader<'n> {
             dev,
             prefix: format!("gpu{index}"),
             unsupported: BTreeSet::new(),
+            pcie_counters: None,
         }
     }
 
@@ -64,7 +70,7 @@ impl<'n> GpuReader<'n> {
         rec.record(format!("{}.{name}", self.prefix), unit, kind, t, r);
     }
 
-    fn cost(rec: &mut Recording, name: &str, since: std::time::Instant) {
+    fn cost(rec: &mut Recording, name: &str, since: Instant) {
         *rec.cost_ms.entry(format!("nvml.{name}")).or_default() +=
             since.elapsed().as_secs_f64() * 1e3;
     }
@@ -73,101 +79,135 @@ impl<'n> GpuReader<'n> {
         !self.unsupported.contains(name)
     }
 
-    /// One reading: skipped once the GPU has said it lacks it, timed, recorded.
+    /// One reading: skipped once the GPU has said it lacks it, timed, and stamped with
+    /// the moment it was read.
     fn read(
         &mut self,
         rec: &mut Recording,
         name: &'static str,
         unit: &str,
         kind: Kind,
-        t: f64,
+        start: Instant,
         f: impl FnOnce(&Device<'n>) -> Result<f64, NvmlError>,
     ) {
         if !self.wants(name) {
             return;
         }
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let r = f(&self.dev);
         Self::cost(rec, name, t0);
+        let t = start.elapsed().as_secs_f64();
         self.put(rec, name, unit, kind, t, r);
     }
 
-    /// One sample. `slow` samples also read what is costly or changes slowly.
-    pub fn sample(&mut self, rec: &mut Recording, t: f64, slow: bool) {
+    /// The unsupported readings of earlier trials, listed in this trial's recording.
+    pub fn carry_unsupported(&self, rec: &mut Recording) {
+        for name in &self.unsupported {
+            rec.unavailable
+                .entry(format!("{}.{name}", self.prefix))
+                .or_insert_with(|| NOT_SUPPORTED.into());
+        }
+    }
+
+    /// The fast readings, taken at every interval: power (instantaneous, and NVML's own
+    /// average), temperatures, PCIe byte counters, clocks, utilisation, memory in use,
+    /// clock-event reasons. Each costs tens of microseconds; the field values come in one
+    /// batched call.
+    pub fn sample_fast(&mut self, rec: &mut Recording, start: Instant) {
         use Kind::*;
-        // The run's reader remembers what the GPU lacks; each trial's recording says so.
-        if rec.ticks == 0 {
-            for name in &self.unsupported {
-                rec.unavailable
-                    .entry(format!("{}.{name}", self.prefix))
-                    .or_insert_with(|| NOT_SUPPORTED.into());
-            }
-        }
-        self.read(rec, "power_w", "W", Gauge, t, |d| {
-            d.power_usage().map(|mw| mw as f64 / 1000.0)
-        });
-        // The energy counter is cumulative, so reading it on slow samples only (the first
-        // and last are slow) loses nothing; one read took ~5 ms on an H100, 25× the rest.
-        if slow {
-            self.read(rec, "energy_mj", "mJ", Counter, t, |d| {
-                d.total_energy_consumption().map(|mj| mj as f64)
-            });
-        }
-        self.read(rec, "temp_c", "°C", Gauge, t, |d| {
-            d.temperature(TemperatureSensor::Gpu).map(f64::from)
-        });
+        // (name asked for, series it fills, field id, unit, kind, scale). The name asked
+        // for is what an unsupported reading is remembered by.
         let fields = [
-            ("mem_temp_c", FI_MEMORY_TEMP, "°C", Gauge),
-            ("pcie_tx_bytes", FI_PCIE_TX_BYTES, "B", Counter),
-            ("pcie_rx_bytes", FI_PCIE_RX_BYTES, "B", Counter),
+            // The power now (a ~1 ms window), where the driver has it; else below.
+            (
+                "power_instant",
+                "power_w",
+                FI_POWER_INSTANT,
+                "W",
+                Gauge,
+                1e-3,
+            ),
+            // NVML's own average over its window (1 s on Ampere and later): the figure
+            // `nvidia-smi` shows.
+            (
+                "power_avg_w",
+                "power_avg_w",
+                FI_POWER_AVERAGE,
+                "W",
+                Gauge,
+                1e-3,
+            ),
+            ("mem_temp_c", "mem_temp_c", FI_MEMORY_TEMP, "°C", Gauge, 1.0),
+            (
+                "pcie_tx_bytes",
+                "pcie_tx_bytes",
+                FI_PCIE_TX_BYTES,
+                "B",
+                Counter,
+                1.0,
+            ),
+            (
+                "pcie_rx_bytes",
+                "pcie_rx_bytes",
+                FI_PCIE_RX_BYTES,
+                "B",
+                Counter,
+                1.0,
+            ),
         ];
         let wanted: Vec<_> = fields.iter().filter(|f| self.wants(f.0)).collect();
         if !wanted.is_empty() {
-            let ids: Vec<FieldId> = wanted.iter().map(|f| FieldId(f.1)).collect();
-            let t0 = std::time::Instant::now();
+            let ids: Vec<FieldId> = wanted.iter().map(|f| FieldId(f.2)).collect();
+            let t0 = Instant::now();
             let values = self.dev.field_values_for(&ids);
             Self::cost(rec, "field_values", t0);
+            let t = start.elapsed().as_secs_f64();
             match values {
                 Ok(values) => {
                     for (f, v) in wanted.iter().zip(values) {
-                        let r = v.and_then(|s| s.value.map(|x| as_f64(&x)));
-                        self.put(rec, f.0, f.2, f.3, t, r);
+                        let r = v.and_then(|s| s.value.map(|x| as_f64(&x) * f.5));
+                        match r {
+                            Ok(x) => {
+                                rec.record(format!("{}.{}", self.prefix, f.1), f.3, f.4, t, Ok(x))
+                            }
+                            Err(e) => self.put(rec, f.0, f.3, f.4, t, Err(e)),
+                        }
                     }
                 }
                 Err(e) => {
                     for f in wanted {
-                        let key = format!("{}.{}", self.prefix, f.0);
-                        rec.record(key, f.2, f.3, t, Err(format!("NVML: {e}").into()));
+                        let key = format!("{}.{}", self.prefix, f.1);
+                        rec.record(key, f.3, f.4, t, Err(format!("NVML: {e}").into()));
                     }
                 }
             }
         }
-        // Without byte counters, NVML's throughput call (which itself waits ~20 ms) is the
-        // fallback; it is read on slow samples only.
-        if slow && !self.wants("pcie_tx_bytes") && self.wants("pcie_tx_kbs") {
-            let t0 = std::time::Instant::now();
-            let r = self
-                .dev
-                .pcie_throughput(PcieUtilCounter::Send)
-                .map(f64::from);
-            self.put(rec, "pcie_tx_kbs", "KB/s", Gauge, t, r);
-            let r = self
-                .dev
-                .pcie_throughput(PcieUtilCounter::Receive)
-                .map(f64::from);
-            self.put(rec, "pcie_rx_kbs", "KB/s", Gauge, t, r);
-            Self::cost(rec, "pcie_throughput", t0);
+        // Drivers without the instantaneous field: nvmlDeviceGetPowerUsage, which is itself
+        // an average on Ampere and later; the recording says which it is.
+        if !self.wants("power_instant") {
+            rec.unavailable
+                .entry(format!("{}.power_instant", self.prefix))
+                .or_insert_with(|| {
+                    "instantaneous power not supported: power_w is NVML's power usage, an average over the driver's window".into()
+                });
+            self.read(rec, "power_w", "W", Gauge, start, |d| {
+                d.power_usage().map(|mw| mw as f64 / 1000.0)
+            });
         }
-        self.read(rec, "sm_clock_mhz", "MHz", Gauge, t, |d| {
+        self.read(rec, "temp_c", "°C", Gauge, start, |d| {
+            d.temperature(TemperatureSensor::Gpu).map(f64::from)
+        });
+        self.read(rec, "sm_clock_mhz", "MHz", Gauge, start, |d| {
             d.clock_info(Clock::SM).map(f64::from)
         });
-        self.read(rec, "mem_clock_mhz", "MHz", Gauge, t, |d| {
+        self.read(rec, "mem_clock_mhz", "MHz", Gauge, start, |d| {
             d.clock_info(Clock::Memory).map(f64::from)
         });
         if self.wants("util_pct") {
-            let t0 = std::time::Instant::now();
+            let t0 = Instant::now();
             let u = self.dev.utilization_rates();
             Self::cost(rec, "utilization", t0);
+            let t = start.elapsed().as_secs_f64();
             match u {
                 Ok(u) => {
                     self.put(rec, "util_pct", "%", Gauge, t, Ok(u.gpu as f64));
@@ -182,12 +222,47 @@ impl<'n> GpuReader<'n> {
                 }
             }
         }
-        self.read(rec, "mem_used_mib", "MiB", Gauge, t, |d| {
+        self.read(rec, "mem_used_mib", "MiB", Gauge, start, |d| {
             d.memory_info().map(|m| m.used as f64 / (1u64 << 20) as f64)
         });
-        self.read(rec, "clock_event_reasons", "bits", Bits, t, |d| {
+        self.read(rec, "clock_event_reasons", "bits", Bits, start, |d| {
             d.current_throttle_reasons().map(|b| b.bits() as f64)
         });
+    }
+
+    /// The slow readings, on a thread of their own so that they never delay a fast one:
+    /// the energy counter (one read took ~5 ms on an H100; a counter loses nothing by
+    /// being read less often) and, without PCIe byte counters, NVML's throughput call
+    /// (which itself waits ~20 ms).
+    pub fn sample_slow(&mut self, rec: &mut Recording, start: Instant) {
+        // Whether the GPU has PCIe byte counters (which the fast thread reads), asked once.
+        let has_counters = *self.pcie_counters.get_or_insert_with(|| {
+            self.dev
+                .field_values_for(&[FieldId(FI_PCIE_TX_BYTES)])
+                .is_ok_and(|v| {
+                    v.first()
+                        .is_some_and(|x| x.as_ref().is_ok_and(|s| s.value.is_ok()))
+                })
+        });
+        self.read(rec, "energy_mj", "mJ", Kind::Counter, start, |d| {
+            d.total_energy_consumption().map(|mj| mj as f64)
+        });
+        if !has_counters && self.wants("pcie_tx_kbs") {
+            let t0 = Instant::now();
+            let r = self
+                .dev
+                .pcie_throughput(PcieUtilCounter::Send)
+                .map(f64::from);
+            let t = start.elapsed().as_secs_f64();
+            self.put(rec, "pcie_tx_kbs", "KB/s", Kind::Gauge, t, r);
+            let r = self
+                .dev
+                .pcie_throughput(PcieUtilCounter::Receive)
+                .map(f64::from);
+            let t = start.elapsed().as_secs_f64();
+            self.put(rec, "pcie_rx_kbs", "KB/s", Kind::Gauge, t, r);
+            Self::cost(rec, "pcie_throughput", t0);
+        }
     }
 
     /// Compute processes on this GPU now: (pid, memory MiB).

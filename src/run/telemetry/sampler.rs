@@ -1,6 +1,9 @@
-//! The sampling thread of one trial. It takes its first sample before the trial starts
-//! and its last after the trial ends; in between it wakes on a fixed schedule (no drift:
-//! deadlines are absolute) and is woken at once to stop.
+//! The sampling threads of a run. During each trial, one thread takes the fast readings at
+//! the asked interval and another the slow ones (the energy counter, process lists, /proc
+//! scans) every [`SLOW_PERIOD`], so that no slow call ever delays a fast sample. Each
+//! takes its first sample before the trial starts and its last after it ends; in between
+//! it wakes on a fixed schedule (absolute deadlines: no drift) and is woken at once to
+//! stop. Every reading is stamped with the moment it was taken.
 
 crate::reason_error!(
     /// Why the sampler cannot start or follow a trial (its thread is gone).
@@ -18,14 +21,15 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Host readings and GPU process lists are taken at most this often: scanning /proc costs
-/// about a millisecond on a busy server, and neither changes on a 10 ms scale.
-const SLOW_PERIOD: Duration = Duration::from_millis(100);
+/// The slow readings' period: scanning /proc costs about a millisecond on a busy server,
+/// one energy-counter read ~5 ms on an H100, and none of them changes on a 10 ms scale
+/// (a counter loses nothing by being read less often).
+pub const SLOW_PERIOD: Duration = Duration::from_millis(100);
 
 /// What can be sampled on this machine, opened once per run.
 pub struct Sources {
     pub settings: Telemetry,
-    nvml: Option<Arc<Nvml>>,
+    nvml: Option<&'static Nvml>,
     /// NVML indices of the GPUs sampled.
     pub gpus: Vec<u32>,
     /// Why GPUs are not sampled, when GPU telemetry is not off.
@@ -43,7 +47,7 @@ impl Sources {
         if settings.gpu == GpuTelemetry::Off {
             return s;
         }
-        let nvml = match crate::machine::gpu::nvml() {
+        let nvml = match crate::machine::gpu::shared() {
             Ok(n) => n,
             Err(e) => {
                 s.gpu_unavailable = Some(e.to_string());
@@ -82,12 +86,12 @@ impl Sources {
             s.gpu_unavailable = Some("NVML sees no GPU".into());
             return s;
         }
-        s.nvml = Some(Arc::new(nvml));
+        s.nvml = Some(nvml);
         s
     }
 
-    pub fn nvml(&self) -> Option<&Arc<Nvml>> {
-        self.nvml.as_ref()
+    pub fn nvml(&self) -> Option<&'static Nvml> {
+        self.nvml
     }
 
     /// Whether anything is sampled at all.
@@ -96,87 +100,225 @@ impl Sources {
     }
 }
 
-/// The sampling thread of a run: idle between trials, sampling during each one. One thread
-/// for the whole run, because spawning one per trial (a stack mapping each time) cost a
+/// The sampling threads of a run: idle between trials, sampling during each one. Threads
+/// for the whole run, because spawning them per trial (a stack mapping each time) cost a
 /// short trial more than all its samples.
 pub struct Sampler {
+    fast: Worker,
+    slow: Worker,
+}
+
+/// One sampling thread and its two channels.
+struct Worker {
     commands: mpsc::Sender<Command>,
     recordings: mpsc::Receiver<Recording>,
     handle: Option<JoinHandle<()>>,
 }
 
 enum Command {
-    Begin(Arc<AtomicI32>),
+    Begin {
+        pgid: Arc<AtomicI32>,
+        start: Instant,
+    },
     End,
 }
 
-struct Tick<'n> {
-    start: Instant,
+/// What one thread reads at each of its samples.
+trait Readings: Send {
+    /// `last`: the trial has ended (its processes are reaped).
+    fn sample(&mut self, rec: &mut Recording, start: Instant, pgid: i32, last: bool);
+    /// A new trial begins.
+    fn reset(&mut self, rec: &mut Recording);
+}
+
+/// The fast GPU readings.
+struct Fast {
+    readers: Vec<GpuReader<'static>>,
+    open_errors: Vec<(String, String)>,
+}
+
+/// The slow readings: the energy counter, GPU process lists, the host.
+struct Slow {
+    readers: Vec<GpuReader<'static>>,
     host: bool,
-    readers: Vec<GpuReader<'n>>,
-    pgid: Arc<AtomicI32>,
     /// pid → (ours, name), decided once per trial.
     owners: HashMap<u32, (bool, Option<String>)>,
 }
 
-impl Tick<'_> {
-    /// `last`: the trial has ended (its processes are reaped), so there is no tree to scan.
-    fn sample(&mut self, rec: &mut Recording, slow: bool, last: bool) {
-        let t = self.start.elapsed().as_secs_f64();
-        for r in &mut self.readers {
-            r.sample(rec, t, slow);
-        }
-        if !slow {
-            return;
-        }
-        let pgid = self.pgid.load(Ordering::Relaxed);
-        for r in &self.readers {
-            let t0 = Instant::now();
-            let procs = r.processes();
-            *rec.cost_ms.entry("nvml.processes".into()).or_default() +=
-                t0.elapsed().as_secs_f64() * 1e3;
-            match procs {
-                Ok(list) => {
-                    for (pid, mem) in list {
-                        let (ours, name) = self
-                            .owners
-                            .entry(pid)
-                            .or_insert_with(|| {
-                                let g = host::pgrp_of(pid);
-                                // A pid not visible here (another namespace) is not the trial's.
-                                (pgid > 0 && g == Some(pgid), host::comm_of(pid))
-                            })
-                            .clone();
-                        match rec
-                            .processes
-                            .iter_mut()
-                            .find(|p| p.gpu == r.index && p.pid == pid)
-                        {
-                            Some(p) => {
-                                p.mem_mib = match (p.mem_mib, mem) {
-                                    (Some(a), Some(b)) => Some(a.max(b)),
-                                    (a, b) => a.or(b),
-                                }
-                            }
-                            None => rec.processes.push(GpuProcess {
-                                gpu: r.index,
-                                pid,
-                                name,
-                                mem_mib: mem,
-                                ours,
-                            }),
-                        }
+impl Worker {
+    /// A thread that opens its NVML devices once and samples trials with `readings`.
+    fn spawn(
+        name: &str,
+        period: Duration,
+        template: Recording,
+        mut readings: Box<dyn Readings>,
+    ) -> Result<Worker, TelemetryError> {
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
+        let (rec_tx, rec_rx) = mpsc::channel::<Recording>();
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while let Ok(cmd) = cmd_rx.recv() {
+                    let Command::Begin { pgid, start } = cmd else {
+                        continue;
+                    };
+                    let mut rec = template.clone();
+                    readings.reset(&mut rec);
+                    trial(
+                        readings.as_mut(),
+                        &mut rec,
+                        start,
+                        &pgid,
+                        period,
+                        &cmd_rx,
+                        &rec_tx,
+                    );
+                    if rec_tx.send(rec).is_err() {
+                        break;
                     }
                 }
-                Err(e) => {
-                    rec.unavailable
-                        .entry(format!("gpu{}.processes", r.index))
-                        .or_insert_with(|| format!("NVML: {e}"));
+            })
+            .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
+        Ok(Worker {
+            commands: cmd_tx,
+            recordings: rec_rx,
+            handle: Some(handle),
+        })
+    }
+
+    fn begin(&self, pgid: &Arc<AtomicI32>, start: Instant) -> Result<(), TelemetryError> {
+        self.commands
+            .send(Command::Begin {
+                pgid: pgid.clone(),
+                start,
+            })
+            .map_err(|_| "the telemetry thread has stopped".to_string())?;
+        Ok(())
+    }
+
+    /// The ready signal (an empty recording) after the first sample.
+    fn ready(&self) -> Result<(), TelemetryError> {
+        self.recordings
+            .recv()
+            .map(|_| ())
+            .map_err(|_| "the telemetry thread has stopped".into())
+    }
+
+    fn end(&self) -> Recording {
+        let _ = self.commands.send(Command::End);
+        self.recordings.recv().unwrap_or_else(|_| Recording {
+            gpu_unavailable: Some("the telemetry thread failed".into()),
+            ..Default::default()
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        let (dead, _) = mpsc::channel();
+        self.commands = dead;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The devices of `gpus`, each with its own reader (a reader remembers what its GPU does
+/// not support), and what could not be opened.
+fn open(
+    nvml: Option<&'static Nvml>,
+    gpus: &[u32],
+) -> (Vec<GpuReader<'static>>, Vec<(String, String)>) {
+    let mut readers = Vec::new();
+    let mut errors = Vec::new();
+    if let Some(nvml) = nvml {
+        for &i in gpus {
+            match nvml.device_by_index(i) {
+                Ok(d) => readers.push(GpuReader::new(i, d)),
+                Err(e) => errors.push((format!("gpu{i}"), format!("NVML: {e}"))),
+            }
+        }
+    }
+    (readers, errors)
+}
+
+impl Readings for Fast {
+    fn reset(&mut self, rec: &mut Recording) {
+        for r in &self.readers {
+            r.carry_unsupported(rec);
+        }
+        rec.unavailable.extend(self.open_errors.iter().cloned());
+    }
+
+    fn sample(&mut self, rec: &mut Recording, start: Instant, _pgid: i32, _last: bool) {
+        for r in &mut self.readers {
+            r.sample_fast(rec, start);
+        }
+    }
+}
+
+impl Readings for Slow {
+    fn reset(&mut self, rec: &mut Recording) {
+        self.owners.clear();
+        for r in &self.readers {
+            r.carry_unsupported(rec);
+        }
+    }
+
+    fn sample(&mut self, rec: &mut Recording, start: Instant, pgid: i32, last: bool) {
+        let owners = &mut self.owners;
+        {
+            for r in self.readers.iter_mut() {
+                // The fast thread reads PCIe byte counters where the GPU has them.
+                r.sample_slow(rec, start);
+                let t0 = Instant::now();
+                let procs = r.processes();
+                *rec.cost_ms.entry("nvml.processes".into()).or_default() +=
+                    t0.elapsed().as_secs_f64() * 1e3;
+                match procs {
+                    Ok(list) => {
+                        for (pid, mem) in list {
+                            let (ours, name) = owners
+                                .entry(pid)
+                                .or_insert_with(|| {
+                                    let g = host::pgrp_of(pid);
+                                    // A pid not visible here (another namespace) is not the trial's.
+                                    (pgid > 0 && g == Some(pgid), host::comm_of(pid))
+                                })
+                                .clone();
+                            match rec
+                                .processes
+                                .iter_mut()
+                                .find(|p| p.gpu == r.index && p.pid == pid)
+                            {
+                                Some(p) => {
+                                    p.mem_mib = match (p.mem_mib, mem) {
+                                        (Some(a), Some(b)) => Some(a.max(b)),
+                                        (a, b) => a.or(b),
+                                    }
+                                }
+                                None => rec.processes.push(GpuProcess {
+                                    gpu: r.index,
+                                    pid,
+                                    name,
+                                    mem_mib: mem,
+                                    ours,
+                                }),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        rec.unavailable
+                            .entry(format!("gpu{}.processes", r.index))
+                            .or_insert_with(|| format!("NVML: {e}"));
+                    }
                 }
             }
         }
         if self.host {
             let t0 = Instant::now();
+            let t = start.elapsed().as_secs_f64();
             let mut put = |name: &str,
                            unit: &str,
                            kind: Kind,
@@ -207,125 +349,102 @@ impl Tick<'_> {
 }
 
 impl Sampler {
-    /// Starts the run's sampling thread; NVML devices are opened once, here.
+    /// Starts the run's sampling threads; NVML devices are opened once on each.
     pub fn spawn(sources: &Sources) -> Result<Sampler, TelemetryError> {
-        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
-        let (rec_tx, rec_rx) = mpsc::channel::<Recording>();
-        let nvml = sources.nvml.clone();
-        let gpus = sources.gpus.clone();
-        let interval = sources.settings.interval;
-        let host = sources.settings.host;
         let gpu_unavailable = if sources.settings.gpu == GpuTelemetry::On {
             sources.gpu_unavailable.clone()
         } else {
             None
         };
-        let handle = std::thread::Builder::new()
-            .name("rigor-telemetry".into())
-            .spawn(move || {
-                let mut sampled = Vec::new();
-                let mut readers = Vec::new();
-                let mut open_errors = Vec::new();
-                if let Some(nvml) = nvml.as_deref() {
-                    for i in gpus {
-                        match nvml.device_by_index(i) {
-                            Ok(d) => {
-                                sampled.push(SampledGpu {
-                                    index: i,
-                                    name: d.name().ok(),
-                                    uuid: d.uuid().ok(),
-                                });
-                                readers.push(GpuReader::new(i, d));
-                            }
-                            Err(e) => open_errors.push((format!("gpu{i}"), format!("NVML: {e}"))),
-                        }
-                    }
+        let mut sampled = Vec::new();
+        if let Some(nvml) = sources.nvml {
+            for &i in &sources.gpus {
+                if let Ok(d) = nvml.device_by_index(i) {
+                    sampled.push(SampledGpu {
+                        index: i,
+                        name: d.name().ok(),
+                        uuid: d.uuid().ok(),
+                    });
                 }
-                let mut tick = Tick {
-                    start: Instant::now(),
-                    host,
-                    readers,
-                    pgid: Arc::new(AtomicI32::new(0)),
-                    owners: HashMap::new(),
-                };
-                while let Ok(cmd) = cmd_rx.recv() {
-                    let Command::Begin(pgid) = cmd else { continue };
-                    let mut rec = Recording {
-                        interval_ms: interval.as_secs_f64() * 1e3,
-                        gpu_unavailable: gpu_unavailable.clone(),
-                        gpus: sampled.clone(),
-                        unavailable: open_errors.iter().cloned().collect(),
-                        ..Default::default()
-                    };
-                    tick.pgid = pgid;
-                    tick.owners.clear();
-                    tick.start = Instant::now();
-                    trial(&mut tick, &mut rec, interval, &cmd_rx, &rec_tx);
-                    if rec_tx.send(rec).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
-        Ok(Sampler {
-            commands: cmd_tx,
-            recordings: rec_rx,
-            handle: Some(handle),
-        })
-    }
-
-    /// Starts sampling a trial; returns once the first sample is taken. `pgid` is the
-    /// trial's process group, set when it starts (0 before).
-    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<(), TelemetryError> {
-        self.commands
-            .send(Command::Begin(pgid))
-            .map_err(|_| "the telemetry thread has stopped".to_string())?;
-        // The first sample's empty recording-in-progress signal: see `trial`.
-        match self.recordings.recv() {
-            Ok(_) => Ok(()),
-            Err(_) => Err("the telemetry thread has stopped".into()),
+            }
         }
-    }
-
-    /// Takes the last sample and returns the trial's recording.
-    pub fn end(&mut self) -> Recording {
-        let _ = self.commands.send(Command::End);
-        self.recordings.recv().unwrap_or_else(|_| Recording {
-            gpu_unavailable: Some("the telemetry thread failed".into()),
+        let interval = sources.settings.interval;
+        let template = Recording {
+            interval_ms: interval.as_secs_f64() * 1e3,
+            gpu_unavailable,
+            gpus: sampled,
             ..Default::default()
-        })
+        };
+        let fast = Worker::spawn("rigor-telemetry", interval, template.clone(), {
+            let (readers, open_errors) = open(sources.nvml, &sources.gpus);
+            Box::new(Fast {
+                readers,
+                open_errors,
+            })
+        })?;
+        let slow = Worker::spawn(
+            "rigor-telemetry-slow",
+            SLOW_PERIOD.max(interval),
+            Recording::default(),
+            Box::new(Slow {
+                readers: open(sources.nvml, &sources.gpus).0,
+                host: sources.settings.host,
+                owners: HashMap::new(),
+            }),
+        )?;
+        Ok(Sampler { fast, slow })
     }
-}
 
-impl Drop for Sampler {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread's loop.
-        let (dead, _) = mpsc::channel();
-        self.commands = dead;
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+    /// Starts sampling a trial; returns once both threads took their first sample. `pgid`
+    /// is the trial's process group, set when it starts (0 before).
+    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<(), TelemetryError> {
+        let start = Instant::now();
+        self.fast.begin(&pgid, start)?;
+        self.slow.begin(&pgid, start)?;
+        self.fast.ready()?;
+        self.slow.ready()
+    }
+
+    /// Takes the last samples and returns the trial's recording: the fast thread's, with
+    /// the slow thread's readings merged in.
+    pub fn end(&mut self) -> Recording {
+        let _ = self.slow.commands.send(Command::End);
+        let mut rec = self.fast.end();
+        let slow = self.slow.recordings.recv().unwrap_or_default();
+        rec.series.extend(slow.series);
+        for (k, v) in slow.unavailable {
+            rec.unavailable.entry(k).or_insert(v);
         }
+        rec.processes = slow.processes;
+        for (k, v) in slow.cost_ms {
+            *rec.cost_ms.entry(k).or_default() += v;
+        }
+        rec.slow_ticks = slow.ticks;
+        rec.slow_max_gap_ms = slow.max_gap_ms;
+        rec
     }
 }
 
-/// Samples one trial: the first sample, a ready signal (an empty recording), then samples on
-/// schedule until `End`.
+/// Samples one trial on one thread: the first sample, a ready signal (an empty
+/// recording), then samples on schedule until `End`.
 fn trial(
-    tick: &mut Tick<'_>,
+    readings: &mut dyn Readings,
     rec: &mut Recording,
-    interval: Duration,
+    start: Instant,
+    pgid: &AtomicI32,
+    period: Duration,
     commands: &mpsc::Receiver<Command>,
     ready: &mpsc::Sender<Recording>,
 ) {
-    let start = tick.start;
-    tick.sample(rec, true, false);
-    let mut cost_total = start.elapsed().as_secs_f64() * 1e3;
+    let t0 = Instant::now();
+    readings.sample(rec, start, pgid.load(Ordering::Relaxed), false);
+    let mut cost_total = t0.elapsed().as_secs_f64() * 1e3;
     rec.sample_ms_max = cost_total;
     rec.ticks = 1;
     let _ = ready.send(Recording::default());
-    let mut last = Instant::now();
-    let mut last_slow = last;
-    let mut next = start + interval;
+    let mut gaps = Vec::new();
+    let mut last = t0;
+    let mut next = t0 + period;
     loop {
         let wait = next.saturating_duration_since(Instant::now());
         let stop = !matches!(
@@ -333,27 +452,30 @@ fn trial(
             Err(mpsc::RecvTimeoutError::Timeout)
         );
         let now = Instant::now();
-        let slow = stop || now.duration_since(last_slow) >= SLOW_PERIOD;
-        tick.sample(rec, slow, stop);
+        readings.sample(rec, start, pgid.load(Ordering::Relaxed), stop);
         let cost = now.elapsed().as_secs_f64() * 1e3;
         cost_total += cost;
         rec.sample_ms_max = rec.sample_ms_max.max(cost);
         rec.ticks += 1;
         rec.sample_ms_mean = cost_total / rec.ticks as f64;
-        rec.max_gap_ms = rec
-            .max_gap_ms
-            .max(now.duration_since(last).as_secs_f64() * 1e3);
-        last = now;
-        if slow {
-            last_slow = now;
+        // The last sample is taken at once when the trial ends: not a gap of the schedule.
+        if !stop {
+            gaps.push(now.duration_since(last).as_secs_f64() * 1e3);
         }
+        last = now;
         if stop {
             break;
         }
-        next += interval;
+        next += period;
         // Fell behind by more than a period: resume the schedule from now.
-        if next + interval < Instant::now() {
-            next = Instant::now() + interval;
+        if next + period < Instant::now() {
+            next = Instant::now() + period;
         }
+    }
+    if !gaps.is_empty() {
+        gaps.sort_by(f64::total_cmp);
+        rec.max_gap_ms = gaps[gaps.len() - 1];
+        rec.gap_ms_median = Some(crate::stats::percentile(&gaps, 50.0));
+        rec.gap_ms_p99 = Some(crate::stats::percentile(&gaps, 99.0));
     }
 }

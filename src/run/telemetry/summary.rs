@@ -21,10 +21,12 @@ enum Op {
     Max,
     /// last − first of a counter, scaled.
     Delta(f64),
+    /// ∫ v dt over the samples (trapezoids).
+    Integral,
 }
 
 /// The per-GPU metrics: (metric suffix, series, op, unit, better).
-const GPU_METRICS: [(&str, &str, Op, &str, Option<Better>); 12] = [
+const GPU_METRICS: [(&str, &str, Op, &str, Option<Better>); 14] = [
     (
         "energy_j",
         "energy_mj",
@@ -40,6 +42,22 @@ const GPU_METRICS: [(&str, &str, Op, &str, Option<Better>); 12] = [
         Some(Better::Lower),
     ),
     ("power_w.max", "power_w", Op::Max, "W", Some(Better::Lower)),
+    // NVML's own average over its window (1 s on Ampere and later), as nvidia-smi shows it.
+    (
+        "power_avg_w.mean",
+        "power_avg_w",
+        Op::Mean,
+        "W",
+        Some(Better::Lower),
+    ),
+    // The energy the power samples add up to: a check on the counter (docs/gpu.md).
+    (
+        "energy_integrated_j",
+        "power_w",
+        Op::Integral,
+        "J",
+        Some(Better::Lower),
+    ),
     ("temp_c.max", "temp_c", Op::Max, "°C", Some(Better::Lower)),
     (
         "mem_temp_c.max",
@@ -82,6 +100,7 @@ fn apply(s: &Series, op: Op) -> Option<f64> {
         Op::Delta(scale) => {
             (s.v.len() >= 2).then(|| (s.v[s.v.len() - 1] - s.v[0]).max(0.0) * scale)
         }
+        Op::Integral => integrate(s),
     }
 }
 
@@ -208,7 +227,8 @@ pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
                 }
                 // Totals add up; levels and rates per GPU are averaged; peaks take the max.
                 let v = match (op, suffix) {
-                    (Op::Delta(_), _) | (_, "power_w.mean" | "mem_used_mib.peak") => {
+                    (Op::Delta(_) | Op::Integral, _)
+                    | (_, "power_w.mean" | "power_avg_w.mean" | "mem_used_mib.peak") => {
                         vals.iter().sum()
                     }
                     (Op::Max, _) => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -258,6 +278,7 @@ pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
             ));
         }
     }
+    cadence(rec, &mut out);
     if rec.ticks > 0 && rec.ticks <= 2 {
         out.notes.push(format!(
             "telemetry: the trial was shorter than the sampling interval ({:.0} ms), so levels are from its start and end only",
@@ -272,6 +293,66 @@ pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
     }
     out
 }
+
+/// The schedule the fast readings achieved, as metrics of the trial, and a flag when it had
+/// too few samples, or gaps too long, for the GPU levels it reports.
+fn cadence(rec: &Recording, out: &mut Summary) {
+    if rec.ticks == 0 {
+        return;
+    }
+    let ms = |v: f64| metric(v, "ms", Some(Better::Lower));
+    out.metrics.push((
+        "telemetry.samples".into(),
+        metric(rec.ticks as f64, "samples", Some(Better::Higher)),
+    ));
+    out.metrics
+        .push(("telemetry.sample_ms.mean".into(), ms(rec.sample_ms_mean)));
+    match (rec.gap_ms_median, rec.gap_ms_p99) {
+        (Some(med), Some(p99)) => {
+            out.metrics
+                .push(("telemetry.gap_ms.median".into(), ms(med)));
+            out.metrics.push(("telemetry.gap_ms.p99".into(), ms(p99)));
+            out.metrics
+                .push(("telemetry.gap_ms.max".into(), ms(rec.max_gap_ms)));
+        }
+        _ => {
+            for n in [
+                "telemetry.gap_ms.median",
+                "telemetry.gap_ms.p99",
+                "telemetry.gap_ms.max",
+            ] {
+                out.missing.push((
+                    n.into(),
+                    "fewer than two samples were taken on schedule (the trial was shorter than the interval)".into(),
+                ));
+            }
+        }
+    }
+    let gpu = rec.gpus.iter().any(|g| {
+        rec.series
+            .keys()
+            .any(|k| k.starts_with(&format!("gpu{}.", g.index)))
+    });
+    if !gpu {
+        return;
+    }
+    if rec.ticks < MIN_SAMPLES {
+        out.flags.push(format!(
+            "telemetry-sparse: {} sample(s) at a {:.0} ms interval: the GPU's levels (power, clocks, utilisation) are from too few readings to describe the trial",
+            rec.ticks, rec.interval_ms
+        ));
+    } else if let Some(p99) = rec.gap_ms_p99
+        && p99 > 2.0 * rec.interval_ms + 10.0
+    {
+        out.flags.push(format!(
+            "telemetry-sparse: 1% of the gaps between samples were {p99:.0} ms or longer at a {:.0} ms interval: short events between them were not seen",
+            rec.interval_ms
+        ));
+    }
+}
+
+/// Below this many fast samples a trial's GPU levels are flagged.
+pub const MIN_SAMPLES: usize = 4;
 
 fn host_metrics(rec: &Recording, out: &mut Summary) {
     let s = |n: &str| usable(rec.series.get(n));
@@ -493,7 +574,7 @@ mod tests {
         };
         let s = summarize(&rec, &Telemetry::default());
         assert!(s.metrics.is_empty());
-        assert_eq!(s.missing.len(), 13);
+        assert_eq!(s.missing.len(), 15);
         assert!(
             s.missing
                 .iter()
