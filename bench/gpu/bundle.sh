@@ -10,13 +10,17 @@ cd "$(dirname "$0")/../.."
 VLLM=${VLLM_VERSION:-0.33.0}
 mkdir -p .gpu/whl
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
-pkgs=(fastapi starlette pydantic pydantic-core annotated-types typing-inspection typing-extensions
-  uvicorn h11 click openai httpx httpcore anyio sniffio idna certifi distro jiter tqdm
-  rich markdown-it-py mdurl pygments typer shellingham
-  aiohttp aiosignal frozenlist multidict yarl propcache attrs aiohappyeyeballs regex)
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-  --platform any -d .gpu/whl "${pkgs[@]}"
+# The registry's resolver picks the closure for the device's Python (3.12); what the
+# device already has (transformers, torch, numpy) is not asked for.
+pkgs=(fastapi uvicorn openai aiohttp rich typer)
+plat=(--only-binary=:all: --python-version 3.12 --implementation cp
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+  --platform any)
+rm -f .gpu/whl/*.whl
+python3 -m pip download -q "${plat[@]}" -d .gpu/whl "${pkgs[@]}"
+# The closure is complete: a dry-run install from these files alone resolves.
+python3 -m pip install -q --dry-run --ignore-installed --no-index --find-links .gpu/whl \
+  "${plat[@]}" --target /tmp/rigor-bundle-check "${pkgs[@]}"
 if [ ! -f .gpu/endpoint_request_func.py ]; then
   tmp=$(mktemp -d)
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \

@@ -32,6 +32,7 @@ p.add_argument("model")
 p.add_argument("out")
 p.add_argument("vllm_func")
 p.add_argument("--sustain", type=float, default=120)
+p.add_argument("--stdlib", action="store_true", help="also the standard-library client")
 p.add_argument("--levels", default="1:24,16:192,64:384")
 p.add_argument("--output-len", type=int, default=64)
 p.add_argument("--input-words", type=int, default=128)
@@ -136,41 +137,53 @@ if d:
     results["detect_failed"] = d["summary"]["failed"]
     log("detected:", results["detected"], "notes:", results["notes"], "failed:", d["summary"]["failed"])
 
-# 3. Three clients at each level, one after another on the same server.
+# 3. Clients at each level on the same server, alternating (rigor, vLLM's, rigor, vLLM's)
+# so that a server still warming up or drifting shows as a difference between rounds of
+# one client rather than between clients. The standard-library client with --stdlib.
+def rigor_row(n, c):
+    d, cpu = rigor(n, c)
+    if not d:
+        return {"error": "rigor gave no summary"}
+    s = d["summary"]
+    r = {"ok": s["ok"], "failed": s["failed"], "retries": s["retries"],
+         "ttft_ms": s["ttft_ms"]["median"] if s["ttft_ms"] else None,
+         "itl_ms": s["itl_ms"]["median"] if s["itl_ms"] else None,
+         "tpot_ms": s["tpot_ms"]["median"] if s["tpot_ms"] else None,
+         "e2e_ms": s["e2e_ms"]["median"] if s["e2e_ms"] else None,
+         "output_tok_s": s["output_tok_s"], "req_s": s["req_s"],
+         "cpu_ms_per_request": 1e3 * cpu / max(n, 1), "notes": s["notes"],
+         "connections": s.get("connections")}
+    # The vLLM-style variants from rigor's stored timestamps: E2E to the last content
+    # chunk (vLLM's latency).
+    reqs = [q for q in d["requests"] if not q.get("error") and q.get("chunks_s")]
+    if reqs:
+        import statistics
+        r["e2e_last_token_ms"] = statistics.median((q["chunks_s"][-1] - q["sent_s"]) * 1e3 for q in reqs)
+    return r
+
+
+def client_row(script, n, c):
+    out, cpu, err = run([sys.executable, os.path.join(HERE, script), *([a.vllm_func] if script == "vllm_check.py" else []),
+                         URL, str(n), str(c), str(a.output_len), str(a.input_words), EXACT])
+    try:
+        return json.loads(out)
+    except Exception:
+        return {"error": err[-1000:]}
+
+
 for level in a.levels.split(","):
     c, n = (int(x) for x in level.split(":"))
     row = {}
-    d, cpu = rigor(n, c)
-    if d:
-        s = d["summary"]
-        row["rigor"] = {"ok": s["ok"], "failed": s["failed"], "retries": s["retries"],
-                        "ttft_ms": s["ttft_ms"]["median"] if s["ttft_ms"] else None,
-                        "itl_ms": s["itl_ms"]["median"] if s["itl_ms"] else None,
-                        "tpot_ms": s["tpot_ms"]["median"] if s["tpot_ms"] else None,
-                        "e2e_ms": s["e2e_ms"]["median"] if s["e2e_ms"] else None,
-                        "output_tok_s": s["output_tok_s"], "req_s": s["req_s"],
-                        "cpu_ms_per_request": 1e3 * cpu / max(n, 1), "notes": s["notes"],
-                        "connections": s.get("connections")}
-        # The vLLM-style variants from rigor's stored timestamps: E2E to the last content
-        # chunk (vLLM's latency) and TPOT over it.
-        reqs = [r for r in d["requests"] if not r.get("error") and r.get("chunks_s")]
-        if reqs:
-            import statistics
-            last = [(r["chunks_s"][-1] - r["sent_s"]) * 1e3 for r in reqs]
-            row["rigor"]["e2e_last_token_ms"] = statistics.median(last)
-    out, cpu, err = run([sys.executable, os.path.join(HERE, "vllm_check.py"), a.vllm_func, URL, str(n), str(c),
-                         str(a.output_len), str(a.input_words), EXACT])
-    try:
-        row["vllm"] = json.loads(out)
-    except Exception:
-        row["vllm"] = {"error": err[-1000:]}
-    out, cpu, err = run([sys.executable, os.path.join(HERE, "stdlib_client.py"), URL, str(n), str(c),
-                         str(a.output_len), str(a.input_words), EXACT])
-    try:
-        row["stdlib"] = json.loads(out)
-    except Exception:
-        row["stdlib"] = {"error": err[-1000:]}
+    for rnd in (1, 2):
+        row[f"rigor{rnd}"] = rigor_row(n, c)
+        row[f"vllm{rnd}"] = client_row("vllm_check.py", n, c)
+        log(f"clients {c} round {rnd}:", json.dumps({k: row[k] for k in (f"rigor{rnd}", f"vllm{rnd}")}))
+    row["rigor"], row["vllm"] = row["rigor2"], row["vllm2"]
+    if a.stdlib:
+        row["stdlib"] = client_row("stdlib_client.py", n, c)
     results["levels"][c] = row
+    # Kept as it grows: a device call that ends early still brings the levels back.
+    json.dump(results, open(os.path.join(a.out, "serve.json"), "w"), indent=1)
     log(f"clients {c}:", json.dumps(row))
 
 # 4. Sustained load near saturation: a Poisson rate at ~90% of the 64-client throughput.
@@ -239,8 +252,10 @@ md = ["| clients | client | ok / failed | TTFT ms | ITL ms | TPOT ms | E2E ms | 
       "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
 f = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "—"
 for c, row in results["levels"].items():
-    for who in ["rigor", "vllm", "stdlib"]:
-        r = row.get(who, {})
+    for who in ["rigor1", "vllm1", "rigor2", "vllm2", "stdlib"]:
+        if who not in row:
+            continue
+        r = row[who]
         md.append(f"| {c} | {who} | {r.get('ok', '—')} / {r.get('failed', '—')} | {f(r.get('ttft_ms'))} | "
                   f"{f(r.get('itl_ms'))} | {f(r.get('tpot_ms'))} | {f(r.get('e2e_ms'))} | {f(r.get('output_tok_s'))} | "
                   f"{f(r.get('cpu_ms_per_request'))} |")

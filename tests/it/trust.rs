@@ -314,3 +314,36 @@ fn every_trial_records_the_cadence_its_telemetry_achieved() {
     // Host readings still came, from the slow thread.
     assert_eq!(value("host.mem_used_mib.peak").len(), 2);
 }
+
+/// A server the trial starts in a process group of its own (as llm-serve does, to stop it
+/// as a whole) is still the trial's: its memory counts in the trial's resident memory.
+#[test]
+fn a_child_in_a_group_of_its_own_counts_in_the_trials_memory() {
+    let _alone = crate::common::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let child = "import os, time; os.setpgid(0, 0); x = bytearray(300 << 20); time.sleep(1.0)";
+    let f = write(
+        dir.path(),
+        "tree.toml",
+        &format!(
+            "[experiment]\nname = \"tree\"\ntrials = 1\n[telemetry]\ninterval = \"50ms\"\ngpu = false\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"sh -c 'python3 -c \\\"{child}\\\"; true'\"\n"
+        ),
+    );
+    let out = rigor_in(
+        dir.path(),
+        &["run", &f, "--store", "s.db", "--progress", "none"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let db = Connection::open(dir.path().join("s.db")).unwrap();
+    let peak: f64 = db
+        .query_row(
+            "SELECT value FROM metric WHERE name = 'host.rss_tree_mib.peak'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        peak > 290.0,
+        "the trial's resident memory peaked at {peak} MiB"
+    );
+}

@@ -54,12 +54,29 @@ pub fn parse_net_dev(text: &str) -> Option<(u64, u64)> {
     Some((rx, tx))
 }
 
-/// (process group, resident pages) from /proc/<pid>/stat.
-pub fn parse_pid_stat(text: &str) -> Option<(i32, u64)> {
+/// One process's line of /proc/<pid>/stat: what the trial's tree is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidStat {
+    pub ppid: u32,
+    pub pgrp: i32,
+    /// Resident pages.
+    pub rss: u64,
+}
+
+/// (parent, process group, resident pages) from /proc/<pid>/stat.
+pub fn parse_pid_stat(text: &str) -> Option<PidStat> {
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((f.get(2)?.parse().ok()?, f.get(21)?.parse().ok()?))
+    Some(PidStat {
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        rss: f.get(21)?.parse().ok()?,
+    })
+}
+
+fn pid_stat(pid: u32) -> Option<PidStat> {
+    parse_pid_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 pub fn read_cpu() -> Result<(u64, u64), crate::machine::Unavailable> {
@@ -79,9 +96,25 @@ pub fn read_net() -> Result<(u64, u64), crate::machine::Unavailable> {
     parse_net_dev(&t).ok_or_else(|| "/proc/net/dev is not in the expected format".into())
 }
 
-pub fn pgrp_of(pid: u32) -> Option<i32> {
-    let t = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_pid_stat(&t).map(|(g, _)| g)
+/// Whether `pid` belongs to the trial whose process group is `pgid`: in that group, or a
+/// descendant of a process in it. A server the trial starts in a group of its own (so
+/// that it can be stopped as a whole) is still the trial's.
+pub fn in_trial(pid: u32, pgid: i32) -> bool {
+    let mut at = pid;
+    // Bounded: a parent chain deeper than this is not a process tree anyone builds.
+    for _ in 0..64 {
+        let Some(st) = pid_stat(at) else {
+            return false;
+        };
+        if st.pgrp == pgid {
+            return true;
+        }
+        if st.ppid <= 1 {
+            return false;
+        }
+        at = st.ppid;
+    }
+    false
 }
 
 pub fn comm_of(pid: u32) -> Option<String> {
@@ -95,30 +128,45 @@ fn page_kib() -> u64 {
     if p > 0 { p as u64 / 1024 } else { 4 }
 }
 
-/// Resident memory of every process in group `pgid`, KiB: the trial's process tree, as
-/// long as none of it moved to a group of its own.
+/// Resident memory of the trial's processes, KiB: those in group `pgid` and their
+/// descendants in groups of their own (see [`in_trial`]).
 pub fn group_rss_kib(pgid: i32) -> Result<u64, crate::machine::Unavailable> {
     let dir = fs::read_dir("/proc").map_err(|e| format!("cannot list /proc: {e}"))?;
-    let mut pages = 0u64;
+    let mut all = std::collections::HashMap::new();
     for entry in dir.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         // Processes come and go while we look; one that vanished holds no memory.
-        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        if let Some((g, rss)) = parse_pid_stat(&text)
-            && g == pgid
-        {
-            pages += rss;
+        if let Some(st) = pid_stat(pid) {
+            all.insert(pid, st);
         }
     }
-    Ok(pages * page_kib())
+    Ok(tree_rss_pages(&all, pgid) * page_kib())
+}
+
+/// The resident pages of the processes in group `pgid` and of all their descendants.
+fn tree_rss_pages(all: &std::collections::HashMap<u32, PidStat>, pgid: i32) -> u64 {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for (&pid, st) in all {
+        children.entry(st.ppid).or_default().push(pid);
+    }
+    let mut stack: Vec<u32> = all
+        .iter()
+        .filter(|(_, st)| st.pgrp == pgid)
+        .map(|(&p, _)| p)
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = 0;
+    while let Some(p) = stack.pop() {
+        if !seen.insert(p) {
+            continue;
+        }
+        pages += all.get(&p).map_or(0, |st| st.rss);
+        stack.extend(children.get(&p).into_iter().flatten().copied());
+    }
+    pages
 }
 
 #[cfg(test)]
@@ -145,7 +193,32 @@ mod tests {
     #[test]
     fn pid_stat_survives_parentheses_in_the_name() {
         let s = "4242 (my (odd) prog) S 1 4240 4240 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 12345 1000000 2560 18446744073709551615";
-        assert_eq!(parse_pid_stat(s), Some((4240, 2560)));
+        assert_eq!(
+            parse_pid_stat(s),
+            Some(PidStat {
+                ppid: 1,
+                pgrp: 4240,
+                rss: 2560
+            })
+        );
+    }
+
+    #[test]
+    fn a_descendant_in_a_group_of_its_own_is_the_trials() {
+        // 10 leads group 10; 11 (its child) started 12 in group 12, which started 13;
+        // 20 is another tenant.
+        let st = |ppid, pgrp, rss| PidStat { ppid, pgrp, rss };
+        let all = [
+            (10, st(1, 10, 1)),
+            (11, st(10, 10, 2)),
+            (12, st(11, 12, 40)),
+            (13, st(12, 12, 100)),
+            (20, st(1, 20, 1000)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(tree_rss_pages(&all, 10), 143);
+        assert_eq!(tree_rss_pages(&all, 20), 1000);
     }
 
     #[test]
@@ -156,7 +229,9 @@ mod tests {
         assert!(t >= a && t > 0);
         read_net().unwrap();
         let me = std::process::id();
-        let g = pgrp_of(me).unwrap();
+        let g = pid_stat(me).unwrap().pgrp;
         assert!(group_rss_kib(g).unwrap() > 0);
+        assert!(in_trial(me, g));
+        assert!(!in_trial(me, -7));
     }
 }

@@ -109,79 +109,77 @@ impl<'n> GpuReader<'n> {
         }
     }
 
-    /// The fast readings, taken at every interval: power (instantaneous, and NVML's own
-    /// average), temperatures, PCIe byte counters, clocks, utilisation, memory in use,
-    /// clock-event reasons. Each costs tens of microseconds; the field values come in one
-    /// batched call.
-    pub fn sample_fast(&mut self, rec: &mut Recording, start: Instant) {
-        use Kind::*;
-        // (name asked for, series it fills, field id, unit, kind, scale). The name asked
-        // for is what an unsupported reading is remembered by.
-        let fields = [
-            // The power now (a ~1 ms window), where the driver has it; else below.
-            (
-                "power_instant",
-                "power_w",
-                FI_POWER_INSTANT,
-                "W",
-                Gauge,
-                1e-3,
-            ),
-            // NVML's own average over its window (1 s on Ampere and later): the figure
-            // `nvidia-smi` shows.
-            (
-                "power_avg_w",
-                "power_avg_w",
-                FI_POWER_AVERAGE,
-                "W",
-                Gauge,
-                1e-3,
-            ),
-            ("mem_temp_c", "mem_temp_c", FI_MEMORY_TEMP, "°C", Gauge, 1.0),
-            (
-                "pcie_tx_bytes",
-                "pcie_tx_bytes",
-                FI_PCIE_TX_BYTES,
-                "B",
-                Counter,
-                1.0,
-            ),
-            (
-                "pcie_rx_bytes",
-                "pcie_rx_bytes",
-                FI_PCIE_RX_BYTES,
-                "B",
-                Counter,
-                1.0,
-            ),
-        ];
+    /// Reads `fields` in one batched NVML call, timed under `cost`. Each field is
+    /// (name asked for, series it fills, field id, unit, kind, scale); the name asked for
+    /// is what an unsupported reading is remembered by.
+    fn read_fields(
+        &mut self,
+        rec: &mut Recording,
+        cost: &str,
+        fields: &[(&'static str, &'static str, u32, &str, Kind, f64)],
+        start: Instant,
+    ) {
         let wanted: Vec<_> = fields.iter().filter(|f| self.wants(f.0)).collect();
-        if !wanted.is_empty() {
-            let ids: Vec<FieldId> = wanted.iter().map(|f| FieldId(f.2)).collect();
-            let t0 = Instant::now();
-            let values = self.dev.field_values_for(&ids);
-            Self::cost(rec, "field_values", t0);
-            let t = start.elapsed().as_secs_f64();
-            match values {
-                Ok(values) => {
-                    for (f, v) in wanted.iter().zip(values) {
-                        let r = v.and_then(|s| s.value.map(|x| as_f64(&x) * f.5));
-                        match r {
-                            Ok(x) => {
-                                rec.record(format!("{}.{}", self.prefix, f.1), f.3, f.4, t, Ok(x))
-                            }
-                            Err(e) => self.put(rec, f.0, f.3, f.4, t, Err(e)),
-                        }
-                    }
-                }
-                Err(e) => {
-                    for f in wanted {
-                        let key = format!("{}.{}", self.prefix, f.1);
-                        rec.record(key, f.3, f.4, t, Err(format!("NVML: {e}").into()));
+        if wanted.is_empty() {
+            return;
+        }
+        let ids: Vec<FieldId> = wanted.iter().map(|f| FieldId(f.2)).collect();
+        let t0 = Instant::now();
+        let values = self.dev.field_values_for(&ids);
+        Self::cost(rec, cost, t0);
+        let t = start.elapsed().as_secs_f64();
+        match values {
+            Ok(values) => {
+                for (f, v) in wanted.iter().zip(values) {
+                    let r = v.and_then(|s| s.value.map(|x| as_f64(&x) * f.5));
+                    match r {
+                        Ok(x) => rec.record(format!("{}.{}", self.prefix, f.1), f.3, f.4, t, Ok(x)),
+                        Err(e) => self.put(rec, f.0, f.3, f.4, t, Err(e)),
                     }
                 }
             }
+            Err(e) => {
+                for f in wanted {
+                    let key = format!("{}.{}", self.prefix, f.1);
+                    rec.record(key, f.3, f.4, t, Err(format!("NVML: {e}").into()));
+                }
+            }
         }
+    }
+
+    /// The fast readings, taken at every interval: power (instantaneous, and NVML's own
+    /// average), GPU temperature, clocks, utilisation, clock-event reasons: ~20 µs in all
+    /// on an H200. What changes slowly or only accumulates is read on the slow thread:
+    /// the PCIe byte counters cost ~160 µs each; memory in use averaged ~370 µs a read on
+    /// the fast thread under a GEMM load (docs/gpu.md).
+    pub fn sample_fast(&mut self, rec: &mut Recording, start: Instant) {
+        use Kind::*;
+        self.read_fields(
+            rec,
+            "field_values.power",
+            &[
+                // The power now (a ~1 ms window), where the driver has it; else below.
+                (
+                    "power_instant",
+                    "power_w",
+                    FI_POWER_INSTANT,
+                    "W",
+                    Gauge,
+                    1e-3,
+                ),
+                // NVML's own average over its window (1 s on Ampere and later): the
+                // figure `nvidia-smi` shows.
+                (
+                    "power_avg_w",
+                    "power_avg_w",
+                    FI_POWER_AVERAGE,
+                    "W",
+                    Gauge,
+                    1e-3,
+                ),
+            ],
+            start,
+        );
         // Drivers without the instantaneous field: nvmlDeviceGetPowerUsage, which is itself
         // an average on Ampere and later; the recording says which it is.
         if !self.wants("power_instant") {
@@ -222,20 +220,17 @@ impl<'n> GpuReader<'n> {
                 }
             }
         }
-        self.read(rec, "mem_used_mib", "MiB", Gauge, start, |d| {
-            d.memory_info().map(|m| m.used as f64 / (1u64 << 20) as f64)
-        });
         self.read(rec, "clock_event_reasons", "bits", Bits, start, |d| {
             d.current_throttle_reasons().map(|b| b.bits() as f64)
         });
     }
 
     /// The slow readings, on a thread of their own so that they never delay a fast one:
-    /// the energy counter (one read took ~5 ms on an H100; a counter loses nothing by
+    /// memory temperature and memory in use, the PCIe byte counters, the energy counter (one read took ~5 ms on an H100; a counter loses nothing by
     /// being read less often) and, without PCIe byte counters, NVML's throughput call
     /// (which itself waits ~20 ms).
     pub fn sample_slow(&mut self, rec: &mut Recording, start: Instant) {
-        // Whether the GPU has PCIe byte counters (which the fast thread reads), asked once.
+        // Whether the GPU has PCIe byte counters, asked once.
         let has_counters = *self.pcie_counters.get_or_insert_with(|| {
             self.dev
                 .field_values_for(&[FieldId(FI_PCIE_TX_BYTES)])
@@ -243,6 +238,43 @@ impl<'n> GpuReader<'n> {
                     v.first()
                         .is_some_and(|x| x.as_ref().is_ok_and(|s| s.value.is_ok()))
                 })
+        });
+        self.read_fields(
+            rec,
+            "field_values.slow",
+            &[
+                (
+                    "mem_temp_c",
+                    "mem_temp_c",
+                    FI_MEMORY_TEMP,
+                    "°C",
+                    Kind::Gauge,
+                    1.0,
+                ),
+                (
+                    "pcie_tx_bytes",
+                    "pcie_tx_bytes",
+                    FI_PCIE_TX_BYTES,
+                    "B",
+                    Kind::Counter,
+                    1.0,
+                ),
+                (
+                    "pcie_rx_bytes",
+                    "pcie_rx_bytes",
+                    FI_PCIE_RX_BYTES,
+                    "B",
+                    Kind::Counter,
+                    1.0,
+                ),
+            ],
+            start,
+        );
+        // nvmlDeviceGetMemoryInfo_v2 (used without the driver's reservation, as
+        // `nvidia-smi` shows it) averaged ~0.37 ms a read on the fast thread of a loaded
+        // H200, ten times all the other fast readings together (6.5 µs on an idle one).
+        self.read(rec, "mem_used_mib", "MiB", Kind::Gauge, start, |d| {
+            d.memory_info().map(|m| m.used as f64 / (1u64 << 20) as f64)
         });
         self.read(rec, "energy_mj", "mJ", Kind::Counter, start, |d| {
             d.total_energy_consumption().map(|mj| mj as f64)

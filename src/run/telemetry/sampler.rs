@@ -137,7 +137,8 @@ struct Fast {
     open_errors: Vec<(String, String)>,
 }
 
-/// The slow readings: the energy counter, GPU process lists, the host.
+/// The slow readings: counters (energy, PCIe bytes), memory temperature, GPU process
+/// lists, the host.
 struct Slow {
     readers: Vec<GpuReader<'static>>,
     host: bool,
@@ -270,7 +271,6 @@ impl Readings for Slow {
         let owners = &mut self.owners;
         {
             for r in self.readers.iter_mut() {
-                // The fast thread reads PCIe byte counters where the GPU has them.
                 r.sample_slow(rec, start);
                 let t0 = Instant::now();
                 let procs = r.processes();
@@ -282,9 +282,8 @@ impl Readings for Slow {
                             let (ours, name) = owners
                                 .entry(pid)
                                 .or_insert_with(|| {
-                                    let g = host::pgrp_of(pid);
                                     // A pid not visible here (another namespace) is not the trial's.
-                                    (pgid > 0 && g == Some(pgid), host::comm_of(pid))
+                                    (pgid > 0 && host::in_trial(pid, pgid), host::comm_of(pid))
                                 })
                                 .clone();
                             match rec

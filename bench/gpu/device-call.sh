@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One device call (10 minutes at most) running the named steps in order, results to $OUT:
+#   costs    NVML's cost per reading, straight from the driver (bench/gpu/nvml_costs.py)
+#   cadence  telemetry cadence, cost and fidelity at 10 ms (bench/gpu/cadence.sh; issue 23)
+#   check    the serving cross-checks and recordings (bench/gpu/serve.sh check; issue 14)
+#   study    the environment study (bench/gpu/serve.sh study; issue 17)
+# e.g. with the device tool, carrying target/release/rigor and .gpu:
+#   OUT=... bench/gpu/device-call.sh costs cadence check
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+W=/tmp/work; mkdir -p "$W"
+save() {
+  cp "$W"/costs.md "$W/cadence/cadence.md" "$W/cadence/cadence.db" "$OUT/" 2>/dev/null
+  cp "$W/serve/serve.json" "$W/serve/serve.md" "$OUT/" 2>/dev/null
+  mkdir -p "$OUT/streams"; cp "$W"/serve/streams/*.jsonl "$OUT/streams/" 2>/dev/null
+  cp "$W/study/study.db" "$OUT/" 2>/dev/null; cp -r "$W/study/report" "$OUT/study-report" 2>/dev/null
+  tail -c 2000000 "$W/run.log" > "$OUT/run.log" 2>/dev/null
+}
+trap save EXIT
+{
+  nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.max.sm --format=csv
+  for step in "$@"; do
+    echo "=== $step $(date +%T)"
+    case "$step" in
+      costs) python3 bench/gpu/nvml_costs.py 300 | tee "$W/costs.md" ;;
+      cadence) timeout 120 bench/gpu/cadence.sh "$W/cadence" ;;
+      check)
+        SUSTAIN=${SUSTAIN:-45} timeout "${SERVE_LIMIT:-400}" bench/gpu/serve.sh check "$W/serve" \
+          --levels "${LEVELS:-1:16,16:128,64:256}"
+        echo "--- server log tail"; tail -30 "$W/serve/server.log" ;;
+      study) timeout "${STUDY_LIMIT:-540}" bench/gpu/serve.sh study "$W/study" ;;
+      *) echo "unknown step $step" ;;
+    esac
+  done
+  echo "=== done $(date +%T)"
+} > "$W/run.log" 2>&1
+tail -c 9000 "$W/run.log"
