@@ -3,6 +3,7 @@
 #   costs    NVML's cost per reading, straight from the driver (bench/gpu/nvml_costs.py)
 #   cadence  telemetry cadence, cost and fidelity at 10 ms (bench/gpu/cadence.sh; issue 23)
 #   check    the serving cross-checks and recordings (bench/gpu/serve.sh check; issue 14)
+#   paired   rigor and vLLM's client at the same time on one server (bench/gpu/serve_check.py --paired)
 #   study    the environment study (bench/gpu/serve.sh study; issue 17)
 # e.g. with the device tool, carrying target/release/rigor and .gpu:
 #   OUT=... bench/gpu/device-call.sh costs cadence check
@@ -28,6 +29,9 @@ trap save EXIT
         SUSTAIN=${SUSTAIN:-45} timeout "${SERVE_LIMIT:-400}" bench/gpu/serve.sh check "$W/serve" \
           --levels "${LEVELS:-1:16,16:128,64:256}"
         echo "--- server log tail"; tail -30 "$W/serve/server.log" ;;
+      # Written straight to $OUT: kept even if the call's time runs out.
+      paired) timeout "${PAIRED_LIMIT:-200}" bench/gpu/serve.sh check "$OUT/paired" --paired \
+          --levels "${LEVELS:-1:12,8:64,32:128}" ;;
       study) timeout "${STUDY_LIMIT:-540}" bench/gpu/serve.sh study "$W/study" ;;
       *) echo "unknown step $step" ;;
     esac

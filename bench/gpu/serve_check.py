@@ -8,6 +8,7 @@
    and rigor's CPU time per request;
 4. a sustained load near saturation: failures, send lag, rigor's memory over time;
 5. the requests the server logged against the requests rigor sent.
+With --paired, only a cross-check with rigor and vLLM's client running at the same time.
 
     python3 serve_check.py RIGOR MODEL_DIR OUT_DIR VLLM_FUNC_PY [--sustain SECONDS]
 Writes OUT_DIR/serve.json and OUT_DIR/serve.md, and recordings under OUT_DIR/streams/.
@@ -34,6 +35,9 @@ p.add_argument("vllm_func")
 p.add_argument("--sustain", type=float, default=120)
 p.add_argument("--stdlib", action="store_true", help="also the standard-library client")
 p.add_argument("--levels", default="1:24,16:192,64:384")
+p.add_argument("--paired", action="store_true",
+               help="only the cross-check, with rigor and vLLM's client running at the same time, "
+                    "each with the level's clients and requests, so both see the same server")
 p.add_argument("--output-len", type=int, default=64)
 p.add_argument("--input-words", type=int, default=128)
 a = p.parse_args()
@@ -108,38 +112,6 @@ def rigor(n, c, extra=()):
     return d, cpu
 
 
-# Warm-up (CUDA kernels, the KV cache), not measured.
-rigor(16, 16)
-
-# 1. Recordings, with the command that made each (as tests/fixtures/streams/record.py notes it).
-rec_dir = os.path.join(a.out, "streams")
-os.makedirs(rec_dir, exist_ok=True)
-ver = subprocess.run([sys.executable, "-c", "import transformers; print(transformers.__version__)"],
-                     capture_output=True, text=True).stdout.strip()
-for name, args in [
-    ("transformers-chat-stream", ["--endpoint", "chat", "--stream"]),
-    ("transformers-completions-stream", ["--endpoint", "completions", "--stream"]),
-    ("transformers-chat-full", ["--endpoint", "chat"]),
-]:
-    body = json.dumps({"model": a.model, "generation_config": '{"min_new_tokens": 16, "max_new_tokens": 16}'})
-    cmd = [sys.executable, os.path.join(ROOT, "tests/fixtures/streams/record.py"), URL,
-           os.path.join(rec_dir, name + ".jsonl"), *args, "--body", body,
-           "--note", f"transformers serve {ver} --continuous-batching on an NVIDIA H200, a Llama-3.1-8B-shaped "
-                     f"model with random weights (bench/gpu/make_llama.py); bench/gpu/serve_check.py ran "
-                     f"tests/fixtures/streams/record.py URL {name}.jsonl {' '.join(args)} --body '{body}'"]
-    log(subprocess.run(cmd, capture_output=True, text=True).stdout.strip())
-
-# 2. Detection and notes, with exact lengths asked for in the default way.
-d, _ = rigor(8, 8)
-if d:
-    results["detected"] = d["summary"].get("server")
-    results["notes"] = d["summary"].get("notes")
-    results["detect_failed"] = d["summary"]["failed"]
-    log("detected:", results["detected"], "notes:", results["notes"], "failed:", d["summary"]["failed"])
-
-# 3. Clients at each level on the same server, alternating (rigor, vLLM's, rigor, vLLM's)
-# so that a server still warming up or drifting shows as a difference between rounds of
-# one client rather than between clients. The standard-library client with --stdlib.
 def rigor_row(n, c):
     d, cpu = rigor(n, c)
     if not d:
@@ -171,6 +143,71 @@ def client_row(script, n, c):
         return {"error": err[-1000:]}
 
 
+
+# Warm-up (CUDA kernels, the KV cache), not measured.
+rigor(16, 16)
+
+if a.paired:
+    # Rigor and vLLM's client at once, each with c clients: the server holds 2c requests at a
+    # time from start to end and both clients meet the same batches, so a difference between
+    # them is the clients', not the server's drift from one run to the next (which reached 25%
+    # between rounds run one after another).
+    for level in a.levels.split(","):
+        c, n = (int(x) for x in level.split(":"))
+        got = {}
+        def go_rigor():
+            got["rigor"] = rigor_row(n, c)
+        def go_vllm():
+            got["vllm"] = client_row("vllm_check.py", n, c)
+        ts = [threading.Thread(target=go_rigor), threading.Thread(target=go_vllm)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        results["levels"][f"{c}+{c}"] = got
+        log(f"clients {c}+{c}:", json.dumps(got))
+        json.dump(results, open(os.path.join(a.out, "paired.json"), "w"), indent=1)
+    md = ["| clients (rigor + vLLM) | client | ok / failed | TTFT ms | ITL ms | TPOT ms | E2E ms | output tok/s |",
+          "|---:|---|---|---:|---:|---:|---:|---:|"]
+    f = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "—"
+    for c, row in results["levels"].items():
+        for who, r in row.items():
+            md.append(f"| {c} | {who} | {r.get('ok', '—')} / {r.get('failed', '—')} | {f(r.get('ttft_ms'))} | "
+                      f"{f(r.get('itl_ms'))} | {f(r.get('tpot_ms'))} | {f(r.get('e2e_ms'))} | {f(r.get('output_tok_s'))} |")
+    open(os.path.join(a.out, "paired.md"), "w").write("\n".join(md) + "\n")
+    log("\n".join(md))
+    server.terminate()
+    sys.exit(0)
+
+# 1. Recordings, with the command that made each (as tests/fixtures/streams/record.py notes it).
+rec_dir = os.path.join(a.out, "streams")
+os.makedirs(rec_dir, exist_ok=True)
+ver = subprocess.run([sys.executable, "-c", "import transformers; print(transformers.__version__)"],
+                     capture_output=True, text=True).stdout.strip()
+for name, args in [
+    ("transformers-chat-stream", ["--endpoint", "chat", "--stream"]),
+    ("transformers-completions-stream", ["--endpoint", "completions", "--stream"]),
+    ("transformers-chat-full", ["--endpoint", "chat"]),
+]:
+    body = json.dumps({"model": a.model, "generation_config": '{"min_new_tokens": 16, "max_new_tokens": 16}'})
+    cmd = [sys.executable, os.path.join(ROOT, "tests/fixtures/streams/record.py"), URL,
+           os.path.join(rec_dir, name + ".jsonl"), *args, "--body", body,
+           "--note", f"transformers serve {ver} --continuous-batching on an NVIDIA H200, a Llama-3.1-8B-shaped "
+                     f"model with random weights (bench/gpu/make_llama.py); bench/gpu/serve_check.py ran "
+                     f"tests/fixtures/streams/record.py URL {name}.jsonl {' '.join(args)} --body '{body}'"]
+    log(subprocess.run(cmd, capture_output=True, text=True).stdout.strip())
+
+# 2. Detection and notes, with exact lengths asked for in the default way.
+d, _ = rigor(8, 8)
+if d:
+    results["detected"] = d["summary"].get("server")
+    results["notes"] = d["summary"].get("notes")
+    results["detect_failed"] = d["summary"]["failed"]
+    log("detected:", results["detected"], "notes:", results["notes"], "failed:", d["summary"]["failed"])
+
+# 3. Clients at each level on the same server, alternating (rigor, vLLM's, rigor, vLLM's)
+# so that a server still warming up or drifting shows as a difference between rounds of
+# one client rather than between clients. The standard-library client with --stdlib.
 for level in a.levels.split(","):
     c, n = (int(x) for x in level.split(":"))
     row = {}
