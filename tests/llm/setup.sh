@@ -32,7 +32,9 @@ if [ ${#need[@]} -gt 0 ]; then
   exit 1
 fi
 if [ ! -f "$OUT/src/llama_cpp_python-$VERSION.tar.gz" ]; then
-  python3 -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$OUT/src"
+  # Only this package as its source; its build tools as wheels (from source, ninja alone
+  # takes many minutes).
+  python3 -m pip download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==$VERSION" -d "$OUT/src"
 fi
 tar xzf "$OUT/src/llama_cpp_python-$VERSION.tar.gz" -C "$OUT/src"
 SRC="$OUT/src/llama_cpp_python-$VERSION/vendor/llama.cpp"
