@@ -26,6 +26,7 @@ need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
 python3 -c "import numpy" 2>/dev/null || need+=(numpy)
+python3 -c "import yaml" 2>/dev/null || need+=(PyYAML)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/llm/setup.sh: building the llama.cpp server needs ${need[*]}, which is missing." >&2
   echo "Run scripts/test, which installs what the tests need (it asks before using sudo)." >&2
