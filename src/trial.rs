@@ -226,6 +226,18 @@ pub struct Recording {
     pub unavailable: BTreeMap<String, String>,
     /// Why there is no GPU telemetry at all, when GPU telemetry was asked for.
     pub gpu_unavailable: Option<String>,
+    /// The windows the trial marked, on the series' clock (for the figures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowSpan>,
+}
+
+/// One visit of a measurement window: seconds on the clock of the trial's telemetry
+/// (from its first sample); `window` is "" for the unnamed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowSpan {
+    pub window: String,
+    pub begin_s: f64,
+    pub end_s: f64,
 }
 
 impl Recording {

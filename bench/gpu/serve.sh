@@ -28,9 +28,11 @@ case "$PHASE" in
   check) python3 bench/gpu/serve_check.py "$RIGOR" "$MODEL" "$OUT" .gpu/endpoint_request_func.py ${SUSTAIN:+--sustain "$SUSTAIN"} "${@:3}" ;;
   study)
     sed "s#@MODEL@#$MODEL#g; s#@PY@#$(command -v python3)#g" bench/gpu/serve-study.toml > "$OUT/serve-study.toml"
+    # A run begun in an earlier device call continues (RESUME=path of its store, carried).
+    [ -n "${RESUME:-}" ] && cp "$RESUME" "$OUT/study.db"
     # Stopped (SIGTERM) before the device call's end, so that the report is still made from
     # the trials that finished.
-    timeout "${RUN_LIMIT:-430}" "$RIGOR" run "$OUT/serve-study.toml" --store "$OUT/study.db" --progress lines || true
+    timeout "${RUN_LIMIT:-430}" "$RIGOR" run "$OUT/serve-study.toml" --store "$OUT/study.db" --progress lines ${RUN_FLAGS:-} || true
     "$RIGOR" report "$OUT/study.db" --format md,json --out "$OUT/report"
     ;;
   *) echo "bench/gpu/serve.sh: unknown phase $PHASE (check or study)" >&2; exit 2 ;;

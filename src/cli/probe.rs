@@ -6,7 +6,9 @@ use super::fields::{CopyFlags, GemmFlags, LlmFlags};
 use anyhow::Result;
 use rigor::define::fields::Probe;
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,9 +33,16 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         Kind::Copy(f) => (Probe::Copy, f.0),
         Kind::LlmServe(f) => (Probe::LlmServe, f.0),
     };
-    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    let (mut out, mut log) = (stdout.lock(), stderr.lock());
-    match rigor::run::workload::run(probe, &fields, &mut out, &mut log) {
+    // Not locked for the whole trial: the load's window markers are printed from its
+    // worker threads, each flushed at once (the runner stamps them as they arrive).
+    let (mut out, mut log) = (std::io::stdout(), std::io::stderr());
+    let mark: rigor::run::window::Mark = Arc::new(|begin| {
+        let mut so = std::io::stdout().lock();
+        let event = if begin { "begin" } else { "end" };
+        let _ = writeln!(so, "{{\"event\": \"{event}\"}}");
+        let _ = so.flush();
+    });
+    match rigor::run::workload::run(probe, &fields, &mut out, &mut log, Some(mark)) {
         Ok(()) => Ok(exit::code(exit::OK)),
         Err(e) => {
             // Last on stderr: the runner makes it the trial's failure reason.

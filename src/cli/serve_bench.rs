@@ -27,7 +27,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let mut fields = a.fields.0;
     fields.insert("url", a.url);
     let opts = llm::Options::from_fields(&fields)?;
-    let out = llm::run(&opts)?;
+    let out = llm::run(&opts, None)?;
     let s = &out.summary;
     if json {
         println!(

@@ -2,6 +2,7 @@
 //! Ctrl-C stops everything it started), output straight to log files, wall time from a
 //! monotonic clock around spawn and reap, and CPU time and peak RSS from `wait4`.
 
+use super::window::Copier;
 use std::fs::File;
 use std::io;
 use std::os::unix::process::CommandExt;
@@ -47,12 +48,19 @@ pub struct ExecOutcome {
     pub max_rss_kib: u64,
     /// Processes of the trial still alive after its main process exited; they were killed.
     pub stragglers_killed: bool,
+    /// The window markers the process printed on stdout, stamped as they were read.
+    pub markers: Vec<super::window::Marker>,
+    /// Its stdout was still held open after the trial ended (by a process that left the
+    /// trial's group); what came after was not kept.
+    pub stdout_abandoned: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("cannot pass the log file to the process: {0}")]
     Log(io::Error),
+    #[error("cannot write the trial's output to its log (what it printed after is lost): {0}")]
+    LogWrite(io::Error),
     #[error("cannot start `{program}`: {source}")]
     Spawn { program: String, source: io::Error },
     #[error("waiting for the process failed: {0}")]
@@ -83,15 +91,27 @@ pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.workdir)
         .stdin(Stdio::null())
-        .stdout(spec.stdout.try_clone().map_err(ExecError::Log)?)
+        // Through a pipe that rigor copies to the log, so that window markers are stamped
+        // as they arrive.
+        .stdout(Stdio::piped())
         .stderr(spec.stderr.try_clone().map_err(ExecError::Log)?)
         .process_group(0);
     let start = Instant::now();
-    let child = cmd.spawn().map_err(|source| ExecError::Spawn {
+    let log = spec.stdout.try_clone().map_err(ExecError::Log)?;
+    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
         program: program.to_string(),
         source,
     })?;
     let pid = child.id() as libc::pid_t;
+    let copier = match child.stdout.take().map(|p| Copier::spawn(p, log)) {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            stop_group(pid, &mut ExitWaiter::new(pid));
+            let _ = reap(pid);
+            return Err(ExecError::Log(e));
+        }
+        None => None,
+    };
     (spec.on_start)(pid);
     let deadline = spec.timeout.map(|t| start + t);
     let mut waiter = ExitWaiter::new(pid);
@@ -128,6 +148,11 @@ pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
         unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
 
+    let copied = copier.map(Copier::finish).unwrap_or_default();
+    if let Some(e) = copied.error {
+        return Err(ExecError::LogWrite(e));
+    }
+
     let termination = termination.unwrap_or(if libc::WIFSIGNALED(status) {
         Termination::Signaled(libc::WTERMSIG(status))
     } else {
@@ -140,6 +165,8 @@ pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
         sys: timeval(rusage.ru_stime),
         max_rss_kib: rusage.ru_maxrss.max(0) as u64,
         stragglers_killed,
+        markers: copied.markers,
+        stdout_abandoned: copied.abandoned,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod progress;
 pub mod slurm;
 pub mod telemetry;
+pub mod window;
 pub mod workload;
 
 use crate::define::config::{Better, Experiment};
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
-use telemetry::{Recording, Sampler, Sources};
+use telemetry::{Recording, Sampler, Sources, WindowSpan};
 
 /// The next adaptive round: one more measured trial of each cell that is still open, in
 /// the experiment's order scheme (shuffled with a seed derived from the experiment's seed
@@ -399,8 +400,13 @@ fn run_attempt(
         }
     };
     let pgid = Arc::new(AtomicI32::new(0));
+    // The clock windows are measured on: the telemetry's, when there is telemetry.
+    let mut origin = Instant::now();
     let sampling = match sampler.as_mut().map(|s| s.begin(pgid.clone())) {
-        Some(Ok(())) => true,
+        Some(Ok(start)) => {
+            origin = start;
+            true
+        }
         Some(Err(e)) => {
             r.notes.push(format!("no telemetry for this trial: {e}"));
             *sampler = None;
@@ -421,14 +427,41 @@ fn run_attempt(
             lock.set_running(pid)
         },
     });
+    let windows = outcome
+        .as_ref()
+        .ok()
+        .map(|o| window::spans(&o.markers, origin));
     if let Some(sampler) = sampler.as_mut().filter(|_| sampling) {
-        let rec = sampler.end();
+        let mut rec = sampler.end();
         let summary = telemetry::summarize(&rec, &sources.settings);
         r.metrics.extend(summary.metrics);
         r.missing.extend(summary.missing);
         r.flags = summary.flags;
         r.notes.extend(summary.notes);
+        if let Some(Ok(spans)) = &windows {
+            rec.windows = spans.clone();
+            for (name, visits) in by_window(spans) {
+                let w = telemetry::summarize_window(&rec, &visits, &window::prefix(name));
+                r.metrics.extend(w.metrics);
+                r.missing.extend(w.missing);
+                r.notes.extend(w.notes);
+            }
+        }
         r.telemetry = Some(rec);
+    }
+    match windows {
+        Some(Ok(spans)) => {
+            for (name, visits) in by_window(&spans) {
+                let secs = visits.iter().map(|(b, e)| e - b).sum::<f64>();
+                r.metrics
+                    .push((window::time_metric(name), builtin(secs, "s")));
+            }
+        }
+        Some(Err(e)) => {
+            r.reason = Some(format!("window markers: {e}"));
+            return r;
+        }
+        None => {}
     }
     match logs.end(start) {
         Ok((out, err)) => {
@@ -458,6 +491,11 @@ fn run_attempt(
         "max_rss".into(),
         builtin(o.max_rss_kib as f64 / 1024.0, "MiB"),
     ));
+    if o.stdout_abandoned {
+        r.notes.push(
+            "a process outside the trial's group still held its stdout open when the trial ended; what it printed after was not kept".into(),
+        );
+    }
     if o.stragglers_killed {
         r.notes
             .push("left processes running after exit; rigor killed them".into());
@@ -536,8 +574,64 @@ fn run_attempt(
             return r;
         }
     }
+    derived_llm(&mut r.metrics, &mut r.missing);
     r.status = TrialStatus::Ok;
     r
+}
+
+/// The visits of each window, by name, in the order they were first opened.
+fn by_window(spans: &[WindowSpan]) -> Vec<(&str, Vec<(f64, f64)>)> {
+    let mut out: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
+    for s in spans {
+        match out.iter_mut().find(|(n, _)| *n == s.window) {
+            Some((_, v)) => v.push((s.begin_s, s.end_s)),
+            None => out.push((&s.window, vec![(s.begin_s, s.end_s)])),
+        }
+    }
+    out
+}
+
+/// Energy per unit of work for an `llm-serve` trial: the GPU energy of its load (the
+/// window the probe marks) over the output tokens and the requests it served. Counts are
+/// rate × duration, which is exactly how the rates were made from them.
+fn derived_llm(metrics: &mut Vec<(String, MetricValue)>, missing: &mut Vec<(String, String)>) {
+    let get = |n: &str| metrics.iter().find(|m| m.0 == n).map(|m| m.1.value);
+    let (Some(duration), Some(req_s)) = (get("llm.duration_s"), get("llm.req_s")) else {
+        return;
+    };
+    let names = [
+        (
+            "llm.energy_j_per_output_token",
+            get("llm.output_tok_s"),
+            "J/token",
+        ),
+        ("llm.energy_j_per_request", Some(req_s), "J/request"),
+    ];
+    let energy = get("window.gpu.energy_j");
+    for (name, rate, unit) in names {
+        let work = rate.map(|r| r * duration);
+        match (energy, work) {
+            (Some(e), Some(w)) if w > 0.0 => metrics.push((
+                name.into(),
+                MetricValue {
+                    value: e / w,
+                    unit: Some(unit.into()),
+                    better: Some(Better::Lower),
+                    samples: Vec::new(),
+                },
+            )),
+            (None, _) => {
+                if let Some(why) = missing
+                    .iter()
+                    .find(|m| m.0 == "window.gpu.energy_j")
+                    .map(|m| m.1.clone())
+                {
+                    missing.push((name.into(), format!("no GPU energy over the load: {why}")));
+                }
+            }
+            _ => missing.push((name.into(), "no output tokens were counted".into())),
+        }
+    }
 }
 
 /// The `{"request": …}` lines an llm-serve trial printed, and the first line that could
@@ -969,4 +1063,44 @@ pub fn run(
         already_done: done,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, value: f64) -> (String, MetricValue) {
+        (name.into(), builtin(value, "x"))
+    }
+
+    #[test]
+    fn energy_per_token_is_the_loads_energy_over_its_tokens_or_missing_with_the_reason() {
+        let mut metrics = vec![
+            m("llm.duration_s", 10.0),
+            m("llm.req_s", 2.0),
+            m("llm.output_tok_s", 50.0),
+            m("window.gpu.energy_j", 100.0),
+        ];
+        let mut missing = Vec::new();
+        derived_llm(&mut metrics, &mut missing);
+        let get = |n: &str| metrics.iter().find(|x| x.0 == n).map(|x| x.1.value);
+        assert_eq!(get("llm.energy_j_per_output_token"), Some(0.2));
+        assert_eq!(get("llm.energy_j_per_request"), Some(5.0));
+        assert!(missing.is_empty());
+
+        // No energy: missing, saying why, never 0 or inf.
+        let mut metrics = vec![m("llm.duration_s", 10.0), m("llm.req_s", 2.0)];
+        let mut missing = vec![(
+            "window.gpu.energy_j".to_string(),
+            "not supported on this GPU".to_string(),
+        )];
+        derived_llm(&mut metrics, &mut missing);
+        assert_eq!(metrics.len(), 2);
+        let why = |n: &str| missing.iter().find(|x| x.0 == n).map(|x| x.1.clone());
+        assert_eq!(
+            why("llm.energy_j_per_request").as_deref(),
+            Some("no GPU energy over the load: not supported on this GPU")
+        );
+        assert!(why("llm.energy_j_per_output_token").is_some());
+    }
 }

@@ -1068,7 +1068,7 @@ fn blob_f64(b: &[u8]) -> Vec<f64> {
 
 /// The recording without its series (those go to their own table).
 fn telemetry_json(rec: &crate::trial::Recording) -> String {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "interval_ms": rec.interval_ms,
         "ticks": rec.ticks,
         "max_gap_ms": rec.max_gap_ms,
@@ -1083,8 +1083,11 @@ fn telemetry_json(rec: &crate::trial::Recording) -> String {
         "processes": rec.processes,
         "unavailable": rec.unavailable,
         "gpu_unavailable": rec.gpu_unavailable,
-    })
-    .to_string()
+    });
+    if !rec.windows.is_empty() {
+        v["windows"] = serde_json::json!(rec.windows);
+    }
+    v.to_string()
 }
 
 fn log_range(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<LogRange>> {

@@ -606,6 +606,24 @@ slo = "ttft_ms<=10000"
         .query_row("SELECT value FROM metric WHERE name = 'server.llamacpp:tokens_predicted_total' LIMIT 1", [], |r| r.get(0))
         .unwrap();
     assert_eq!(predicted, 16.0 * 8.0);
+    // The load is the trial's window, marked by the probe: its time is the load's
+    // duration, and the host's readings are taken over it as well as over the trial.
+    let mut st = db
+        .prepare("SELECT w.value, d.value FROM metric w JOIN metric d ON d.trial_id = w.trial_id AND d.name = 'llm.duration_s' WHERE w.name = 'window_time'")
+        .unwrap();
+    let pairs: Vec<(f64, f64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|p| p.unwrap())
+        .collect();
+    assert_eq!(pairs.len(), 8);
+    for (w, d) in pairs {
+        assert!((w - d).abs() <= 0.05 + 0.05 * d, "window {w} s, load {d} s");
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM metric WHERE name = 'window.host.cpu_util_pct.mean'"),
+        8
+    );
     // Every request of every trial, stored.
     assert_eq!(count("SELECT count(*) FROM request"), 8 * 16);
     assert_eq!(

@@ -15,3 +15,4 @@ mod stats_extremes;
 mod stats_golden;
 mod telemetry_fixture;
 mod trust;
+mod windows;

@@ -54,14 +54,16 @@ impl Slurm {
         let host = hostname();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let conf = format!(
-            "ClusterName=rigortest\nSlurmctldHost={host}\nSlurmUser=root\nSlurmdUser=root\n\
+            // Addresses given, so that nothing depends on the host name resolving (it does
+            // not in a fresh debootstrap chroot, whose /etc/hosts lacks it).
+            "ClusterName=rigortest\nSlurmctldHost={host}(127.0.0.1)\nSlurmUser=root\nSlurmdUser=root\n\
              SlurmctldPort={}\nSlurmdPort={}\nAuthType=auth/munge\nAuthInfo=socket={}\n\
              StateSaveLocation={}\nSlurmdSpoolDir={}\n\
              SlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\n\
              SlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\n\
              ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n\
              ReturnToService=2\nMpiDefault=none\nJobAcctGatherType=jobacct_gather/none\n\
-             NodeName={host} CPUs={cpus} State=UNKNOWN\n\
+             NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN\n\
              PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP\n",
             free_port(),
             free_port(),
@@ -100,13 +102,31 @@ impl Slurm {
             .push(spawn(Command::new(slurmctld).args(["-D", "-f"]).arg(&conf)));
         s.daemons
             .push(spawn(Command::new(slurmd).args(["-D", "-f"]).arg(&conf)));
-        wait_for(MINUTE, "idle Slurm node", || {
-            let o = Command::new(crate::common::require("sinfo", "slurm-client"))
+        let sinfo = crate::common::require("sinfo", "slurm-client");
+        let idle = || {
+            let o = Command::new(&sinfo)
                 .env("SLURM_CONF", &conf)
                 .args(["-h", "-o", "%T"])
                 .output();
             o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("idle"))
-        });
+        };
+        let until = Instant::now() + MINUTE;
+        while !idle() {
+            if Instant::now() > until {
+                // The daemons' own words, not just "it did not come up".
+                let tail = |f: &str| {
+                    let t = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+                    let lines: Vec<&str> = t.lines().collect();
+                    lines[lines.len().saturating_sub(8)..].join("\n")
+                };
+                panic!(
+                    "no idle Slurm node after {MINUTE:?}\n--- slurmctld.log\n{}\n--- slurmd.log\n{}",
+                    tail("slurmctld.log"),
+                    tail("slurmd.log")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         s
     }
 }

@@ -12,19 +12,27 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 /// Names rigor records for every trial; user metrics may not reuse them.
 pub const BUILTIN_METRICS: [&str; 4] = ["wall_time", "user_time", "sys_time", "max_rss"];
-/// Whether rigor itself measures `name`: the per-trial built-ins, and everything under
-/// `gpu.`, `gpuN.` and `host.` (telemetry).
-/// A per-trial metric that comes from telemetry (`gpu.*`, `gpuN.*`, `host.*`). Reports
-/// summarise these per cell but make no claims with them unless asked: a comparison of
-/// every reading against the baseline would bury the ones the experiment is about.
+/// A per-trial metric that comes from telemetry (`gpu.*`, `gpuN.*`, `host.*`, the same over
+/// a window, `window.*`, and the window's time, `window_time`). Reports summarise these per cell but make no claims with
+/// them unless asked: a comparison of every reading against the baseline would bury the
+/// ones the experiment is about.
 pub fn is_telemetry_metric(name: &str) -> bool {
     is_reserved_metric(name) && !BUILTIN_METRICS.contains(&name)
 }
 
+/// `window_time`, `window_time.NAME`: how long a trial spent in its windows.
+fn is_window_time(name: &str) -> bool {
+    name == "window_time" || name.starts_with("window_time.")
+}
+
+/// Whether rigor itself measures `name`: the per-trial built-ins, the windows' times, and
+/// everything under `gpu.`, `gpuN.`, `host.`, `telemetry.` and `window.` (telemetry).
 pub fn is_reserved_metric(name: &str) -> bool {
     if BUILTIN_METRICS.contains(&name)
+        || is_window_time(name)
         || name.starts_with("host.")
         || name.starts_with("telemetry.")
+        || name.starts_with("window.")
     {
         return true;
     }

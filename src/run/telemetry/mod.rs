@@ -13,10 +13,10 @@ pub mod sampler;
 mod summary;
 
 pub use sampler::{Sampler, Sources};
-pub use summary::{Summary, summarize};
+pub use summary::{Summary, summarize, summarize_window};
 
 pub use crate::define::config::is_telemetry_metric;
-pub use crate::trial::{GpuProcess, Kind, Recording, SampledGpu, Series};
+pub use crate::trial::{GpuProcess, Kind, Recording, SampledGpu, Series, WindowSpan};
 
 /// NVML's clock-event ("throttle") reasons, as nvidia-smi names them.
 pub const CLOCK_EVENT_REASONS: [(u64, &str, bool); 9] = [

@@ -396,12 +396,14 @@ impl Sampler {
 
     /// Starts sampling a trial; returns once both threads took their first sample. `pgid`
     /// is the trial's process group, set when it starts (0 before).
-    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<(), TelemetryError> {
+    /// Returns the instant the series' clock starts from.
+    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<Instant, TelemetryError> {
         let start = Instant::now();
         self.fast.begin(&pgid, start)?;
         self.slow.begin(&pgid, start)?;
         self.fast.ready()?;
-        self.slow.ready()
+        self.slow.ready()?;
+        Ok(start)
     }
 
     /// Takes the last samples and returns the trial's recording: the fast thread's, with

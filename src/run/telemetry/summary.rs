@@ -1,7 +1,7 @@
 //! From a trial's [`Recording`] to its telemetry metrics, the readings that are missing
 //! (with why), validity flags, and notes. Pure.
 
-use super::{Recording, Series, reason_names, slowdown_bits};
+use super::{Kind, Recording, Series, reason_names, slowdown_bits};
 use crate::define::config::Reduce;
 use crate::define::config::{Better, Telemetry};
 use crate::run::extract::{MetricValue, reduce};
@@ -184,15 +184,15 @@ fn one_gpu(rec: &Recording, index: u32, prefix: &str, out: &mut Summary) {
     }
 }
 
-pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
-    let mut out = Summary::default();
+/// The GPU and host metrics of a recording (everything but flags, notes and cadence).
+fn levels(rec: &Recording, out: &mut Summary) {
     if let Some(why) = &rec.gpu_unavailable {
         out.missing
             .extend(gpu_metric_names().map(|n| (n, why.clone())));
     }
     match rec.gpus.as_slice() {
         [] => {}
-        [one] => one_gpu(rec, one.index, "gpu", &mut out),
+        [one] => one_gpu(rec, one.index, "gpu", out),
         many => {
             // Each GPU under its own name, and the machine as a whole under `gpu`.
             let mut per = Vec::new();
@@ -243,9 +243,114 @@ pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
             }
         }
     }
+    host_metrics(rec, out);
+}
 
-    host_metrics(rec, &mut out);
+/// The same metrics over the visits of one window (`spans`, seconds on the recording's
+/// clock), named under `prefix` (`window.gpu.energy_j`). The visits are stitched into one
+/// stretch of time: each series is cut at the window's edges (linear interpolation between
+/// the samples either side; a bit mask keeps the state it had), the cuts are laid end to
+/// end, and a counter continues across a cut, so that every reduction (last − first,
+/// ∫ dt, mean, max) covers the window and nothing outside it.
+pub fn summarize_window(rec: &Recording, spans: &[(f64, f64)], prefix: &str) -> Summary {
+    let mut stitched = Recording {
+        series: rec
+            .series
+            .iter()
+            .filter_map(|(k, s)| stitch(s, spans).map(|s| (k.clone(), s)))
+            .collect(),
+        ..rec.clone()
+    };
+    stitched.windows.clear();
+    let mut inner = Summary::default();
+    levels(&stitched, &mut inner);
+    let name = |n: String| format!("{prefix}.{n}");
+    let mut out = Summary {
+        metrics: inner
+            .metrics
+            .into_iter()
+            .map(|(n, v)| (name(n), v))
+            .collect(),
+        missing: inner
+            .missing
+            .into_iter()
+            .map(|(n, w)| (name(n), w))
+            .collect(),
+        ..Summary::default()
+    };
+    let seconds: f64 = spans.iter().map(|(b, e)| (e - b).max(0.0)).sum();
+    if rec.ticks > 0 && seconds * 1e3 < 2.0 * rec.interval_ms {
+        out.notes.push(format!(
+            "telemetry: {prefix} lasted {:.1} ms, less than two sampling intervals ({:.0} ms): its readings are interpolated between samples",
+            seconds * 1e3,
+            rec.interval_ms
+        ));
+    }
+    out
+}
 
+/// `s` over the spans, laid end to end (see [`summarize_window`]); None if no span meets it.
+fn stitch(s: &Series, spans: &[(f64, f64)]) -> Option<Series> {
+    let (first, last) = (*s.t.first()?, *s.t.last()?);
+    let at = |x: f64| -> f64 {
+        let i = s.t.partition_point(|&t| t <= x);
+        if i == 0 {
+            return s.v[0];
+        }
+        if i == s.t.len() || s.kind == Kind::Bits {
+            return s.v[i - 1];
+        }
+        let (t0, t1, v0, v1) = (s.t[i - 1], s.t[i], s.v[i - 1], s.v[i]);
+        if t1 > t0 {
+            v0 + (v1 - v0) * (x - t0) / (t1 - t0)
+        } else {
+            v1
+        }
+    };
+    let mut out = Series::new(&s.unit, s.kind);
+    let (mut clock, mut carried) = (0.0, 0.0);
+    for &(b, e) in spans {
+        let (b, e) = (b.max(first), e.min(last));
+        if e < b {
+            continue;
+        }
+        let base = at(b);
+        let shift = |v: f64| {
+            if s.kind == Kind::Counter {
+                v - base + carried
+            } else {
+                v
+            }
+        };
+        let inside = s.t.iter().zip(&s.v).filter(|&(&t, _)| t > b && t < e);
+        if s.kind == Kind::Bits {
+            // A mask is a state, not a level: the samples taken inside, or the state at the start.
+            let mut any = false;
+            for (&t, &v) in inside {
+                out.push(clock + t - b, v);
+                any = true;
+            }
+            if !any {
+                out.push(clock, base);
+            }
+        } else {
+            out.push(clock, shift(base));
+            for (&t, &v) in inside {
+                out.push(clock + t - b, shift(v));
+            }
+            out.push(clock + e - b, shift(at(e)));
+            if s.kind == Kind::Counter {
+                carried += at(e) - base;
+            }
+        }
+        clock += e - b;
+    }
+    (!out.v.is_empty()).then_some(out)
+}
+
+pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
+    let mut out = Summary::default();
+    levels(rec, &mut out);
     if settings.flag_throttle {
         for g in &rec.gpus {
             if let Some(s) = usable(
@@ -640,5 +745,72 @@ mod tests {
         assert_eq!(value(&out, "host.net_tx_mb"), 3.0);
         assert_eq!(value(&out, "host.mem_used_mib.peak"), 1500.0);
         assert!(out.missing.iter().any(|m| m.0 == "host.rss_tree_mib.peak"));
+    }
+
+    /// A GPU that draws 100 W, then 500 W between 1 s and 2 s, sampled every 10 ms (power)
+    /// and 100 ms (the energy counter, which integrates the same power exactly).
+    fn stepped() -> Recording {
+        let power = |t: f64| {
+            if (1.0..2.0).contains(&t) {
+                500.0
+            } else {
+                100.0
+            }
+        };
+        let mut rec = Recording {
+            interval_ms: 10.0,
+            ticks: 301,
+            gpus: vec![SampledGpu {
+                index: 0,
+                name: None,
+                uuid: None,
+            }],
+            ..Default::default()
+        };
+        let mut p = Series::new("W", Kind::Gauge);
+        for i in 0..=300 {
+            let t = i as f64 * 0.01;
+            p.push(t, power(t));
+        }
+        let mut e = Series::new("mJ", Kind::Counter);
+        let joules = |t: f64| 100.0 * t + 400.0 * (t.clamp(1.0, 2.0) - 1.0);
+        for i in 0..=30 {
+            let t = i as f64 * 0.1;
+            e.push(t, 1e3 * (5000.0 + joules(t)));
+        }
+        rec.series.insert("gpu0.power_w".into(), p);
+        rec.series.insert("gpu0.energy_mj".into(), e);
+        rec
+    }
+
+    #[test]
+    fn a_window_counts_what_lies_inside_it_and_nothing_else() {
+        let rec = stepped();
+        // Inside the 500 W step, edges between samples of the counter.
+        let w = summarize_window(&rec, &[(1.25, 1.75)], "window");
+        assert!((value(&w, "window.gpu.energy_j") - 250.0).abs() < 1e-6);
+        assert!((value(&w, "window.gpu.energy_integrated_j") - 250.0).abs() < 1e-6);
+        assert!((value(&w, "window.gpu.power_w.mean") - 500.0).abs() < 1e-9);
+        // Two visits: 0.5 s at 100 W and 0.5 s at 500 W; the gap between them is not counted.
+        let w = summarize_window(&rec, &[(0.25, 0.75), (1.25, 1.75)], "window.two");
+        assert!((value(&w, "window.two.gpu.energy_j") - 300.0).abs() < 1e-6);
+        assert!((value(&w, "window.two.gpu.energy_integrated_j") - 300.0).abs() < 1e-6);
+        assert!((value(&w, "window.two.gpu.power_w.max") - 500.0).abs() < 1e-9);
+        // Straddling the step (0.9–1.1 s): 0.1 s at 100 W, 0.1 s at 500 W; the counter is
+        // interpolated between its 100 ms samples, power integrated at 10 ms.
+        let w = summarize_window(&rec, &[(0.9, 1.1)], "window");
+        assert!((value(&w, "window.gpu.energy_j") - 60.0).abs() < 1e-6);
+        assert!((value(&w, "window.gpu.energy_integrated_j") - 60.0).abs() < 4.0 + 1e-9);
+        // The whole trial is unchanged by windows.
+        let all = summarize(&rec, &Telemetry::default());
+        assert!((value(&all, "gpu.energy_j") - 700.0).abs() < 1e-6);
+        // A window shorter than two intervals says its readings are interpolated.
+        let w = summarize_window(&rec, &[(1.501, 1.505)], "window");
+        assert!(
+            w.notes.iter().any(|n| n.contains("interpolated")),
+            "{:?}",
+            w.notes
+        );
+        assert!((value(&w, "window.gpu.energy_j") - 2.0).abs() < 1e-6);
     }
 }

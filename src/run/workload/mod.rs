@@ -119,18 +119,20 @@ fn metric_line(out: &mut dyn Write, name: &str, value: f64, unit: &str, better: 
 }
 
 /// One trial's worth of `probe` with its parsed `fields`: metric lines (JSON) to `out`,
-/// what it did to `log`. An error is the trial's failure reason.
+/// what it did to `log`, its window's begin and end to `mark`. An error is the trial's
+/// failure reason.
 pub fn run(
     probe: Probe,
     fields: &std::collections::BTreeMap<&'static str, String>,
     out: &mut dyn Write,
     log: &mut dyn Write,
+    mark: Option<crate::run::window::Mark>,
 ) -> Result<(), WorkloadError> {
     let fields = fields.clone();
 
     match probe {
         Probe::LlmServe => llm::Options::from_fields(&fields).and_then(|o| {
-            let outcome = llm::run(&o)?;
+            let outcome = llm::run(&o, mark)?;
             print_llm(out, log, &o, &outcome);
             // The reason goes last on stderr: it becomes the failed trial's reason.
             match outcome.failure(o.max_error_rate, false) {

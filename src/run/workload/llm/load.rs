@@ -6,10 +6,11 @@
 use super::client::{self, Prompt, Target};
 use super::http::{ConnStats, HttpError, Origin, Pool};
 use super::metrics::RequestRecord;
+use crate::run::window::Mark;
 use rand::SeedableRng;
 use rand_distr::Distribution;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,11 +65,13 @@ pub fn arrivals(n: usize, per_s: f64, arrival: Arrival, seed: u64) -> Vec<f64> {
 }
 
 /// Runs the load; every request is returned, ok, failed or cancelled, in the order it was
-/// issued, with how the connections were used.
+/// issued, with how the connections were used. `mark` is told when the first measured
+/// request is sent and when the last request has ended: the load's window.
 pub async fn run(
     target: Arc<Target>,
     prompts: Arc<Vec<Prompt>>,
     plan: Plan,
+    mark: Option<Mark>,
 ) -> Result<(Vec<RequestRecord>, ConnStats), HttpError> {
     let origin_url = Origin::parse(&target.base_url, target.ca_pem.as_deref())?;
     let path =
@@ -92,6 +95,18 @@ pub async fn run(
     // Requests still in flight this long after the duration ends are cancelled.
     let cancel_at = deadline.map(|d| d + plan.grace);
     let warmup = plan.warmup;
+    let opened = Arc::new(AtomicBool::new(false));
+    let begin = {
+        let (mark, opened) = (mark.clone(), opened.clone());
+        move |i: usize| {
+            if i == warmup
+                && let Some(m) = &mark
+            {
+                m(true);
+                opened.store(true, Ordering::SeqCst);
+            }
+        }
+    };
     let record = move |i: usize, scheduled: Instant| RequestRecord {
         index: i,
         warmup: i < warmup,
@@ -103,12 +118,13 @@ pub async fn run(
         Load::Concurrency(c) => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..c.max(1) {
-                let (pool, path, target, bodies, next) = (
+                let (pool, path, target, bodies, next, begin) = (
                     pool.clone(),
                     path.clone(),
                     target.clone(),
                     bodies.clone(),
                     next.clone(),
+                    begin.clone(),
                 );
                 handles.push(tokio::spawn(async move {
                     let mut mine = Vec::new();
@@ -120,6 +136,7 @@ pub async fn run(
                             break;
                         }
                         let body = bodies[i % bodies.len()].clone();
+                        begin(i);
                         let r = record(i, Instant::now());
                         mine.push(
                             client::send(&pool, &path, &target, body, origin, cancel_at, r).await,
@@ -154,6 +171,7 @@ pub async fn run(
                 };
                 let (pool, path, target) = (pool.clone(), path.clone(), target.clone());
                 let body = bodies[i % bodies.len()].clone();
+                begin(i);
                 let r = record(i, when);
                 handles.push(tokio::spawn(async move {
                     let out = client::send(&pool, &path, &target, body, origin, cancel_at, r).await;
@@ -167,6 +185,11 @@ pub async fn run(
     for h in handles {
         // A task that panicked took its requests with it: say so rather than lose them.
         out.extend(h.await.map_err(|e| HttpError::Task(e.to_string()))?);
+    }
+    if opened.load(Ordering::SeqCst)
+        && let Some(m) = &mark
+    {
+        m(false);
     }
     out.sort_by_key(|r| r.index);
     Ok((out, pool.stats()))

@@ -286,8 +286,9 @@ impl Outcome {
     }
 }
 
-/// Runs one load test (starting and stopping the server when the options own one).
-pub fn run(o: &Options) -> Result<Outcome, LlmError> {
+/// Runs one load test (starting and stopping the server when the options own one);
+/// `mark` is told when the measured load begins and ends (its window).
+pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcome, LlmError> {
     let n_prompts = o
         .plan
         .requests
@@ -399,7 +400,7 @@ pub fn run(o: &Options) -> Result<Outcome, LlmError> {
     let before = scrape();
     let prompts = Arc::new(prompts);
     let (mut records, connections) = rt
-        .block_on(load::run(Arc::new(target), prompts.clone(), o.plan))
+        .block_on(load::run(Arc::new(target), prompts.clone(), o.plan, mark))
         .map_err(|e| e.to_string())?;
     // Counts for what the server did not count, after the load: never on the timed path.
     if let Some(t) = &tokenizer {
