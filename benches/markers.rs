@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use rigor::run::exec::{ExecSpec, execute};
+use rigor::run::window::monotonic_ns;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -18,15 +19,6 @@ const PROGRAM: &str = "import json, time\n\
 for i in range(400):\n    \
     print(json.dumps({'event': 'begin' if i % 2 == 0 else 'end', 't_ns': time.monotonic_ns()}), flush=True)\n    \
     time.sleep(0.002)\n";
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 fn t_ns(line: &str) -> u64 {
     let v: serde_json::Value = serde_json::from_str(line).expect("a marker line");

@@ -71,7 +71,8 @@ pub fn parse(line: &str) -> Option<(bool, String)> {
     Some((begin, m.window.unwrap_or_default()))
 }
 
-fn monotonic_ns() -> u64 {
+/// `CLOCK_MONOTONIC` now, in ns (the clock `time.monotonic_ns()` reads in Python).
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
