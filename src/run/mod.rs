@@ -449,6 +449,9 @@ fn run_attempt(
         }
         r.telemetry = Some(rec);
     }
+    // Unpaired markers fail the trial, but only one that ended normally: an interrupted,
+    // timed-out or failed one keeps its own reason (and an interrupted one is rerun).
+    let mut window_error = None;
     match windows {
         Some(Ok(spans)) => {
             for (name, visits) in by_window(&spans) {
@@ -457,10 +460,7 @@ fn run_attempt(
                     .push((window::time_metric(name), builtin(secs, "s")));
             }
         }
-        Some(Err(e)) => {
-            r.reason = Some(format!("window markers: {e}"));
-            return r;
-        }
+        Some(Err(e)) => window_error = Some(format!("window markers: {e}")),
         None => {}
     }
     match logs.end(start) {
@@ -552,6 +552,10 @@ fn run_attempt(
                 return r;
             }
         }
+    }
+    if let Some(why) = window_error {
+        r.reason = Some(why);
+        return r;
     }
     let read = |range: &Option<LogRange>| match range {
         Some(range) => logs.text(range),

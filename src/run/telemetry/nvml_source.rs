@@ -7,7 +7,7 @@ use nvml_wrapper::enum_wrappers::device::{Clock, PcieUtilCounter, TemperatureSen
 use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::structs::device::FieldId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 // NVML field ids (nvml.h): read together in one call.
@@ -24,7 +24,13 @@ pub struct GpuReader<'n> {
     unsupported: BTreeSet<&'static str>,
     /// Whether the GPU has PCIe byte counters; asked on the first slow sample.
     pcie_counters: Option<bool>,
+    /// The PCIe byte counters are 32 bits wide (they wrap every 4.29 GB; seen on an
+    /// H200): per counter, its last raw value and the wraps added so far.
+    wraps: BTreeMap<&'static str, (f64, f64)>,
 }
+
+/// Width of the PCIe byte counters NVML returns.
+pub const PCIE_COUNTER_WRAP: f64 = 4_294_967_296.0;
 
 fn as_f64(v: &SampleValue) -> f64 {
     match *v {
@@ -45,6 +51,7 @@ impl<'n> GpuReader<'n> {
             prefix: format!("gpu{index}"),
             unsupported: BTreeSet::new(),
             pcie_counters: None,
+            wraps: BTreeMap::new(),
         }
     }
 
@@ -131,7 +138,10 @@ impl<'n> GpuReader<'n> {
         match values {
             Ok(values) => {
                 for (f, v) in wanted.iter().zip(values) {
-                    let r = v.and_then(|s| s.value.map(|x| as_f64(&x) * f.5));
+                    let mut r = v.and_then(|s| s.value.map(|x| as_f64(&x) * f.5));
+                    if let (Ok(x), "pcie_tx_bytes" | "pcie_rx_bytes") = (&mut r, f.1) {
+                        *x = self.unwrapped(f.1, *x);
+                    }
                     match r {
                         Ok(x) => rec.record(format!("{}.{}", self.prefix, f.1), f.3, f.4, t, Ok(x)),
                         Err(e) => self.put(rec, f.0, f.3, f.4, t, Err(e)),
@@ -145,6 +155,18 @@ impl<'n> GpuReader<'n> {
                 }
             }
         }
+    }
+
+    /// A 32-bit counter made monotone: a value below the last one is taken as one wrap.
+    /// Two wraps between reads cannot be told from one; the summary refuses increments
+    /// that come near the counter's width (telemetry/summary.rs).
+    fn unwrapped(&mut self, name: &'static str, raw: f64) -> f64 {
+        let (last, offset) = self.wraps.entry(name).or_insert((raw, 0.0));
+        if raw < *last && *last < PCIE_COUNTER_WRAP {
+            *offset += PCIE_COUNTER_WRAP;
+        }
+        *last = raw;
+        raw + *offset
     }
 
     /// The fast readings, taken at every interval: power (instantaneous, and NVML's own

@@ -135,6 +135,24 @@ fn one_gpu(rec: &Recording, index: u32, prefix: &str, out: &mut Summary) {
     for (suffix, src, op, unit, better) in GPU_METRICS {
         let name = format!("{prefix}.{suffix}");
         let direct = series(src).and_then(|s| apply(s, op));
+        // A 32-bit byte counter unwraps unambiguously only while less than its width
+        // passes between two reads.
+        let wrap = super::nvml_source::PCIE_COUNTER_WRAP;
+        if matches!(suffix, "pcie_tx_gb" | "pcie_rx_gb")
+            && let Some(s) = series(src)
+            && let Some(step) = s.v.windows(2).map(|w| w[1] - w[0]).reduce(f64::max)
+            && step > 0.75 * wrap
+        {
+            out.missing.push((
+                name,
+                format!(
+                    "{:.2} GB crossed PCIe between two reads of NVML's 32-bit byte counter, which wraps at {:.2} GB: a second wrap could not have been seen",
+                    step * 1e-9,
+                    wrap * 1e-9
+                ),
+            ));
+            continue;
+        }
         let value = match (direct, suffix) {
             (Some(v), _) => Some(v),
             // No energy counter (before Volta): integrate power, and say so.
