@@ -7,7 +7,7 @@
 use super::{fmt_num, metric_names, slug, workloads};
 use crate::analyse::{Analysis, CellSummary};
 use crate::plan::fmt_params;
-use crate::run::telemetry::Series;
+use crate::run::telemetry::{Series, WindowSpan};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 
@@ -26,8 +26,8 @@ pub struct Figure {
 /// per-request time to first token (ms) of `llm-serve` cells.
 #[derive(Debug, Default)]
 pub struct Extras {
-    /// (label, series) of the trial whose wall time is its cell's median.
-    pub telemetry: Option<(String, BTreeMap<String, Series>)>,
+    /// (label, series, windows) of the trial whose wall time is its cell's median.
+    pub telemetry: Option<(String, BTreeMap<String, Series>, Vec<WindowSpan>)>,
     /// cell key → measured requests' TTFT in ms, across the cell's successful trials.
     pub ttft_ms: BTreeMap<String, Vec<f64>>,
     /// cell key → measured requests' inter-token latencies (ms between content chunks).
@@ -74,7 +74,11 @@ impl Extras {
                 };
                 let series = store.series(t.id)?;
                 if series.keys().any(|k| k.starts_with("gpu0.")) {
-                    out.telemetry = Some((format!("{} #{}", t.cell_key, t.index + 1), series));
+                    out.telemetry = Some((
+                        format!("{} #{}", t.cell_key, t.index + 1),
+                        series,
+                        store.windows(t.id)?,
+                    ));
                 }
             }
         }
@@ -614,8 +618,13 @@ fn variant_lines<P>(
     .map(Some)
 }
 
-/// A representative trial's GPU readings over time, one panel per reading.
-pub fn timeline(label: &str, series: &BTreeMap<String, Series>) -> R<Option<String>> {
+/// A representative trial's GPU readings over time, one panel per reading; its
+/// measurement windows shaded.
+pub fn timeline(
+    label: &str,
+    series: &BTreeMap<String, Series>,
+    windows: &[WindowSpan],
+) -> R<Option<String>> {
     let wanted = [
         "power_w",
         "temp_c",
@@ -670,12 +679,40 @@ pub fn timeline(label: &str, series: &BTreeMap<String, Series>) -> R<Option<Stri
                 true,
             )?;
             chart
+                .draw_series(windows.iter().map(|w| {
+                    Rectangle::new(
+                        [(w.begin_s, y.0), (w.end_s, y.1)],
+                        RGBColor(120, 120, 120).mix(0.15).filled(),
+                    )
+                }))
+                .map_err(err)?;
+            chart
                 .draw_series(LineSeries::new(pts, color(0).stroke_width(2)))
                 .map_err(err)?;
         }
         Ok(())
     })
     .map(Some)
+}
+
+/// Most points drawn per CDF line: the chart is 440 px high, so 2,000 steps of 1/2,000
+/// each are already below a pixel; every point of 750,000 pooled inter-token gaps made a
+/// 5.4 MB SVG of the same picture.
+const CDF_POINTS: usize = 2000;
+
+/// (x, F(x)) of sorted values `v`, at most `max` + 1 of them: every point when there are
+/// few, else the points at evenly spaced ranks, the first and last included.
+fn cdf_points(v: &[f64], max: usize) -> Vec<(f64, f64)> {
+    let n = v.len();
+    let at = |k: usize| (v[k], (k + 1) as f64 / n as f64);
+    if n <= max + 1 {
+        return (0..n).map(at).collect();
+    }
+    let mut pts: Vec<(f64, f64)> = (0..=max)
+        .map(|j| at((j as f64 * (n - 1) as f64 / max as f64).round() as usize))
+        .collect();
+    pts.dedup_by(|a, b| a == b);
+    pts
 }
 
 /// Empirical CDF of per-request latencies (`what`: "TTFT" or "ITL"), one line per cell.
@@ -709,13 +746,7 @@ fn latency_cdf(
             false,
         )?;
         for (i, (label, v)) in lines.iter().enumerate() {
-            let n = v.len() as f64;
-            let pts = v
-                .iter()
-                .enumerate()
-                .map(|(k, x)| (*x, (k + 1) as f64 / n))
-                .collect();
-            labeled_line(&mut chart, pts, color(i), label)?;
+            labeled_line(&mut chart, cdf_points(v, CDF_POINTS), color(i), label)?;
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
@@ -850,14 +881,14 @@ pub fn figures(a: &Analysis, extras: &Extras) -> R<Vec<Figure>> {
             svg,
         });
     }
-    if let Some((label, series)) = &extras.telemetry
-        && let Some(svg) = timeline(label, series)?
+    if let Some((label, series, windows)) = &extras.telemetry
+        && let Some(svg) = timeline(label, series, windows)?
     {
         out.push(Figure {
             workload: None,
             name: "telemetry".into(),
             title: format!("GPU telemetry of {label}"),
-            caption: "NVML readings sampled by rigor during a representative trial (the one with its cell's median wall time); counters shown as rates.".into(),
+            caption: "NVML readings sampled by rigor during a representative trial (the one with its cell's median wall time); counters shown as rates; shaded: the trial's measurement windows.".into(),
             svg,
         });
     }
@@ -953,6 +984,19 @@ fn rasterise(svg: &str, scale: f32, system_fonts: bool) -> R<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_long_cdf_is_drawn_from_evenly_spaced_ranks_with_both_ends() {
+        let v: Vec<f64> = (0..1_000_000).map(|i| i as f64).collect();
+        let p = cdf_points(&v, 2000);
+        assert!(p.len() <= 2001, "{}", p.len());
+        assert_eq!(p[0], (0.0, 1e-6));
+        assert_eq!(p[p.len() - 1], (999_999.0, 1.0));
+        assert!(p.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        // Few values: every one.
+        assert_eq!(cdf_points(&[1.0, 2.0, 3.0], 2000).len(), 3);
+    }
+
     use super::*;
 
     #[test]

@@ -850,6 +850,20 @@ impl Store {
         Ok(trial_id)
     }
 
+    /// The measurement windows a trial marked (none for a trial without telemetry, or
+    /// from a store written before windows existed).
+    pub fn windows(&self, trial_id: i64) -> Result<Vec<crate::trial::WindowSpan>, StoreError> {
+        let json: Option<String> = self.sql(self.conn.query_row(
+            "SELECT telemetry FROM trial WHERE id = ?1",
+            [trial_id],
+            |r| r.get(0),
+        ))?;
+        Ok(json
+            .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+            .and_then(|v| serde_json::from_value(v.get("windows")?.clone()).ok())
+            .unwrap_or_default())
+    }
+
     /// A trial's telemetry series.
     pub fn series(
         &self,

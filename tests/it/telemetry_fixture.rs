@@ -105,9 +105,25 @@ fn recorded_h100_samples_are_physically_plausible() {
 #[test]
 fn recorded_h100_samples_draw_the_telemetry_figure() {
     let f = fixture();
-    let svg = rigor::report::figures::timeline("gemm #1", &f.recording.series)
+    let plain = rigor::report::figures::timeline("gemm #1", &f.recording.series, &[])
         .unwrap()
         .expect("GPU series give a figure");
+    // A measurement window is shaded in every panel.
+    let window = [rigor::trial::WindowSpan {
+        window: String::new(),
+        begin_s: 0.2,
+        end_s: 0.4,
+    }];
+    let svg = rigor::report::figures::timeline("gemm #1", &f.recording.series, &window)
+        .unwrap()
+        .expect("GPU series give a figure");
+    let rects = |s: &str| s.matches("<rect").count();
+    assert!(
+        rects(&svg) > rects(&plain),
+        "no shaded window: {} rects with it, {} without",
+        rects(&svg),
+        rects(&plain)
+    );
     for panel in [
         "power_w [W]",
         "temp_c",
@@ -126,7 +142,7 @@ fn recorded_h100_samples_draw_the_telemetry_figure() {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert!(
-        rigor::report::figures::timeline("x", &host)
+        rigor::report::figures::timeline("x", &host, &[])
             .unwrap()
             .is_none()
     );
