@@ -445,6 +445,7 @@ fn run_attempt(
                 r.metrics.extend(w.metrics);
                 r.missing.extend(w.missing);
                 r.notes.extend(w.notes);
+                r.flags.extend(w.flags);
             }
         }
         r.telemetry = Some(rec);
