@@ -207,7 +207,7 @@ fn deciding(rule: &Adaptive, cells: &[&CellSummary]) -> Vec<String> {
     if !rule.metrics.is_empty() {
         return rule.metrics.clone();
     }
-    let own = super::metric_names(cells)
+    let own = super::metric_names(cells, &[])
         .into_iter()
         .filter(|m| {
             !crate::define::config::is_reserved_metric(m)

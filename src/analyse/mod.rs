@@ -361,9 +361,48 @@ pub fn analyze(data: &RunData) -> Analysis {
             advice: "a trial that 'ran' in 0 ms or produced nothing usually did not do the work: check its logs before trusting any comparison".into(),
         });
     }
+    // `exact = true`: a count that must not vary. Identical is expected; different values,
+    // within a cell or between the variants at one workload and sweep point, mean the
+    // trials did different work.
+    let exact = exact_metrics(&exp);
+    let mut differs = Vec::new();
+    for c in &cells {
+        for (name, m) in c.metrics.iter().filter(|(n, _)| exact.contains(*n)) {
+            if m.desc.stats.min != m.desc.stats.max {
+                differs.push(format!(
+                    "{} {name} from {} to {} across its trials",
+                    c.cell.key, m.desc.stats.min, m.desc.stats.max
+                ));
+            }
+            for o in cells.iter().filter(|o| {
+                o.cell.variant > c.cell.variant
+                    && o.cell.workload == c.cell.workload
+                    && o.cell.sweep == c.cell.sweep
+            }) {
+                if let Some(om) = o.metrics.get(name)
+                    && (om.desc.stats.min != m.desc.stats.min
+                        || om.desc.stats.max != m.desc.stats.max)
+                    && m.desc.stats.min == m.desc.stats.max
+                    && om.desc.stats.min == om.desc.stats.max
+                {
+                    differs.push(format!(
+                        "{name} = {} in {} but {} in {}",
+                        m.desc.stats.min, c.cell.key, om.desc.stats.min, o.cell.key
+                    ));
+                }
+            }
+        }
+    }
+    if !differs.is_empty() {
+        warnings.push(Warning {
+            kind: "exact-differs",
+            message: format!("a count declared exact differs, so the trials did different work: {}", list(&differs, 8)),
+            advice: "compare only like with like: find why the work differs (an input, a length limit, an early stop) before reading any ratio".into(),
+        });
+    }
     let mut constant = Vec::new();
     for c in &cells {
-        for (name, m) in &c.metrics {
+        for (name, m) in c.metrics.iter().filter(|(n, _)| !exact.contains(*n)) {
             // Zero of a lower-is-better count (errors, failures) is constant by nature;
             // a zero time is caught above as implausible.
             let zero_count = m.desc.stats.max == 0.0 && m.better.as_deref() == Some("lower");
@@ -469,7 +508,8 @@ pub fn analyze(data: &RunData) -> Analysis {
         .filter(|c| {
             c.result.inference.as_ref().is_some_and(|i| {
                 i.outcome == crate::stats::compare::Outcome::Inconclusive
-                    && !crate::define::config::is_reserved_metric(&c.metric)
+                    && (!crate::define::config::is_reserved_metric(&c.metric)
+                        || settings.compare.contains(&c.metric))
             })
         })
         .map(|c| {
@@ -496,11 +536,12 @@ pub fn analyze(data: &RunData) -> Analysis {
     let noisy: Vec<String> = cells
         .iter()
         .flat_map(|c| {
+            let settings = &settings;
             c.metrics.iter().filter_map(move |(name, m)| {
                 // None below two values or at a mean of 0: no variation to judge.
                 let cv = m.desc.stats.cv.filter(|cv| cv.is_finite())?;
                 (cv > settings.max_cv
-                    && !crate::run::telemetry::is_telemetry_metric(name)
+                    && !summary_only(name, settings)
                     && !matches!(name.as_str(), "user_time" | "sys_time"))
                 .then(|| format!("{} {name} (CV {:.0}%)", c.cell.key, cv * 100.0))
             })
@@ -595,9 +636,36 @@ impl Analysis {
     }
 }
 
-/// Metrics in display order: the user's own first, then rigor's built-ins; telemetry is
-/// reported separately.
-pub fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
+/// The metrics the experiment declares `exact = true`, from its stored form.
+fn exact_metrics(exp: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if o.get("exact") == Some(&serde_json::Value::Bool(true))
+                    && let Some(n) = o.get("name").and_then(|n| n.as_str())
+                {
+                    out.insert(n.to_string());
+                }
+                o.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(&exp["workloads"], &mut out);
+    out
+}
+
+/// Whether `name` is only summarised (telemetry not listed in `[analysis] compare`), not
+/// compared with the baseline.
+pub fn summary_only(name: &str, settings: &Settings) -> bool {
+    crate::run::telemetry::is_telemetry_metric(name) && !settings.compare.iter().any(|c| c == name)
+}
+
+/// Metrics in display order: the user's own first, then the telemetry ones `compare` asks
+/// for, then rigor's built-ins; the rest of telemetry is reported separately.
+pub fn metric_names(cells: &[&CellSummary], compare: &[String]) -> Vec<String> {
     let mut user: Vec<String> = Vec::new();
     for c in cells {
         for name in c.metrics.keys() {
@@ -607,6 +675,11 @@ pub fn metric_names(cells: &[&CellSummary]) -> Vec<String> {
         }
     }
     user.sort();
+    for name in compare {
+        if cells.iter().any(|c| c.metrics.contains_key(name)) && !user.contains(name) {
+            user.push(name.clone());
+        }
+    }
     for b in crate::define::config::BUILTIN_METRICS {
         if cells.iter().any(|c| c.metrics.contains_key(b)) {
             user.push(b.to_string());
@@ -664,7 +737,7 @@ fn compare_to_baseline(
             let Some(bm) = b.metrics.get(name) else {
                 continue;
             };
-            if crate::run::telemetry::is_telemetry_metric(name) {
+            if summary_only(name, settings) {
                 continue;
             }
             let mut rng =

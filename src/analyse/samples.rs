@@ -168,7 +168,7 @@ pub fn analyze_samples(
     conclude(&mut family, settings);
     StatsReport {
         schema: "rigor.stats/1",
-        settings: *settings,
+        settings: settings.clone(),
         lower_is_better: dir.lower_is_better,
         samples: reports,
         comparisons,

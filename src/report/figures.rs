@@ -320,7 +320,7 @@ fn forest(a: &Analysis, metrics: &[String]) -> R<Option<String>> {
 
 /// The metric a workload's heatmap and sweep plot show: its first own metric, else wall_time.
 fn primary(cells: &[&CellSummary]) -> Option<String> {
-    let names = metric_names(cells);
+    let names = metric_names(cells, &[]);
     names
         .iter()
         .find(|m| {
@@ -808,7 +808,7 @@ pub fn figures(a: &Analysis, extras: &Extras) -> R<Vec<Figure>> {
     let mut forest_metrics: Vec<String> = Vec::new();
     for w in workloads(&a.cells) {
         let cells: Vec<&CellSummary> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
-        let names: Vec<String> = metric_names(&cells)
+        let names: Vec<String> = metric_names(&cells, &a.settings.compare)
             .into_iter()
             .filter(|m| !super::is_resource_metric(m))
             .collect();

@@ -47,7 +47,7 @@ pub fn to_latex(a: &Analysis) -> String {
     for w in workloads(&a.cells) {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         let with_params = cells.iter().any(|c| !c.cell.sweep.is_empty());
-        for metric in metric_names(&cells) {
+        for metric in metric_names(&cells, &a.settings.compare) {
             if super::is_resource_metric(&metric) {
                 continue;
             }

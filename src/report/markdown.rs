@@ -221,7 +221,7 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
     for w in workloads(&a.cells) {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
         let _ = writeln!(o, "## Workload `{w}`\n");
-        for metric in metric_names(&cells) {
+        for metric in metric_names(&cells, &a.settings.compare) {
             let first = cells.iter().find_map(|c| c.metrics.get(&metric));
             let unit = first
                 .and_then(|m| m.unit.clone())

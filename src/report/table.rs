@@ -12,7 +12,7 @@ pub fn summary_table(a: &Analysis) -> String {
     let mut out = String::new();
     for w in workloads(&a.cells) {
         let cells: Vec<_> = a.cells.iter().filter(|c| c.cell.workload == w).collect();
-        for metric in metric_names(&cells) {
+        for metric in metric_names(&cells, &a.settings.compare) {
             if super::is_resource_metric(&metric) {
                 continue;
             }

@@ -376,6 +376,7 @@ mod tests {
             better: Better::Higher,
             reduce: Reduce::Mean,
             required,
+            exact: false,
         }
     }
 

@@ -731,12 +731,13 @@ pub fn run(
     }
     let file_sha = sha256_hex(src.text.as_bytes());
     let exp_json = serde_json::to_string(exp).unwrap_or_default();
-    // The hash covers what decides the trials; [analysis] and [[hypothesis]] only change how
+    // The hash covers what decides the trials; [analysis], [[hypothesis]] and [[derived]] only change how
     // the report reads them, so editing them neither refuses a resume nor starts a new run.
     let exp_sha = {
         let mut measured = exp.clone();
         measured.analysis = Default::default();
         measured.hypotheses.clear();
+        measured.derived.clear();
         sha256_hex(
             serde_json::to_string(&measured)
                 .unwrap_or_default()

@@ -25,7 +25,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// How comparisons are made; `[analysis]` in the experiment file, flags of `rigor stats`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Significance level of the tests (after adjustment).
@@ -42,6 +42,10 @@ pub struct Settings {
     pub resamples: usize,
     /// Coefficient of variation above which a metric is flagged as too noisy to trust.
     pub max_cv: f64,
+    /// Telemetry metrics (`gpu.energy_j`, `window.gpu.power_w.mean`…) that join the
+    /// comparisons, verdicts and claims like the workload's own; the rest are summarised.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<String>,
 }
 
 impl Default for Settings {
@@ -54,6 +58,7 @@ impl Default for Settings {
             correction: Correction::Holm,
             resamples: 5000,
             max_cv: 0.10,
+            compare: Vec::new(),
         }
     }
 }

@@ -1038,12 +1038,52 @@ impl Store {
                 }
             }
         }
+        derive(&run.experiment_json, &mut trials);
         Ok(RunData {
             run,
             sessions,
             cells,
             trials,
         })
+    }
+}
+
+/// Adds the experiment's `[[derived]]` metrics to every successful trial, from its own
+/// metrics: a value, or missing with the reason (an operand missing, a division by zero).
+/// Done as the store is read, so that every report and the adaptive rule see them, and a
+/// `[[derived]]` added after the run applies to the trials already measured.
+fn derive(experiment_json: &str, trials: &mut [TrialRow]) {
+    let derived: Vec<crate::define::derived::Derived> =
+        serde_json::from_str::<serde_json::Value>(experiment_json)
+            .ok()
+            .and_then(|v| serde_json::from_value(v.get("derived")?.clone()).ok())
+            .unwrap_or_default();
+    if derived.is_empty() {
+        return;
+    }
+    for t in trials.iter_mut().filter(|t| t.status == TrialStatus::Ok) {
+        let get = |name: &str| -> Result<f64, String> {
+            if let Some(m) = t.metrics.iter().find(|m| m.name == name) {
+                return Ok(m.value);
+            }
+            match t.missing.iter().find(|m| m.0 == name) {
+                Some((_, why)) => Err(format!("`{name}` is missing: {why}")),
+                None => Err(format!("this trial has no metric `{name}`")),
+            }
+        };
+        let values = crate::define::derived::evaluate(&derived, &get);
+        for (d, (name, value)) in derived.iter().zip(values) {
+            match value {
+                Ok(value) => t.metrics.push(StoredMetric {
+                    name,
+                    value,
+                    unit: d.unit.clone(),
+                    better: Some(d.better.to_string()),
+                    n_samples: 1,
+                }),
+                Err(why) => t.missing.push((name, why)),
+            }
+        }
     }
 }
 

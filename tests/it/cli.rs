@@ -147,7 +147,9 @@ fn quickstart_runs_and_reports_every_cell() {
             }
         }
     }
-    assert!(stdout.contains("md5 at [mb=8]: md5 is"), "{stdout}");
+    // A verdict line for each sweep point; which verdict depends on how busy the machine
+    // is (the tests run in parallel), so only its presence is asserted here.
+    assert!(stdout.contains("md5 at [mb=8]: "), "{stdout}");
     // 3 variants × 2 sizes × (5 measured + 1 warm-up)
     assert_eq!(
         count(&d.db(), "SELECT count(*) FROM trial WHERE final = 1"),

@@ -62,6 +62,10 @@ pub struct Experiment {
     /// how trials are read, never which trials run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hypotheses: Vec<Hypothesis>,
+    /// Metrics computed from each trial's metrics (`[[derived]]`); like `analysis`, they
+    /// change how trials are read, never which trials run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<crate::define::derived::Derived>,
     /// Directory that relative working directories and commands resolve against: the one
     /// holding the experiment file.
     #[serde(skip)]
@@ -384,6 +388,10 @@ pub struct MetricSpec {
     pub reduce: Reduce,
     /// A trial that does not produce this metric fails (default), instead of merely lacking it.
     pub required: bool,
+    /// A count that must not vary (tokens generated, items processed): never a "stub"
+    /// warning for being identical; a warning when it differs between trials or variants.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact: bool,
 }
 
 /// Serialises durations as humantime strings so that the canonical hash and stored

@@ -94,6 +94,17 @@ struct RawFile {
     hypothesis: Vec<Spanned<RawHypothesis>>,
     #[serde(default)]
     factor: Vec<Spanned<RawFactor>>,
+    #[serde(default)]
+    derived: Vec<Spanned<RawDerived>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDerived {
+    name: Spanned<String>,
+    expr: Spanned<String>,
+    unit: Option<String>,
+    better: crate::define::config::Better,
 }
 
 /// A toggle or setting whose values generate variants.
@@ -232,6 +243,7 @@ struct RawMetric {
     better: Option<Better>,
     reduce: Option<Reduce>,
     required: Option<bool>,
+    exact: Option<bool>,
 }
 
 struct Parser<'a> {
@@ -343,7 +355,7 @@ impl<'a> Parser<'a> {
         let Some(a) = a else {
             return Ok(Default::default());
         };
-        let s = *a.get_ref();
+        let s = a.get_ref().clone();
         s.check().map_err(|(field, what)| {
             // Point at the offending key's value when it was written, else at the table.
             let span = root
@@ -354,6 +366,16 @@ impl<'a> Parser<'a> {
             self.err(span, format!("analysis.{field}"), what)
                 .with_hint("see docs/statistics.md for what each setting does")
         })?;
+        if let Some(bad) = s.compare.iter().find(|n| !is_telemetry_metric(n)) {
+            let span = root
+                .get("analysis")
+                .and_then(|t| t.get_ref().as_table())
+                .and_then(|t| t.get("compare"))
+                .map_or(a.span(), |v| v.span());
+            return Err(self
+                .err(span, "analysis.compare", format!("`{bad}` is not a telemetry metric"))
+                .with_hint("`compare` lists telemetry metrics (`gpu.energy_j`, `window.gpu.power_w.mean`, `host.cpu_util_pct.mean`…) to compare like the workload's own; workload and derived metrics are compared already"));
+        }
         Ok(s)
     }
 
@@ -516,6 +538,7 @@ impl<'a> Parser<'a> {
             telemetry: self.telemetry(raw.telemetry.as_ref())?,
             gate: self.gate(raw.gate.as_ref())?,
             hypotheses: self.hypotheses(&raw.hypothesis, &variants, &workloads, &analysis)?,
+            derived: self.derived(&raw.derived, &workloads)?,
             analysis,
             variants,
             workloads,
@@ -763,6 +786,48 @@ impl<'a> Parser<'a> {
                 workload: r.workload.as_ref().map(|w| w.get_ref().clone()),
                 claim: r.claim,
                 margin,
+            });
+        }
+        Ok(out)
+    }
+
+    fn derived(
+        &self,
+        raw: &[Spanned<RawDerived>],
+        workloads: &[Workload],
+    ) -> Result<Vec<crate::define::derived::Derived>> {
+        use crate::define::derived::{Derived, Expr};
+        let mut out: Vec<Derived> = Vec::new();
+        for (i, d) in raw.iter().enumerate() {
+            let at = format!("derived[{i}]");
+            let r = d.get_ref();
+            let name = self.check_name(&r.name, &format!("{at}.name"))?;
+            let declared = workloads.iter().any(|w| match &w.kind {
+                WorkloadKind::Command(c)
+                | WorkloadKind::Gemm(c)
+                | WorkloadKind::Copy(c)
+                | WorkloadKind::LlmServe(c) => c.metrics.iter().any(|m| m.name == name),
+            });
+            if is_reserved_metric(&name) || declared || out.iter().any(|o| o.name == name) {
+                return Err(self
+                    .err(r.name.span(), format!("{at}.name"), format!("`{name}` is already a metric"))
+                    .with_hint("a derived metric needs a name of its own: not a built-in, a telemetry name (`gpu.`, `host.`, `window.`…), a declared metric or another derived one"));
+            }
+            let text = r.expr.get_ref();
+            if let Err(e) = Expr::parse(text) {
+                // The column inside the string (after its opening quote), where the
+                // string has no escapes before it.
+                let span = r.expr.span();
+                let col = (span.start + 1 + e.at).min(span.end.saturating_sub(1));
+                return Err(self
+                    .err(col..col + 1, format!("{at}.expr"), format!("{e}"))
+                    .with_hint("an expression is metric names and numbers with + - * / and parentheses; put spaces around `-`, which metric names may contain"));
+            }
+            out.push(Derived {
+                name,
+                expr: text.clone(),
+                unit: r.unit.clone(),
+                better: r.better,
             });
         }
         Ok(out)
@@ -1351,6 +1416,7 @@ impl<'a> Parser<'a> {
             better,
             reduce: m.reduce.unwrap_or(Reduce::Mean),
             required: m.required.unwrap_or(true),
+            exact: m.exact.unwrap_or(false),
         })
     }
 
@@ -1485,6 +1551,7 @@ impl<'a> Parser<'a> {
                 },
                 reduce: Reduce::Mean,
                 required,
+                exact: false,
             })
             .collect();
         let command = CommandWorkload {
