@@ -6,6 +6,7 @@
 
 pub mod adaptive;
 pub mod claims;
+pub mod diff;
 pub mod samples;
 pub mod words;
 use crate::plan::{Cell, Phase};

@@ -4,6 +4,7 @@
 
 mod compare;
 mod completions;
+mod diff;
 mod env;
 pub mod exit;
 mod fields;
@@ -50,6 +51,8 @@ enum Command {
     Report(report::Args),
     /// Quick A/B of shell commands, stored and reported like any experiment.
     Compare(compare::Args),
+    /// Two runs of one experiment side by side: what changed, with report's statistics.
+    Diff(diff::Args),
     /// Distribute an experiment's trials over a Slurm cluster as a job array of shards.
     Submit(submit::Args),
     /// Progress of a submitted experiment: each shard's trials and the Slurm jobs' states.
@@ -102,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Plan(a) => plan::exec(a),
         Command::Report(a) => report::exec(a),
         Command::Compare(a) => compare::exec(a),
+        Command::Diff(a) => diff::exec(a),
         Command::Submit(a) => submit::exec(a),
         Command::Status(a) => status::exec(a),
         Command::Merge(a) => merge::exec(a),

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod derived;
 mod dialects;
+mod diff;
 mod docs;
 mod environments;
 mod layers;

@@ -81,6 +81,7 @@ fn the_help_of_every_subcommand() {
         "plan",
         "report",
         "compare",
+        "diff",
         "submit",
         "status",
         "merge",

@@ -1,0 +1,158 @@
+//! `rigor diff OLD NEW`: two runs of one experiment side by side (two stores, or two runs
+//! of one store: `a.db#3`), with `report`'s statistics, the environment that changed, and
+//! an exit status for CI (`--fail-on`).
+
+use super::exit;
+use anyhow::{Context, Result};
+use rigor::analyse::diff::{Combined, combine};
+use rigor::analyse::{Analysis, analyze, direction};
+use rigor::stats::compare::Outcome;
+use rigor::store::{RunData, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Markdown: what changed around the runs, then the report.
+    Md,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Never fail on a difference.
+    None,
+    /// Exit 1 when NEW is significantly worse on any metric (after correction).
+    Slower,
+    /// Exit 1 when NEW differs significantly either way.
+    Different,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The earlier run: a store (`old.db`, its latest run) or one run of it (`old.db#3`).
+    old: String,
+    /// The later run, the same way.
+    new: String,
+    #[arg(long, value_enum, default_value_t = Format::Md)]
+    format: Format,
+    /// Exit 1 on a significant change (for CI).
+    #[arg(long, value_enum, default_value_t = FailOn::None)]
+    fail_on: FailOn,
+}
+
+fn load(spec: &str) -> Result<RunData> {
+    let (path, run) = match spec.rsplit_once('#') {
+        Some((p, r)) => (
+            p,
+            Some(r.parse::<i64>().with_context(|| {
+                format!("`{spec}`: after `#` comes a run id (a number), not `{r}`")
+            })?),
+        ),
+        None => (spec, None),
+    };
+    let store = Store::open_read(&PathBuf::from(path))?;
+    let id = match run {
+        Some(r) => r,
+        None => store
+            .last_run_id()?
+            .with_context(|| format!("{path} holds no run"))?,
+    };
+    Ok(store.load(id)?)
+}
+
+/// Metrics whose change fails `--fail-on`: all compared ones but rigor's CPU-time and
+/// memory accounting of the runner's child, which move with the machine's load.
+fn counts(metric: &str) -> bool {
+    !matches!(metric, "user_time" | "sys_time" | "max_rss")
+}
+
+fn changed(a: &Analysis, worse_only: bool) -> Vec<String> {
+    a.comparisons
+        .iter()
+        .filter(|c| counts(&c.metric))
+        .filter_map(|c| {
+            let i = c.result.inference.as_ref()?;
+            (i.outcome == Outcome::Different).then_some(())?;
+            let lower_better = direction(c.better.as_deref(), c.unit.as_deref()).lower_is_better;
+            let worse = match (lower_better, c.ratio) {
+                (Some(true), Some(r)) => r > 1.0,
+                (Some(false), Some(r)) => r < 1.0,
+                _ => false,
+            };
+            let at: Vec<String> = c.sweep.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (!worse_only || worse).then(|| {
+                format!(
+                    "{}[{}] {}: {}",
+                    c.workload,
+                    at.join(","),
+                    c.metric,
+                    c.result.verdict
+                )
+            })
+        })
+        .collect()
+}
+
+fn markdown(c: &Combined, a: &Analysis, old: &str, new: &str) -> String {
+    let mut o = format!("# rigor diff: `{old}` (OLD) → `{new}` (NEW)\n\n");
+    if c.experiment_changed {
+        o.push_str("**The experiment changed between the runs** (what decides the trials differs): read every difference below with that in mind.\n\n");
+    }
+    for (side, keys) in [("OLD", &c.only_old), ("NEW", &c.only_new)] {
+        if !keys.is_empty() {
+            o.push_str(&format!(
+                "Cells only in {side}, not compared: {}\n\n",
+                keys.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    if c.environment.is_empty() {
+        o.push_str("The recorded environments are the same.\n\n");
+    } else {
+        o.push_str("## What changed around the runs\n\n| setting | OLD | NEW |\n|---|---|---|\n");
+        for (k, a, b) in &c.environment {
+            o.push_str(&format!("| `{k}` | {a} | {b} |\n"));
+        }
+        o.push('\n');
+    }
+    o.push_str(&rigor::report::to_markdown(a, &c.data));
+    o
+}
+
+pub fn exec(a: Args) -> Result<ExitCode> {
+    let (old, new) = (load(&a.old)?, load(&a.new)?);
+    let combined = combine(&old, &new);
+    let analysis = analyze(&combined.data);
+    match a.format {
+        Format::Md => print!("{}", markdown(&combined, &analysis, &a.old, &a.new)),
+        Format::Json => {
+            let mut j = rigor::report::to_json(&analysis, &combined.data);
+            j["diff"] = serde_json::json!({
+                "old": a.old,
+                "new": a.new,
+                "experiment_changed": combined.experiment_changed,
+                "only_old": combined.only_old,
+                "only_new": combined.only_new,
+                "environment": combined.environment.iter().map(|(k, a, b)| serde_json::json!({"setting": k, "old": a, "new": b})).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&j)?);
+        }
+    }
+    let failing = match a.fail_on {
+        FailOn::None => Vec::new(),
+        FailOn::Slower => changed(&analysis, true),
+        FailOn::Different => changed(&analysis, false),
+    };
+    if failing.is_empty() {
+        return Ok(exit::code(exit::OK));
+    }
+    eprintln!("rigor diff: {} significant change(s):", failing.len());
+    for v in &failing {
+        eprintln!("  {v}");
+    }
+    Ok(exit::code(exit::FAILED))
+}
