@@ -61,16 +61,33 @@ fn load(spec: &str) -> Result<RunData> {
     Ok(store.load(id)?)
 }
 
-/// Metrics whose change fails `--fail-on`: all compared ones but rigor's CPU-time and
-/// memory accounting of the runner's child, which move with the machine's load.
-fn counts(metric: &str) -> bool {
-    !matches!(metric, "user_time" | "sys_time" | "max_rss")
+/// The comparisons `--fail-on` judges: per workload, its own metrics (and the telemetry
+/// `compare` names) when it has any, else `wall_time`, as adaptive stopping decides; the
+/// runner's timings of a program that measures itself move with the machine's load.
+fn judged(a: &Analysis) -> Vec<&rigor::analyse::Comparison> {
+    let own = |m: &str| {
+        !rigor::define::config::is_reserved_metric(m) || a.settings.compare.iter().any(|c| c == m)
+    };
+    let has_own = |w: &str| {
+        a.comparisons
+            .iter()
+            .any(|c| c.workload == w && own(&c.metric))
+    };
+    a.comparisons
+        .iter()
+        .filter(|c| {
+            if has_own(&c.workload) {
+                own(&c.metric)
+            } else {
+                c.metric == "wall_time"
+            }
+        })
+        .collect()
 }
 
 fn changed(a: &Analysis, worse_only: bool) -> Vec<String> {
-    a.comparisons
-        .iter()
-        .filter(|c| counts(&c.metric))
+    judged(a)
+        .into_iter()
         .filter_map(|c| {
             let i = c.result.inference.as_ref()?;
             (i.outcome == Outcome::Different).then_some(())?;
