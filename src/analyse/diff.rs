@@ -55,7 +55,7 @@ fn flatten(v: &serde_json::Value, path: String, out: &mut BTreeMap<String, Strin
 
 /// The settings of the last session's environment of each run that differ (when it was
 /// captured and the load average then are readings of a moment, not settings: left out).
-fn environment_changes(old: &RunData, new: &RunData) -> Vec<(String, String, String)> {
+pub fn environment_changes(old: &RunData, new: &RunData) -> Vec<(String, String, String)> {
     let env = |d: &RunData| {
         let mut m = BTreeMap::new();
         if let Some(s) = d.sessions.last() {

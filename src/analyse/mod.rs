@@ -7,6 +7,7 @@
 pub mod adaptive;
 pub mod claims;
 pub mod diff;
+pub mod history;
 pub mod samples;
 pub mod words;
 use crate::plan::{Cell, Phase};

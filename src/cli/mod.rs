@@ -8,6 +8,7 @@ mod diff;
 mod env;
 pub mod exit;
 mod fields;
+mod history;
 mod loopback;
 mod man;
 mod merge;
@@ -53,6 +54,8 @@ enum Command {
     Compare(compare::Args),
     /// Two runs of one experiment side by side: what changed, with report's statistics.
     Diff(diff::Args),
+    /// Every metric of an experiment across its runs: step changes, and what changed then.
+    History(history::Args),
     /// Distribute an experiment's trials over a Slurm cluster as a job array of shards.
     Submit(submit::Args),
     /// Progress of a submitted experiment: each shard's trials and the Slurm jobs' states.
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => report::exec(a),
         Command::Compare(a) => compare::exec(a),
         Command::Diff(a) => diff::exec(a),
+        Command::History(a) => history::exec(a),
         Command::Submit(a) => submit::exec(a),
         Command::Status(a) => status::exec(a),
         Command::Merge(a) => merge::exec(a),

@@ -695,6 +695,64 @@ pub fn timeline(
     .map(Some)
 }
 
+/// A metric across runs (`rigor history`): each run's mean with its interval, in run
+/// order, and a dashed line at each step found.
+pub fn trend(
+    title: &str,
+    ylabel: &str,
+    points: &[crate::analyse::history::Point],
+    steps: &[usize],
+) -> R<String> {
+    let x = (0.5, points.len() as f64 + 0.5);
+    let y = range(points.iter().flat_map(|p| {
+        let (lo, hi) = p.ci.map_or((p.mean, p.mean), |c| (c[0], c[1]));
+        [lo, hi, p.mean]
+    }));
+    render(720, 400, |root| {
+        let mut chart = xy_chart(
+            root,
+            Some(title),
+            x,
+            y,
+            ("run (oldest first)", ylabel),
+            false,
+        )?;
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((i + 1) as f64, p.mean))
+            .collect();
+        for &at in steps {
+            let xs = at as f64 + 0.5;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(xs, y.0), (xs, y.1)],
+                    6,
+                    4,
+                    color(1).stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(points.iter().enumerate().filter_map(|(i, p)| {
+                let c = p.ci?;
+                let xi = (i + 1) as f64;
+                Some(PathElement::new(
+                    vec![(xi, c[0]), (xi, c[1])],
+                    color(0).stroke_width(2),
+                ))
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color(0).stroke_width(1)))
+            .map_err(err)?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 4, color(0).filled())))
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
 /// Most points drawn per CDF line: the chart is 440 px high, so 2,000 steps of 1/2,000
 /// each are already below a pixel; every point of 750,000 pooled inter-token gaps made a
 /// 5.4 MB SVG of the same picture.

@@ -5,6 +5,7 @@
 //! method and when rigor uses it. [`compare`] puts them together for one comparison.
 
 pub mod bootstrap;
+pub mod changepoint;
 pub mod ci;
 pub mod compare;
 pub mod describe;

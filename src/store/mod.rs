@@ -504,6 +504,20 @@ impl Store {
         }
     }
 
+    /// Every run of `experiment`, oldest first.
+    pub fn runs_of(&self, experiment: &str) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.sql(
+            self.conn
+                .prepare("SELECT id FROM run WHERE experiment = ?1 ORDER BY id"),
+        )?;
+        let rows = self.sql(stmt.query_map([experiment], |r| r.get::<_, i64>(0)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(self.sql(r)?);
+        }
+        Ok(out)
+    }
+
     /// The most recent run of any experiment.
     pub fn last_run_id(&self) -> Result<Option<i64>, StoreError> {
         self.sql(self.conn.query_row("SELECT max(id) FROM run", [], |r| {

@@ -8,6 +8,7 @@ mod dialects;
 mod diff;
 mod docs;
 mod environments;
+mod history;
 mod layers;
 mod llm_serve;
 mod report_html;

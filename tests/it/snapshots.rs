@@ -82,6 +82,7 @@ fn the_help_of_every_subcommand() {
         "report",
         "compare",
         "diff",
+        "history",
         "submit",
         "status",
         "merge",
