@@ -218,6 +218,17 @@ pub fn analyze(data: &RunData) -> Analysis {
     let mut warnings = Vec::new();
     let cells = summarize_cells(data, &settings, trials_per_cell);
 
+    // Trials another tool measured: rigor's statistics hold, its measuring guarantees do not.
+    if let Some(tool) = exp["imported"]["tool"].as_str() {
+        warnings.push(Warning {
+            kind: "imported",
+            message: format!(
+                "these trials were measured by {tool}, not by rigor ({}): the order was {tool}'s, not randomised across variants; nothing was sampled during them (no telemetry, no throttling or foreign-process checks); the measuring machine's environment is not recorded",
+                exp["imported"]["file"].as_str().unwrap_or("an imported file")
+            ),
+            advice: "read the verdicts as rigor's statistics on another tool's numbers; for its guarantees, run the same commands as a rigor experiment (`rigor compare` for commands)".into(),
+        });
+    }
     // Failed trials: named, with their reasons.
     let failed: Vec<String> = data
         .trials

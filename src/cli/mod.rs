@@ -9,6 +9,7 @@ mod env;
 pub mod exit;
 mod fields;
 mod history;
+mod import;
 mod loopback;
 mod man;
 mod merge;
@@ -56,6 +57,8 @@ enum Command {
     Diff(diff::Args),
     /// Every metric of an experiment across its runs: step changes, and what changed then.
     History(history::Args),
+    /// Another tool's results (hyperfine) as a run of a store, for rigor's statistics.
+    Import(import::Args),
     /// Distribute an experiment's trials over a Slurm cluster as a job array of shards.
     Submit(submit::Args),
     /// Progress of a submitted experiment: each shard's trials and the Slurm jobs' states.
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Compare(a) => compare::exec(a),
         Command::Diff(a) => diff::exec(a),
         Command::History(a) => history::exec(a),
+        Command::Import(a) => import::exec(a),
         Command::Submit(a) => submit::exec(a),
         Command::Status(a) => status::exec(a),
         Command::Merge(a) => merge::exec(a),

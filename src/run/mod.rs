@@ -7,6 +7,7 @@
 
 pub mod exec;
 pub mod extract;
+pub mod import;
 pub mod lock;
 pub mod logs;
 pub mod netns;

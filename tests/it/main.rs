@@ -9,6 +9,7 @@ mod diff;
 mod docs;
 mod environments;
 mod history;
+mod import;
 mod layers;
 mod llm_serve;
 mod report_html;

@@ -83,6 +83,7 @@ fn the_help_of_every_subcommand() {
         "compare",
         "diff",
         "history",
+        "import",
         "submit",
         "status",
         "merge",
