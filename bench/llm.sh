@@ -47,13 +47,14 @@ VLLM=${VLLM_VERSION:-0.33.0}
 ERF=target/bench-vllm-$VLLM/endpoint_request_func.py
 if [ ! -f "$ERF" ]; then
   mkdir -p "$(dirname "$ERF")"
-  # pip cannot download an sdist it cannot build; take its URL from PyPI's JSON API.
-  sdist=$(python3 -c "
-import json, urllib.request as u
-base = 'https://pypi.org/pypi/vllm/json'
-files = json.load(u.urlopen(base))['releases']['$VLLM']
-print(next(u.urljoin(base, f['url']) for f in files if f['packagetype'] == 'sdist'))")
-  curl -fsSL "$sdist" | tar xzO "vllm-$VLLM/vllm/benchmarks/lib/endpoint_request_func.py" > "$ERF"
+  # The one file, from vLLM's wheel as pip downloads it (no dependencies; the wheel is
+  # large but nothing of it is installed).
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux_2_28_x86_64 "vllm==$VLLM" -d "$tmp"
+  python3 -c "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read('vllm/benchmarks/lib/endpoint_request_func.py').decode())" \
+    "$(ls "$tmp"/vllm-"$VLLM"-*.whl)" > "$ERF"
+  rm -rf "$tmp"
 fi
 TOK=$(mktemp -d)
 cp target/llm/gpt2-tokenizer.json "$TOK/tokenizer.json"
