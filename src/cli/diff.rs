@@ -159,15 +159,41 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&j)?);
         }
     }
-    let failing = match a.fail_on {
+    let mut failing = match a.fail_on {
         FailOn::None => Vec::new(),
         FailOn::Slower => changed(&analysis, true),
         FailOn::Different => changed(&analysis, false),
     };
+    // A gate must not pass on what it could not compare: NEW cells with no successful
+    // trial, cells NEW lost, or nothing compared at all.
+    if a.fail_on != FailOn::None {
+        for c in analysis
+            .cells
+            .iter()
+            .filter(|c| c.cell.variant == rigor::analyse::diff::NEW && c.ok == 0)
+        {
+            failing.push(format!(
+                "{}: no successful trial in NEW ({} failed)",
+                c.cell.key, c.failed
+            ));
+        }
+        if !combined.only_old.is_empty() {
+            failing.push(format!(
+                "cells of OLD missing from NEW: {}",
+                combined.only_old.join(", ")
+            ));
+        }
+        if judged(&analysis).is_empty() {
+            failing.push("nothing could be compared (no cell of OLD matches one of NEW with successful trials on both sides)".into());
+        }
+    }
     if failing.is_empty() {
         return Ok(exit::code(exit::OK));
     }
-    eprintln!("rigor diff: {} significant change(s):", failing.len());
+    eprintln!(
+        "rigor diff: {} significant change(s) or gap(s):",
+        failing.len()
+    );
     for v in &failing {
         eprintln!("  {v}");
     }

@@ -34,8 +34,9 @@ fn fmt(v: f64) -> String {
 }
 
 fn markdown(name: &str, series: &[Series], runs: usize, figures: bool) -> String {
+    let names = slugs(series);
     let mut o = format!(
-        "# History of `{name}`: {runs} run(s)\n\nEach point is a run's mean over its successful trials, with the t-interval of that mean. Steps: binary segmentation with a permutation test of the largest standardised mean shift at each split ({PERMUTATIONS} permutations, α = {ALPHA}, at least {MIN_RUNS} runs each side): on a series without a step, the chance of reporting one is at most {ALPHA} (docs/reports.md).\n\n",
+        "# History of `{name}`: {runs} run(s)\n\nEach point is a run's mean over its successful trials, with the t-interval of that mean. Steps: binary segmentation with a permutation test of the largest standardised mean shift at each split ({PERMUTATIONS} permutations, α = {ALPHA}, at least {MIN_RUNS} runs each side): on a series without a step, the chance of reporting one is at most {ALPHA}, per series: among many series, expect about that fraction to show a false step (docs/reports.md).\n\n",
     );
     let with: Vec<&Series> = series.iter().filter(|s| !s.steps.is_empty()).collect();
     if with.is_empty() {
@@ -73,7 +74,7 @@ fn markdown(name: &str, series: &[Series], runs: usize, figures: bool) -> String
         }
         o.push('\n');
     }
-    for s in series {
+    for (s, fig) in series.iter().zip(&names) {
         let unit = s
             .unit
             .as_deref()
@@ -81,7 +82,7 @@ fn markdown(name: &str, series: &[Series], runs: usize, figures: bool) -> String
             .unwrap_or_default();
         let _ = writeln!(o, "## `{}` {}{unit}\n", s.cell, s.metric);
         if figures {
-            let _ = writeln!(o, "![{} {}](figures/{}.svg)\n", s.cell, s.metric, slug(s));
+            let _ = writeln!(o, "![{} {}](figures/{fig}.svg)\n", s.cell, s.metric);
         }
         o.push_str("| run | started | n | mean | interval |\n|---:|---|---:|---:|---|\n");
         for p in &s.points {
@@ -116,10 +117,26 @@ fn slug(s: &Series) -> String {
         .join("-")
 }
 
+/// File names for the series' figures, distinct even where two names slug alike.
+fn slugs(series: &[Series]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in series {
+        let base = slug(s);
+        let mut name = base.clone();
+        let mut i = 2;
+        while out.contains(&name) {
+            name = format!("{base}-{i}");
+            i += 1;
+        }
+        out.push(name);
+    }
+    out
+}
+
 fn write_figures(series: &[Series], dir: &Path) -> Result<()> {
     let figs = dir.join("figures");
     std::fs::create_dir_all(&figs).with_context(|| format!("cannot create {}", figs.display()))?;
-    for s in series {
+    for (s, name) in series.iter().zip(slugs(series)) {
         let at: Vec<usize> = s
             .steps
             .iter()
@@ -136,7 +153,7 @@ fn write_figures(series: &[Series], dir: &Path) -> Result<()> {
             &at,
         )
         .map_err(|e| anyhow::anyhow!(e))?;
-        let path = figs.join(format!("{}.svg", slug(s)));
+        let path = figs.join(format!("{name}.svg"));
         std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

@@ -1,50 +1,94 @@
-//! `rigor import TOOL FILE --store DB`: another tool's results as a run of a store, for
+//! `rigor import TOOL FILE… --store DB`: another tool's results as a run of a store, for
 //! rigor's statistics and reports.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use rigor::run::import::{read_aiperf, read_hyperfine, write};
 use rigor::store::Store;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Tool {
     /// hyperfine's `--export-json`: each command a variant, each run a trial (`time`, s).
     Hyperfine,
+    /// AIPerf's `profile_export_aiperf.json`: each file a trial of the cell its
+    /// configuration names; `NAME=FILE` puts a file in variant NAME.
+    Aiperf,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
     tool: Tool,
-    /// The tool's result file.
-    file: PathBuf,
+    /// The tool's result files (hyperfine: one; AIPerf: one per trial, `NAME=FILE` for a
+    /// variant other than `aiperf`).
+    #[arg(required = true)]
+    files: Vec<String>,
     /// The store to add the run to (created if missing).
     #[arg(long)]
-    store: PathBuf,
-    /// The experiment's name (default: the file's name without its extension).
+    store: std::path::PathBuf,
+    /// The experiment's name (default: the first file's name without its extension).
     #[arg(long)]
     name: Option<String>,
 }
 
+fn read(path: &str) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))
+}
+
 pub fn exec(a: Args) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    // (variant, file): `NAME=FILE` where NAME is a usable name and FILE exists.
+    let split = |arg: &str| -> (String, String) {
+        match arg.split_once('=') {
+            Some((v, f))
+                if !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                    && std::path::Path::new(f).exists() =>
+            {
+                (v.to_string(), f.to_string())
+            }
+            _ => ("aiperf".to_string(), arg.to_string()),
+        }
+    };
+    // Read and checked before the store is touched: a wrong file writes nothing.
+    let (parsed, names, text) = match a.tool {
+        Tool::Hyperfine => {
+            if a.files.len() != 1 {
+                bail!("hyperfine: one file (its --export-json holds every command)");
+            }
+            let text = read(&a.files[0])?;
+            (
+                read_hyperfine(&a.files[0], &text)?,
+                a.files[0].clone(),
+                text,
+            )
+        }
+        Tool::Aiperf => {
+            let mut files = Vec::new();
+            for arg in &a.files {
+                let (variant, file) = split(arg);
+                let text = read(&file)?;
+                files.push((variant, file, text));
+            }
+            let all: String = files.iter().map(|f| f.2.as_str()).collect();
+            let names = files
+                .iter()
+                .map(|f| f.1.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (read_aiperf(&files)?, names, all)
+        }
+    };
     let name = a.name.unwrap_or_else(|| {
-        a.file
+        let first = split(&a.files[0]).1;
+        std::path::Path::new(&first)
             .file_stem()
             .map_or("imported".into(), |s| s.to_string_lossy().into_owned())
     });
-    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
-    let file = a.file.display().to_string();
-    // Read and checked before the store is touched: a wrong file writes nothing.
-    let done = match a.tool {
-        Tool::Hyperfine => {
-            let parsed = rigor::run::import::read_hyperfine(&file, &text)?;
-            let store = Store::open(&a.store)?;
-            rigor::run::import::hyperfine(&store, &parsed, &file, &text, &name, &command_line)?
-        }
-    };
+    let store = Store::open(&a.store)?;
+    let done = write(&store, &parsed, &name, &names, &text, &command_line)?;
     println!(
-        "imported {} trial(s) of {} command(s) from {file} as run {} of `{name}` in {}",
+        "imported {} trial(s) of {} variant(s) from {names} as run {} of `{name}` in {}",
         done.trials,
         done.variants.len(),
         done.run_id,

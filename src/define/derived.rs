@@ -35,8 +35,13 @@ struct P<'a> {
 
 impl P<'_> {
     fn skip(&mut self) {
-        while self.s[self.i..].starts_with(char::is_whitespace) {
-            self.i += 1;
+        while let Some(c) = self.s[self.i..]
+            .chars()
+            .next()
+            .filter(|c| c.is_whitespace())
+        {
+            // By the character's length: a no-break space is two bytes.
+            self.i += c.len_utf8();
         }
     }
     fn peek(&mut self) -> Option<char> {
@@ -261,6 +266,13 @@ mod tests {
         assert_eq!(err("(a + b").why, "expected `)`");
         assert_eq!(err("a b").at, 2);
         assert_eq!(err("1..2").why, "`1..2` is not a number");
+        // Any character, any whitespace: an error, never a panic.
+        assert_eq!(
+            Expr::parse("a\u{a0}/\u{2003}b").unwrap().names(),
+            vec!["a", "b"]
+        );
+        assert!(Expr::parse("a / é").is_err());
+        assert!(Expr::parse("").is_err());
     }
 
     #[test]

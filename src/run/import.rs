@@ -2,11 +2,18 @@
 //! verdicts and reports apply to them (`rigor import`). Each imported run says which tool
 //! measured it and how; the report then states which of rigor's guarantees do not hold
 //! (the order was the tool's, nothing was sampled, the measuring machine is not recorded).
+//! Files are read and checked before anything is written.
 //!
-//! hyperfine (`--export-json`): each command is a variant, each of its runs a trial with
-//! `time` (s), the baseline the first command; a run with a non-zero exit code is a failed
-//! trial (hyperfine keeps them only with `--ignore-failure`).
+//! - hyperfine (`--export-json`): each command is a variant, each of its runs a trial with
+//!   `time` (s), the baseline the first command; a run with a non-zero exit code is a
+//!   failed trial (hyperfine keeps them only with `--ignore-failure`).
+//! - AIPerf (`profile_export_aiperf.json`): each file is one trial, of the cell its
+//!   configuration names (endpoint, streaming, concurrency or rate, input and output
+//!   lengths), in the variant given as `NAME=FILE` (else `aiperf`); its own statistics
+//!   become `llm.*` metrics under rigor's definitions' names (AIPerf's "inter-token
+//!   latency" is rigor's TPOT, its "inter-chunk latency" rigor's ITL).
 
+use crate::define::config::{Better, ParamValue};
 use crate::plan::{Cell, Phase, TrialKey};
 use crate::store::{AttemptRecord, NewRun, NewSession, Store, StoreError};
 use crate::trial::{MetricValue, TrialStatus};
@@ -15,36 +22,55 @@ use std::collections::BTreeMap;
 /// Why a file cannot be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{file}: not hyperfine's --export-json output: {why}")]
-    Format { file: String, why: String },
+    #[error("{file}: not {tool}'s output: {why}")]
+    Format {
+        file: String,
+        tool: &'static str,
+        why: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-#[derive(serde::Deserialize)]
-struct HyperfineFile {
-    results: Vec<HyperfineResult>,
+/// One trial to write: its cell, status, metrics.
+struct Trial {
+    cell: usize,
+    ok: Result<(), String>,
+    exit_code: Option<i32>,
+    wall_s: Option<f64>,
+    argv: Vec<String>,
+    metrics: Vec<(String, MetricValue)>,
 }
 
-#[derive(serde::Deserialize)]
-struct HyperfineResult {
-    command: String,
-    times: Vec<f64>,
-    #[serde(default)]
-    exit_codes: Vec<Option<i32>>,
-    #[serde(default)]
-    parameters: BTreeMap<String, serde_json::Value>,
+/// Read and checked, ready to write.
+pub struct Parsed {
+    tool: &'static str,
+    what: &'static str,
+    order: &'static str,
+    cells: Vec<Cell>,
+    descriptions: Vec<(String, String)>,
+    trials: Vec<Trial>,
+    details: serde_json::Value,
 }
 
-/// What an import made: the run and how many trials.
+/// What an import made: the run, its variants (name, what it is) and how many trials.
 pub struct Imported {
     pub run_id: i64,
     pub variants: Vec<(String, String)>,
     pub trials: usize,
 }
 
+fn metric(value: f64, unit: &str, better: Better) -> MetricValue {
+    MetricValue {
+        value,
+        unit: Some(unit.into()),
+        better: Some(better),
+        samples: Vec::new(),
+    }
+}
+
 /// A variant name from a command: its words joined by `-`, letters, digits, `-`, `_`, `.`
-/// only, at most 64 characters, made unique.
+/// only, at most 56 characters, made unique.
 fn variant_name(command: &str, taken: &[String]) -> String {
     let mut base: String = command
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
@@ -66,68 +92,276 @@ fn variant_name(command: &str, taken: &[String]) -> String {
     name
 }
 
-/// hyperfine's results, read and checked before anything is written.
-pub struct Hyperfine(HyperfineFile);
+fn cell(variant: &str, workload: &str, sweep: BTreeMap<String, ParamValue>) -> Cell {
+    let key = if sweep.is_empty() {
+        format!("{variant}/{workload}")
+    } else {
+        let at: Vec<String> = sweep.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{variant}/{workload}[{}]", at.join(","))
+    };
+    Cell {
+        key,
+        variant: variant.into(),
+        workload: workload.into(),
+        params: sweep.clone(),
+        sweep,
+    }
+}
 
-/// Reads hyperfine's JSON (`text`, from `file`).
-pub fn read_hyperfine(file: &str, text: &str) -> Result<Hyperfine, ImportError> {
+#[derive(serde::Deserialize)]
+struct HyperfineFile {
+    results: Vec<HyperfineResult>,
+}
+
+#[derive(serde::Deserialize)]
+struct HyperfineResult {
+    command: String,
+    times: Vec<f64>,
+    #[serde(default)]
+    exit_codes: Vec<Option<i32>>,
+    #[serde(default)]
+    parameters: BTreeMap<String, serde_json::Value>,
+}
+
+/// hyperfine's JSON (`text`, from `file`).
+pub fn read_hyperfine(file: &str, text: &str) -> Result<Parsed, ImportError> {
     let bad = |why: String| ImportError::Format {
         file: file.to_string(),
+        tool: "hyperfine's --export-json",
         why,
     };
     let parsed: HyperfineFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     if parsed.results.is_empty() {
         return Err(bad("it holds no result".into()));
     }
-    Ok(Hyperfine(parsed))
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    for r in &parsed.results {
+        let taken: Vec<String> = descriptions.iter().map(|v| v.0.clone()).collect();
+        descriptions.push((variant_name(&r.command, &taken), r.command.clone()));
+    }
+    let cells: Vec<Cell> = descriptions
+        .iter()
+        .map(|(v, _)| cell(v, "hyperfine", BTreeMap::new()))
+        .collect();
+    let mut trials = Vec::new();
+    for (c, r) in parsed.results.iter().enumerate() {
+        for (i, &t) in r.times.iter().enumerate() {
+            let code = r.exit_codes.get(i).copied().flatten();
+            let ok = match code {
+                Some(c) if c != 0 => Err(format!("exit status {c} (hyperfine --ignore-failure)")),
+                _ if !(t.is_finite() && t >= 0.0) => {
+                    Err(format!("hyperfine recorded an unusable time: {t}"))
+                }
+                _ => Ok(()),
+            };
+            trials.push(Trial {
+                cell: c,
+                exit_code: code,
+                wall_s: ok.is_ok().then_some(t),
+                metrics: if ok.is_ok() {
+                    vec![("time".into(), metric(t, "s", Better::Lower))]
+                } else {
+                    Vec::new()
+                },
+                ok,
+                argv: vec![r.command.clone()],
+            });
+        }
+    }
+    Ok(Parsed {
+        tool: "hyperfine",
+        what: "wall-clock time of each run of each command, as hyperfine measured it (its shell-spawning correction applied unless -N)",
+        // hyperfine runs every run of one command, then the next command's.
+        order: "sequential",
+        cells,
+        descriptions,
+        trials,
+        details: serde_json::json!({
+            "parameters": parsed.results.iter().map(|r| &r.parameters).collect::<Vec<_>>(),
+        }),
+    })
 }
 
-/// Writes hyperfine's results (read from `file`, whose text is `text`) into `store` as a
-/// new run of `experiment`.
-pub fn hyperfine(
+/// AIPerf's statistics of one distribution: `(avg, p50, p90, p95, p99, max)`.
+fn aiperf_dist(d: &serde_json::Value, key: &str) -> Option<[Option<f64>; 6]> {
+    let m = d.get(key)?;
+    let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).filter(|v| v.is_finite());
+    Some([g("avg"), g("p50"), g("p90"), g("p95"), g("p99"), g("max")])
+}
+
+/// AIPerf's `profile_export_aiperf.json` files, each `(variant, file, text)`.
+pub fn read_aiperf(files: &[(String, String, String)]) -> Result<Parsed, ImportError> {
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    let mut trials = Vec::new();
+    let mut versions = Vec::new();
+    for (variant, file, text) in files {
+        let bad = |why: String| ImportError::Format {
+            file: file.clone(),
+            tool: "AIPerf's profile_export_aiperf.json",
+            why,
+        };
+        let d: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if d.get("request_throughput").is_none() || d.get("input_config").is_none() {
+            return Err(bad(
+                "it has no `request_throughput` or `input_config`".into()
+            ));
+        }
+        versions.push(d["aiperf_version"].as_str().unwrap_or("?").to_string());
+        let cfg = &d["input_config"];
+        let mut sweep = BTreeMap::new();
+        if let Some(e) = cfg["endpoint"]["type"].as_str() {
+            sweep.insert("endpoint".into(), ParamValue::Str(e.into()));
+        }
+        if let Some(s) = cfg["endpoint"]["streaming"].as_bool() {
+            sweep.insert("streaming".into(), ParamValue::Bool(s));
+        }
+        let phase = cfg["phases"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["kind"] == "profiling"));
+        for key in ["concurrency", "request_rate", "rate"] {
+            if let Some(v) = phase.and_then(|p| p.get(key)) {
+                let value = match (v.as_i64(), v.as_f64()) {
+                    (Some(i), _) => ParamValue::Int(i),
+                    (None, Some(f)) => ParamValue::Float(f),
+                    _ => continue,
+                };
+                sweep.insert(key.into(), value);
+            }
+        }
+        let lens = &cfg["datasets"][0]["prompts"];
+        for (name, v) in [("isl", &lens["isl"]["mean"]), ("osl", &lens["osl"]["mean"])] {
+            if let Some(f) = v.as_f64() {
+                sweep.insert(name.into(), ParamValue::Float(f));
+            }
+        }
+        let c = cell(variant, "serve", sweep);
+        let index = match cells.iter().position(|x| x.key == c.key) {
+            Some(i) => i,
+            None => {
+                cells.push(c);
+                if !descriptions.iter().any(|(v, _)| v == variant) {
+                    descriptions.push((variant.clone(), format!("AIPerf results ({file}…)")));
+                }
+                cells.len() - 1
+            }
+        };
+        let avg = |k: &str| d[k]["avg"].as_f64().filter(|v| v.is_finite());
+        let mut metrics = Vec::new();
+        for (theirs, ours) in [
+            ("time_to_first_token", "ttft_ms"),
+            ("inter_chunk_latency", "itl_ms"),
+            ("inter_token_latency", "tpot_ms"),
+            ("request_latency", "e2e_ms"),
+        ] {
+            if let Some(stats) = aiperf_dist(&d, theirs) {
+                for (stat, v) in ["mean", "median", "p90", "p95", "p99", "max"]
+                    .iter()
+                    .zip(stats)
+                {
+                    if let Some(v) = v {
+                        metrics
+                            .push((format!("llm.{ours}.{stat}"), metric(v, "ms", Better::Lower)));
+                    }
+                }
+            }
+        }
+        for (theirs, ours, unit, better) in [
+            ("request_throughput", "llm.req_s", "req/s", Better::Higher),
+            (
+                "output_token_throughput",
+                "llm.output_tok_s",
+                "tok/s",
+                Better::Higher,
+            ),
+            (
+                "total_token_throughput",
+                "llm.total_tok_s",
+                "tok/s",
+                Better::Higher,
+            ),
+            ("benchmark_duration", "llm.duration_s", "s", Better::Lower),
+        ] {
+            if let Some(v) = avg(theirs) {
+                metrics.push((ours.into(), metric(v, unit, better)));
+            }
+        }
+        if let Some(pct) = avg("request_error_rate") {
+            metrics.push((
+                "llm.error_rate".into(),
+                metric(pct / 100.0, "fraction", Better::Lower),
+            ));
+        }
+        let errors: u64 = d["error_summary"]
+            .as_array()
+            .map(|e| e.iter().map(|x| x["count"].as_u64().unwrap_or(1)).sum())
+            .unwrap_or(0);
+        let ok = if d["was_cancelled"].as_bool() == Some(true) {
+            Err("AIPerf's run was cancelled".to_string())
+        } else if d["is_complete"].as_bool() == Some(false) {
+            Err("AIPerf's run did not complete".to_string())
+        } else if avg("request_throughput").is_none_or(|r| r <= 0.0) {
+            Err(format!(
+                "no request succeeded ({errors} error(s) in AIPerf's summary)"
+            ))
+        } else {
+            Ok(())
+        };
+        trials.push(Trial {
+            cell: index,
+            exit_code: None,
+            wall_s: avg("benchmark_duration"),
+            argv: vec![file.clone()],
+            metrics: if ok.is_ok() { metrics } else { Vec::new() },
+            ok,
+        });
+    }
+    if trials.is_empty() {
+        return Err(ImportError::Format {
+            file: "(none)".into(),
+            tool: "AIPerf's profile_export_aiperf.json",
+            why: "no file given".into(),
+        });
+    }
+    Ok(Parsed {
+        tool: "AIPerf",
+        what: "AIPerf's own per-run statistics (avg, p50–p99, max of its per-request values), one file per trial; its inter-token latency is stored as llm.tpot_ms, its inter-chunk latency as llm.itl_ms",
+        // Each file is a separate AIPerf run, in the order the user ran them.
+        order: "sequential",
+        cells,
+        descriptions,
+        trials,
+        details: serde_json::json!({ "aiperf_versions": versions }),
+    })
+}
+
+/// Writes what was read into `store` as a new run of `experiment`; `files` names and
+/// `text` holds what was read (its hash identifies the run).
+pub fn write(
     store: &Store,
-    Hyperfine(parsed): &Hyperfine,
-    file: &str,
-    text: &str,
+    parsed: &Parsed,
     experiment: &str,
+    files: &str,
+    text: &str,
     command_line: &str,
 ) -> Result<Imported, ImportError> {
-    let mut variants: Vec<(String, String)> = Vec::new();
-    for r in &parsed.results {
-        let taken: Vec<String> = variants.iter().map(|v| v.0.clone()).collect();
-        variants.push((variant_name(&r.command, &taken), r.command.clone()));
-    }
-    let workload = "hyperfine";
-    let cells: Vec<Cell> = variants
-        .iter()
-        .map(|(v, _)| Cell {
-            key: format!("{v}/{workload}"),
-            variant: v.clone(),
-            workload: workload.into(),
-            params: BTreeMap::new(),
-            sweep: BTreeMap::new(),
-        })
-        .collect();
-    let trials = parsed
-        .results
-        .iter()
-        .map(|r| r.times.len())
+    let per_cell = (0..parsed.cells.len())
+        .map(|c| parsed.trials.iter().filter(|t| t.cell == c).count())
         .max()
         .unwrap_or(0);
     let sha = super::sha256_hex(text.as_bytes());
     let experiment_json = serde_json::json!({
         "name": experiment,
         "seed": 0,
-        "baseline": variants[0].0,
-        "trials": trials,
-        // hyperfine runs every run of one command, then the next command's.
-        "order": "sequential",
-        "variants": variants.iter().map(|(n, c)| serde_json::json!({"name": n, "description": c})).collect::<Vec<_>>(),
+        "baseline": parsed.descriptions.first().map(|d| d.0.clone()).unwrap_or_default(),
+        "trials": per_cell,
+        "order": parsed.order,
+        "variants": parsed.descriptions.iter().map(|(n, c)| serde_json::json!({"name": n, "description": c})).collect::<Vec<_>>(),
         "imported": {
-            "tool": "hyperfine",
-            "file": file,
-            "what": "wall-clock time of each run of each command, as hyperfine measured it (its shell-spawning correction applied unless -N)",
-            "parameters": parsed.results.iter().map(|r| &r.parameters).collect::<Vec<_>>(),
+            "tool": parsed.tool,
+            "file": files,
+            "what": parsed.what,
+            "details": parsed.details,
         },
     })
     .to_string();
@@ -135,17 +369,17 @@ pub fn hyperfine(
         &NewRun {
             experiment,
             seed: 0,
-            file_path: file,
+            file_path: files,
             file_text: text,
             file_sha256: &sha,
             experiment_sha256: &sha,
             experiment_json: &experiment_json,
-            planned_trials: parsed.results.iter().map(|r| r.times.len()).sum(),
+            planned_trials: parsed.trials.len(),
         },
-        &cells,
+        &parsed.cells,
     )?;
     let environment = serde_json::json!({
-        "imported": "measured by hyperfine on a machine rigor did not record"
+        "imported": format!("measured by {} on a machine rigor did not record", parsed.tool)
     });
     let session = store.start_session(&NewSession {
         run_id,
@@ -157,71 +391,50 @@ pub fn hyperfine(
     })?;
     let started = crate::machine::now_rfc3339();
     let workdir = std::path::PathBuf::from(".");
-    let mut seq = 0;
-    for (r, cell) in parsed.results.iter().zip(&cells) {
-        for (i, &t) in r.times.iter().enumerate() {
-            let code = r.exit_codes.get(i).copied().flatten();
-            let ok = code.is_none_or(|c| c == 0) && t.is_finite() && t >= 0.0;
-            let metrics = if ok {
-                vec![(
-                    "time".to_string(),
-                    MetricValue {
-                        value: t,
-                        unit: Some("s".into()),
-                        better: Some(crate::define::config::Better::Lower),
-                        samples: Vec::new(),
-                    },
-                )]
+    let mut index = vec![0u32; parsed.cells.len()];
+    for (seq, t) in parsed.trials.iter().enumerate() {
+        let i = index[t.cell];
+        index[t.cell] += 1;
+        store.record_attempt(&AttemptRecord {
+            run_id,
+            session_id: session,
+            key: &TrialKey {
+                cell: parsed.cells[t.cell].key.clone(),
+                phase: Phase::Measure,
+                index: i,
+            },
+            seq,
+            attempt: 1,
+            is_final: true,
+            status: if t.ok.is_ok() {
+                TrialStatus::Ok
             } else {
-                Vec::new()
-            };
-            let reason = match code {
-                Some(c) if c != 0 => Some(format!("exit status {c} (hyperfine --ignore-failure)")),
-                _ if !ok => Some(format!("hyperfine recorded an unusable time: {t}")),
-                _ => None,
-            };
-            store.record_attempt(&AttemptRecord {
-                run_id,
-                session_id: session,
-                key: &TrialKey {
-                    cell: cell.key.clone(),
-                    phase: Phase::Measure,
-                    index: i as u32,
-                },
-                seq,
-                attempt: 1,
-                is_final: true,
-                status: if ok {
-                    TrialStatus::Ok
-                } else {
-                    TrialStatus::Failed
-                },
-                reason: reason.as_deref(),
-                exit_code: code,
-                signal: None,
-                started_at: &started,
-                wall_s: ok.then_some(t),
-                argv: std::slice::from_ref(&r.command),
-                env: &[],
-                workdir: &workdir,
-                stdout_log: None,
-                stderr_log: None,
-                notes: &[],
-                flags: &[],
-                metrics: &metrics,
-                missing: &[],
-                telemetry: None,
-                requests: &[],
-            })?;
-            seq += 1;
-        }
+                TrialStatus::Failed
+            },
+            reason: t.ok.as_ref().err().map(String::as_str),
+            exit_code: t.exit_code,
+            signal: None,
+            started_at: &started,
+            wall_s: t.wall_s,
+            argv: &t.argv,
+            env: &[],
+            workdir: &workdir,
+            stdout_log: None,
+            stderr_log: None,
+            notes: &[],
+            flags: &[],
+            metrics: &t.metrics,
+            missing: &[],
+            telemetry: None,
+            requests: &[],
+        })?;
     }
     store.end_session(session, "complete")?;
     store.set_run_status(run_id, "complete")?;
     Ok(Imported {
         run_id,
-        variants,
-        trials: seq,
+        variants: parsed.descriptions.clone(),
+        trials: parsed.trials.len(),
     })
 }
 

@@ -32,6 +32,8 @@ pub struct Marker {
     /// `CLOCK_MONOTONIC` at the same moment, in ns: comparable with a timestamp the
     /// program put in the line itself (how the marker latency is measured, bench/).
     pub mono_ns: u64,
+    /// Which read from the pipe brought it: markers read together share one stamp.
+    pub chunk: u64,
     pub begin: bool,
     /// "" for the unnamed window.
     pub window: String,
@@ -131,6 +133,7 @@ fn copy(mut pipe: std::process::ChildStdout, mut log: File, finished: &AtomicBoo
     let mut line: Vec<u8> = Vec::new();
     let mut overlong = false;
     let mut finished_at: Option<Instant> = None;
+    let mut chunk = 0u64;
     let fd = pipe.as_raw_fd();
     loop {
         let mut pfd = libc::pollfd {
@@ -138,18 +141,30 @@ fn copy(mut pipe: std::process::ChildStdout, mut log: File, finished: &AtomicBoo
             events: libc::POLLIN,
             revents: 0,
         };
+        // Once the trial is over, whatever still holds the pipe gets DRAIN, however much or
+        // little it writes: checked on every pass, not only when the pipe is quiet.
+        if finished.load(Ordering::Relaxed) {
+            let since = *finished_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= DRAIN {
+                out.abandoned = true;
+                break;
+            }
+        }
         // SAFETY: one valid pollfd.
         let ready = unsafe { libc::poll(&mut pfd, 1, 50) };
-        if ready == 0 {
-            if finished.load(Ordering::Relaxed) {
-                let since = *finished_at.get_or_insert_with(Instant::now);
-                if since.elapsed() >= DRAIN {
-                    out.abandoned = true;
-                    break;
-                }
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
             }
+            out.error.get_or_insert(e);
+            break;
+        }
+        // Read only what poll says is there (data, or the writers gone): a read never blocks.
+        if ready == 0 || pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
             continue;
         }
+        chunk += 1;
         let n = match pipe.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -176,6 +191,7 @@ fn copy(mut pipe: std::process::ChildStdout, mut log: File, finished: &AtomicBoo
                     out.markers.push(Marker {
                         at,
                         mono_ns,
+                        chunk,
                         begin,
                         window,
                         line: text.trim().to_string(),
@@ -204,7 +220,7 @@ pub fn spans(markers: &[Marker], origin: Instant) -> Result<Vec<WindowSpan>, Win
             -origin.duration_since(at).as_secs_f64()
         }
     };
-    let mut open: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut open: BTreeMap<&str, (f64, u64)> = BTreeMap::new();
     let mut out = Vec::new();
     let shown = |w: &str| {
         if w.is_empty() {
@@ -223,7 +239,7 @@ pub fn spans(markers: &[Marker], origin: Instant) -> Result<Vec<WindowSpan>, Win
         let t = secs(m.at);
         match (m.begin, open.get(m.window.as_str())) {
             (true, None) => {
-                open.insert(&m.window, t);
+                open.insert(&m.window, (t, m.chunk));
             }
             (true, Some(_)) => {
                 return Err(WindowError(format!(
@@ -232,7 +248,13 @@ pub fn spans(markers: &[Marker], origin: Instant) -> Result<Vec<WindowSpan>, Win
                     shown(&m.window)
                 )));
             }
-            (false, Some(&b)) => {
+            (false, Some(&(_, chunk))) if chunk == m.chunk => {
+                return Err(WindowError(format!(
+                    "the begin and end of {} arrived in one read of the program's output, so their times cannot be told apart: its stdout is buffered; flush after each marker (`print(..., flush=True)` in Python)",
+                    shown(&m.window)
+                )));
+            }
+            (false, Some(&(b, _))) => {
                 out.push(WindowSpan {
                     window: m.window.clone(),
                     begin_s: b,
@@ -249,7 +271,7 @@ pub fn spans(markers: &[Marker], origin: Instant) -> Result<Vec<WindowSpan>, Win
             }
         }
     }
-    if let Some((w, b)) = open.into_iter().next() {
+    if let Some((w, (b, _))) = open.into_iter().next() {
         return Err(WindowError(format!(
             "the program printed a begin for {} at {b:.3} s and never its end",
             shown(w)
@@ -284,6 +306,7 @@ mod tests {
         Marker {
             at: origin + Duration::from_millis(ms),
             mono_ns: 0,
+            chunk: ms,
             begin,
             window: w.into(),
             line: format!("{{\"event\":\"{}\"}}", if begin { "begin" } else { "end" }),
@@ -331,5 +354,12 @@ mod tests {
         assert!(e.contains("already open"), "{e}");
         let e = spans(&[m(o, 1, true, "a b")], o).unwrap_err().0;
         assert!(e.contains("window name"), "{e}");
+        // Begin and end in one read: buffered output, no time can be given.
+        let mut end = m(o, 5, false, "");
+        end.chunk = 5;
+        let mut begin = m(o, 5, true, "");
+        begin.chunk = 5;
+        let e = spans(&[begin, end], o).unwrap_err().0;
+        assert!(e.contains("stdout is buffered"), "{e}");
     }
 }

@@ -1087,6 +1087,15 @@ fn derive(experiment_json: &str, trials: &mut [TrialRow]) {
         };
         let values = crate::define::derived::evaluate(&derived, &get);
         for (d, (name, value)) in derived.iter().zip(values) {
+            // A name the trial already reports (a JSON-line metric the file did not
+            // declare): two values under one name would count twice.
+            if t.metrics.iter().any(|m| m.name == name) {
+                t.missing.push((
+                    name.clone(),
+                    format!("`[[derived]] {name}` is not computed: the trial already reports a metric of that name; give the derived metric another"),
+                ));
+                continue;
+            }
             match value {
                 Ok(value) => t.metrics.push(StoredMetric {
                     name,

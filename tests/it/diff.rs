@@ -109,6 +109,17 @@ fn a_changed_experiment_and_cells_in_one_run_only_are_named() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("The experiment changed between the runs"), "{t}");
     assert!(t.contains("Cells only in NEW, not compared: `y/w`"), "{t}");
+    // A gate does not pass on what it could not compare: NEW lost a cell of OLD.
+    let gate = rigor_in(
+        dir.path(),
+        &["diff", "a.db#2", "a.db#1", "--fail-on", "slower"],
+    );
+    assert_eq!(gate.status.code(), Some(1), "{}", text(&gate));
+    assert!(
+        text(&gate).contains("cells of OLD missing from NEW: y/w"),
+        "{}",
+        text(&gate)
+    );
     // A run id that is not a number is refused with what was expected.
     let bad = rigor_in(dir.path(), &["diff", "a.db#one", "a.db#2"]);
     assert_eq!(bad.status.code(), Some(1));

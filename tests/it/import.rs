@@ -31,7 +31,7 @@ fn hyperfines_own_json_imports_and_reports_with_its_caveats() {
     );
     assert!(imp.status.success(), "{}", text(&imp));
     assert!(
-        text(&imp).contains("imported 18 trial(s) of 3 command(s)"),
+        text(&imp).contains("imported 18 trial(s) of 3 variant(s)"),
         "{}",
         text(&imp)
     );

@@ -32,6 +32,9 @@ pub struct GpuReader<'n> {
 /// Width of the PCIe byte counters NVML returns.
 pub const PCIE_COUNTER_WRAP: f64 = 4_294_967_296.0;
 
+/// How often the PCIe byte counters are read (see [`GpuReader::sample_pcie`]).
+pub const PCIE_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
+
 fn as_f64(v: &SampleValue) -> f64 {
     match *v {
         SampleValue::F64(x) => x,
@@ -247,32 +250,30 @@ impl<'n> GpuReader<'n> {
         });
     }
 
-    /// The slow readings, on a thread of their own so that they never delay a fast one:
-    /// memory temperature and memory in use, the PCIe byte counters, the energy counter (one read took ~5 ms on an H100; a counter loses nothing by
-    /// being read less often) and, without PCIe byte counters, NVML's throughput call
-    /// (which itself waits ~20 ms).
-    pub fn sample_slow(&mut self, rec: &mut Recording, start: Instant) {
-        // Whether the GPU has PCIe byte counters, asked once.
-        let has_counters = *self.pcie_counters.get_or_insert_with(|| {
+    /// Whether the GPU has PCIe byte counters, asked once.
+    fn has_pcie_counters(&mut self) -> bool {
+        *self.pcie_counters.get_or_insert_with(|| {
             self.dev
                 .field_values_for(&[FieldId(FI_PCIE_TX_BYTES)])
                 .is_ok_and(|v| {
                     v.first()
                         .is_some_and(|x| x.as_ref().is_ok_and(|s| s.value.is_ok()))
                 })
-        });
+        })
+    }
+
+    /// The PCIe byte counters, every [`PCIE_PERIOD`]: they are 32 bits wide and wrap every
+    /// 4.29 GB, so they are read often enough that no link can carry that much between two
+    /// reads (25 ms, plus at most ~16 ms behind an energy read: 4.29 GB in 41 ms is
+    /// 105 GB/s, beyond a PCIe 5.0 x16 link's ~63 GB/s), and each wrap is seen.
+    pub fn sample_pcie(&mut self, rec: &mut Recording, start: Instant) {
+        if !self.has_pcie_counters() {
+            return;
+        }
         self.read_fields(
             rec,
-            "field_values.slow",
+            "field_values.pcie",
             &[
-                (
-                    "mem_temp_c",
-                    "mem_temp_c",
-                    FI_MEMORY_TEMP,
-                    "°C",
-                    Kind::Gauge,
-                    1.0,
-                ),
                 (
                     "pcie_tx_bytes",
                     "pcie_tx_bytes",
@@ -290,6 +291,27 @@ impl<'n> GpuReader<'n> {
                     1.0,
                 ),
             ],
+            start,
+        );
+    }
+
+    /// The slow readings, on a thread of their own so that they never delay a fast one:
+    /// memory temperature and memory in use, the energy counter (one read took ~5 ms on an
+    /// H100; a counter loses nothing by being read less often) and, without PCIe byte
+    /// counters, NVML's throughput call (which itself waits ~20 ms).
+    pub fn sample_slow(&mut self, rec: &mut Recording, start: Instant) {
+        let has_counters = self.has_pcie_counters();
+        self.read_fields(
+            rec,
+            "field_values.slow",
+            &[(
+                "mem_temp_c",
+                "mem_temp_c",
+                FI_MEMORY_TEMP,
+                "°C",
+                Kind::Gauge,
+                1.0,
+            )],
             start,
         );
         // nvmlDeviceGetMemoryInfo_v2 (used without the driver's reservation, as

@@ -144,6 +144,10 @@ struct Slow {
     host: bool,
     /// pid → (ours, name), decided once per trial.
     owners: HashMap<u32, (bool, Option<String>)>,
+    /// The thread ticks at the PCIe counters' period; the other slow readings are taken
+    /// every `every` ticks (and on the first and last).
+    every: u64,
+    tick: u64,
 }
 
 impl Worker {
@@ -262,12 +266,21 @@ impl Readings for Fast {
 impl Readings for Slow {
     fn reset(&mut self, rec: &mut Recording) {
         self.owners.clear();
+        self.tick = 0;
         for r in &self.readers {
             r.carry_unsupported(rec);
         }
     }
 
     fn sample(&mut self, rec: &mut Recording, start: Instant, pgid: i32, last: bool) {
+        for r in self.readers.iter_mut() {
+            r.sample_pcie(rec, start);
+        }
+        let due = self.tick.is_multiple_of(self.every) || last;
+        self.tick += 1;
+        if !due {
+            return;
+        }
         let owners = &mut self.owners;
         {
             for r in self.readers.iter_mut() {
@@ -381,14 +394,24 @@ impl Sampler {
                 open_errors,
             })
         })?;
+        let readers = open(sources.nvml, &sources.gpus).0;
+        let slow_period = SLOW_PERIOD.max(interval);
+        // With GPUs, the thread ticks at the PCIe counters' period.
+        let tick = if readers.is_empty() {
+            slow_period
+        } else {
+            super::nvml_source::PCIE_PERIOD
+        };
         let slow = Worker::spawn(
             "rigor-telemetry-slow",
-            SLOW_PERIOD.max(interval),
+            tick,
             Recording::default(),
             Box::new(Slow {
-                readers: open(sources.nvml, &sources.gpus).0,
+                readers,
                 host: sources.settings.host,
                 owners: HashMap::new(),
+                every: (slow_period.as_nanos() / tick.as_nanos()).max(1) as u64,
+                tick: 0,
             }),
         )?;
         Ok(Sampler { fast, slow })
