@@ -57,7 +57,7 @@ enum Command {
     Diff(diff::Args),
     /// Every metric of an experiment across its runs: step changes, and what changed then.
     History(history::Args),
-    /// Another tool's results (hyperfine) as a run of a store, for rigor's statistics.
+    /// Another tool's results (hyperfine, AIPerf) as a run of a store, for rigor's statistics.
     Import(import::Args),
     /// Distribute an experiment's trials over a Slurm cluster as a job array of shards.
     Submit(submit::Args),

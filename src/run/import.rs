@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 /// Why a file cannot be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{file}: not {tool}'s output: {why}")]
+    #[error("{file}: not {tool}: {why}")]
     Format {
         file: String,
         tool: &'static str,
@@ -127,7 +127,7 @@ struct HyperfineResult {
 pub fn read_hyperfine(file: &str, text: &str) -> Result<Parsed, ImportError> {
     let bad = |why: String| ImportError::Format {
         file: file.to_string(),
-        tool: "hyperfine's --export-json",
+        tool: "hyperfine's --export-json output",
         why,
     };
     let parsed: HyperfineFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;

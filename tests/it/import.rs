@@ -63,3 +63,68 @@ fn hyperfines_own_json_imports_and_reports_with_its_caveats() {
     );
     assert!(!dir.path().join("t.db").exists());
 }
+
+/// Real AIPerf result files (tests/fixtures/import/, made by
+/// bench/import/aiperf-fixtures.sh: AIPerf 0.13 against the project's llama.cpp server with
+/// 4 slots, then 1), three runs each, imported as two variants.
+#[test]
+fn aiperf_results_import_as_trials_of_their_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |name: &str| {
+        format!(
+            "{}/tests/fixtures/import/aiperf-{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    let mut args = vec![
+        "import".to_string(),
+        "aiperf".into(),
+        "--store".into(),
+        "s.db".into(),
+        "--name".into(),
+        "slots".into(),
+    ];
+    for slots in ["np4", "np1"] {
+        for run in 1..=3 {
+            args.push(format!("{slots}={}", f(&format!("{slots}-{run}"))));
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let imp = rigor_in(dir.path(), &args);
+    assert!(imp.status.success(), "{}", text(&imp));
+    assert!(
+        text(&imp).contains("imported 6 trial(s) of 2 variant(s)"),
+        "{}",
+        text(&imp)
+    );
+    let md = text(&rigor_in(dir.path(), &["report", "s.db"]));
+    // One cell per variant, named by AIPerf's configuration; the baseline is the first.
+    assert!(
+        md.contains("`serve[concurrency=4,endpoint=chat,isl=32,osl=16,streaming=true]` **llm.ttft_ms.median**: np1 is"),
+        "{md}"
+    );
+    // AIPerf's inter-token latency is rigor's TPOT, its inter-chunk latency rigor's ITL.
+    for m in [
+        "llm.tpot_ms.median",
+        "llm.itl_ms.median",
+        "llm.output_tok_s",
+        "llm.req_s",
+        "llm.error_rate",
+    ] {
+        assert!(md.contains(&format!("### {m}")), "no {m}:\n{md}");
+    }
+    assert!(md.contains("measured by AIPerf, not by rigor"), "{md}");
+    // A file that is not AIPerf's: refused, nothing written.
+    std::fs::write(dir.path().join("x.json"), "{\"results\": []}").unwrap();
+    let bad = rigor_in(
+        dir.path(),
+        &["import", "aiperf", "x.json", "--store", "t.db"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad).contains("x.json: not AIPerf's"),
+        "{}",
+        text(&bad)
+    );
+    assert!(!dir.path().join("t.db").exists());
+}
