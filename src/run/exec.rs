@@ -138,7 +138,17 @@ pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
     if termination.is_some() {
         stop_group(pid, &mut waiter);
     }
-    let (status, rusage) = reap(pid).map_err(ExecError::Wait)?;
+    let (status, rusage) = match reap(pid) {
+        Ok(r) => r,
+        Err(e) => {
+            // The copier is not left behind to write into the next trial's part of the log.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            if let Some(c) = copier {
+                c.finish();
+            }
+            return Err(ExecError::Wait(e));
+        }
+    };
     let wall = start.elapsed();
     drop(child);
 
