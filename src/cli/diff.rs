@@ -16,6 +16,8 @@ pub enum Format {
     /// Markdown: what changed around the runs, then the report.
     Md,
     Json,
+    /// One self-contained HTML file, as `rigor report --format html` (no figures).
+    Html,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +114,13 @@ fn changed(a: &Analysis, worse_only: bool) -> Vec<String> {
 }
 
 fn markdown(c: &Combined, a: &Analysis, old: &str, new: &str) -> String {
+    let mut o = header(c, old, new);
+    o.push_str(&rigor::report::to_markdown(a, &c.data));
+    o
+}
+
+/// What the comparison cannot see by itself, before the report.
+fn header(c: &Combined, old: &str, new: &str) -> String {
     let mut o = format!("# rigor diff: `{old}` (OLD) → `{new}` (NEW)\n\n");
     if c.experiment_changed {
         o.push_str("**The experiment changed between the runs** (what decides the trials differs): read every difference below with that in mind.\n\n");
@@ -136,7 +145,6 @@ fn markdown(c: &Combined, a: &Analysis, old: &str, new: &str) -> String {
         }
         o.push('\n');
     }
-    o.push_str(&rigor::report::to_markdown(a, &c.data));
     o
 }
 
@@ -146,6 +154,15 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let analysis = analyze(&combined.data);
     match a.format {
         Format::Md => print!("{}", markdown(&combined, &analysis, &a.old, &a.new)),
+        Format::Html => print!(
+            "{}",
+            rigor::report::to_html_after(
+                &analysis,
+                &combined.data,
+                &[],
+                &header(&combined, &a.old, &a.new)
+            )
+        ),
         Format::Json => {
             let mut j = rigor::report::to_json(&analysis, &combined.data);
             j["diff"] = serde_json::json!({

@@ -26,7 +26,15 @@ figcaption { font-size: 13px; color: #444; margin-top: 6px; max-width: 900px; }
 "#;
 
 pub fn to_html(a: &Analysis, data: &RunData, figures: &[Figure]) -> String {
-    let md = to_markdown_with(a, data, Figures::Inline(figures));
+    to_html_after(a, data, figures, "")
+}
+
+/// The report as HTML after `preamble` (Markdown), e.g. what `rigor diff` says first.
+pub fn to_html_after(a: &Analysis, data: &RunData, figures: &[Figure], preamble: &str) -> String {
+    let md = format!(
+        "{preamble}{}",
+        to_markdown_with(a, data, Figures::Inline(figures))
+    );
     let mut body = String::new();
     let opts = pulldown_cmark::Options::ENABLE_TABLES;
     pulldown_cmark::html::push_html(&mut body, pulldown_cmark::Parser::new_ext(&md, opts));

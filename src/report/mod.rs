@@ -11,7 +11,7 @@ mod table;
 
 pub use crate::analyse::words::{fmt_bound, fmt_num, fmt_ratio};
 pub use csv_out::write_csv;
-pub use html::to_html;
+pub use html::{to_html, to_html_after};
 pub use json::to_json;
 pub use latex::{figures_tex, to_latex};
 pub use markdown::{Figures, to_markdown, to_markdown_with};

@@ -93,6 +93,15 @@ fn a_planted_five_percent_slowdown_is_found_and_fails_ci() {
     assert!(j.status.success(), "{}", text(&j));
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(v["diff"]["experiment_changed"], false);
+    let h = rigor_in(
+        dir.path(),
+        &["diff", "a.db#1", "a.db#2", "--format", "html"],
+    );
+    let html = String::from_utf8_lossy(&h.stdout);
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("rigor diff: <code>a.db#1</code>"),
+        "{html}"
+    );
     let s = v.to_string();
     assert!(s.contains("\"metric\":\"t\""), "{s}");
 }
