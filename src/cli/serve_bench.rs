@@ -56,12 +56,19 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         let mut t = comfy_table::Table::new();
         t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
         t.set_header(["ms", "n", "mean", "median", "p90", "p95", "p99", "max"]);
-        for (name, d) in [
+        let mut rows = vec![
             ("TTFT", &s.ttft_ms),
             ("ITL", &s.itl_ms),
             ("TPOT", &s.tpot_ms),
             ("E2E", &s.e2e_ms),
-        ] {
+        ];
+        // Open-loop loads: what a user arriving on schedule waited, and how late sends were.
+        if s.e2e_sched_ms.is_some() {
+            rows.push(("TTFT from schedule", &s.ttft_sched_ms));
+            rows.push(("E2E from schedule", &s.e2e_sched_ms));
+            rows.push(("send lag", &s.send_lag_ms));
+        }
+        for (name, d) in rows {
             match d {
                 Some(d) => t.add_row(
                     std::iter::once(name.to_string())

@@ -311,6 +311,9 @@ fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
         let lag = r["sent_s"].as_f64().unwrap() - r["scheduled_s"].as_f64().unwrap();
         assert!((0.0..0.05).contains(&lag), "sent {lag} s late: {r}");
     }
+    // The summary says the same: the send lag's percentiles, in ms.
+    let p99 = v["summary"]["send_lag_ms"]["p99"].as_f64().unwrap();
+    assert!((0.0..50.0).contains(&p99), "send lag p99 {p99} ms");
     let (out, v) = bench_json(
         &s.url(),
         &[
@@ -325,6 +328,19 @@ fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
+    // Held back by the cap, requests waited in the client: latency from their scheduled
+    // arrival (coordinated omission corrected) exceeds latency from their send, by the
+    // send lag the summary reports.
+    let sm = &v["summary"];
+    let (e2e, e2e_sched, lag) = (
+        sm["e2e_ms"]["median"].as_f64().unwrap(),
+        sm["e2e_sched_ms"]["median"].as_f64().unwrap(),
+        sm["send_lag_ms"]["median"].as_f64().unwrap(),
+    );
+    assert!(
+        e2e_sched > e2e && lag > 0.0,
+        "e2e {e2e}, from schedule {e2e_sched}, lag {lag}"
+    );
     let reqs = v["requests"].as_array().unwrap();
     let spans: Vec<(f64, f64)> = reqs
         .iter()

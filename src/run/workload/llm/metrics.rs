@@ -67,6 +67,18 @@ pub struct Summary {
     pub itl_ms: Option<Dist>,
     pub tpot_ms: Option<Dist>,
     pub e2e_ms: Option<Dist>,
+    /// TTFT as vLLM's chat client counts it: to the first SSE event, a role-only chunk
+    /// included (rigor's TTFT waits for generated text).
+    pub ttft_first_event_ms: Option<Dist>,
+    /// How late each request was sent after its scheduled time (an open-loop load's
+    /// arrival; a closed loop's decision to send), over the requests sent.
+    pub send_lag_ms: Option<Dist>,
+    /// TTFT and E2E from the scheduled time instead of the send: with open-loop arrivals,
+    /// what a user arriving then would have waited, time spent queued in the client (a
+    /// concurrency cap, a client fallen behind) included: corrected for coordinated
+    /// omission. Set only for open-loop loads (the load clears them otherwise).
+    pub ttft_sched_ms: Option<Dist>,
+    pub e2e_sched_ms: Option<Dist>,
     pub req_s: f64,
     pub output_tok_s: Option<f64>,
     pub total_tok_s: Option<f64>,
@@ -186,6 +198,21 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         *notes.entry(n.clone()).or_insert(0) += 1;
     }
     let connect: Vec<f64> = measured.iter().filter_map(|r| r.connect_ms).collect();
+    // Requests that reached a send (one refused at connect never did: its `sent_s` was
+    // never set, and it has no lag).
+    let sent = measured.iter().filter(|r| r.sent_s > 0.0);
+    let lag: Vec<f64> = sent
+        .map(|r| ((r.sent_s - r.scheduled_s) * 1e3).max(0.0))
+        .collect();
+    let first_event: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| r.first_event_s.map(|f| (f - r.sent_s) * 1e3))
+        .collect();
+    let ttft_sched: Vec<f64> = ok
+        .iter()
+        .filter_map(|r| r.first_token_s.map(|f| (f - r.scheduled_s) * 1e3))
+        .collect();
+    let e2e_sched: Vec<f64> = ok.iter().map(|r| (r.end_s - r.scheduled_s) * 1e3).collect();
     Summary {
         tokens_from,
         requests: measured.len(),
@@ -203,6 +230,10 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         itl_ms: dist(&itl),
         tpot_ms: dist(&tpot),
         e2e_ms: dist(&e2e),
+        ttft_first_event_ms: dist(&first_event),
+        send_lag_ms: dist(&lag),
+        ttft_sched_ms: dist(&ttft_sched),
+        e2e_sched_ms: dist(&e2e_sched),
         req_s: per_s(ok.len() as f64),
         output_tok_s,
         total_tok_s,
@@ -289,5 +320,22 @@ mod tests {
         assert!(s.tokens_missing.unwrap().contains("no token usage"));
         assert!(s.goodput_req_s.is_none());
         assert!(Slo::parse("ttft<=3").is_err() && Slo::parse("ttft_ms<=-1").is_err());
+    }
+
+    #[test]
+    fn send_lag_and_latency_from_the_schedule_count_only_requests_that_were_sent() {
+        let mut a = req(0, 0.15, &[0.25, 0.3], 0.35, Some(2));
+        a.scheduled_s = 0.1;
+        let mut refused = req(1, 0.0, &[], 0.2, None);
+        refused.scheduled_s = 0.2;
+        refused.sent_s = 0.0;
+        refused.error = Some("connect".into());
+        let s = summarize(&[a, refused], &Slo::default());
+        let lag = s.send_lag_ms.unwrap();
+        assert_eq!(lag.n, 1);
+        assert!((lag.median - 50.0).abs() < 1e-9);
+        assert!((s.e2e_sched_ms.unwrap().median - 250.0).abs() < 1e-9);
+        assert!((s.ttft_sched_ms.unwrap().median - 150.0).abs() < 1e-9);
+        assert!((s.e2e_ms.unwrap().median - 200.0).abs() < 1e-9);
     }
 }
