@@ -70,8 +70,8 @@ pub struct Summary {
     /// TTFT as vLLM's chat client counts it: to the first SSE event, a role-only chunk
     /// included (rigor's TTFT waits for generated text).
     pub ttft_first_event_ms: Option<Dist>,
-    /// How late each request was sent after its scheduled time (an open-loop load's
-    /// arrival; a closed loop's decision to send), over the requests sent.
+    /// How late each request was sent after its scheduled arrival, over the requests sent;
+    /// open-loop loads only (the load clears it otherwise).
     pub send_lag_ms: Option<Dist>,
     /// TTFT and E2E from the scheduled time instead of the send: with open-loop arrivals,
     /// what a user arriving then would have waited, time spent queued in the client (a

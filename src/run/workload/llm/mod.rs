@@ -436,10 +436,12 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
     }
     let mut summary = metrics::summarize(&records, &o.slo);
     // From the scheduled time only where arrivals do not wait for responses: in a closed
-    // loop the schedule is the send, and the figures would repeat TTFT and E2E.
+    // loop the schedule is the send, the figures would repeat TTFT and E2E, and the "lag"
+    // would be the client's microseconds between deciding and sending.
     if matches!(o.plan.load, Load::Concurrency(_)) {
         summary.ttft_sched_ms = None;
         summary.e2e_sched_ms = None;
+        summary.send_lag_ms = None;
     }
     summary.connections = Some(connections);
     summary.server = Some(detected);
