@@ -140,8 +140,10 @@ fn header(c: &Combined, old: &str, new: &str) -> String {
         o.push_str("The recorded environments are the same.\n\n");
     } else {
         o.push_str("## What changed around the runs\n\n| setting | OLD | NEW |\n|---|---|---|\n");
+        // Values are the machine's text: kept from breaking the table or becoming markup.
+        let cell = |v: &str| v.replace('|', "\\|").replace('<', "&lt;");
         for (k, a, b) in &c.environment {
-            o.push_str(&format!("| `{k}` | {a} | {b} |\n"));
+            o.push_str(&format!("| `{k}` | {} | {} |\n", cell(a), cell(b)));
         }
         o.push('\n');
     }
@@ -199,6 +201,23 @@ pub fn exec(a: Args) -> Result<ExitCode> {
                 "cells of OLD missing from NEW: {}",
                 combined.only_old.join(", ")
             ));
+        }
+        // A comparison that could not be made (a baseline of 0, too few trials) while the
+        // values differ is a gap, not a pass.
+        for c in judged(&analysis) {
+            if let Some(why) = &c.result.error
+                && (c.mean_variant != c.mean_baseline || c.n_variant < 2 || c.n_baseline < 2)
+            {
+                let at: Vec<String> = c.sweep.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                failing.push(format!(
+                    "{}[{}] {}: not compared ({why}): OLD {} → NEW {}",
+                    c.workload,
+                    at.join(","),
+                    c.metric,
+                    rigor::analyse::words::fmt_num(c.mean_baseline),
+                    rigor::analyse::words::fmt_num(c.mean_variant)
+                ));
+            }
         }
         if judged(&analysis).is_empty() {
             failing.push("nothing could be compared (no cell of OLD matches one of NEW with successful trials on both sides)".into());

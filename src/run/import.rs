@@ -152,6 +152,11 @@ pub fn read_hyperfine(file: &str, text: &str) -> Result<Parsed, ImportError> {
                 _ if !(t.is_finite() && t >= 0.0) => {
                     Err(format!("hyperfine recorded an unusable time: {t}"))
                 }
+                // hyperfine clamps a run at 0 when its shell-spawning correction exceeds it:
+                // a floor, not a measured time.
+                _ if t == 0.0 => Err(
+                    "hyperfine recorded 0 s (its correction for the shell's start-up exceeded the run, and it clamps at 0): not a measurement".into(),
+                ),
                 _ => Ok(()),
             };
             trials.push(Trial {
@@ -195,6 +200,7 @@ pub fn read_aiperf(files: &[(String, String, String)]) -> Result<Parsed, ImportE
     let mut descriptions: Vec<(String, String)> = Vec::new();
     let mut trials = Vec::new();
     let mut versions = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     for (variant, file, text) in files {
         let bad = |why: String| ImportError::Format {
             file: file.clone(),
@@ -202,10 +208,36 @@ pub fn read_aiperf(files: &[(String, String, String)]) -> Result<Parsed, ImportE
             why,
         };
         let d: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-        if d.get("request_throughput").is_none() || d.get("input_config").is_none() {
+        if d["request_throughput"]["avg"].as_f64().is_none() || !d["input_config"].is_object() {
             return Err(bad(
-                "it has no `request_throughput` or `input_config`".into()
+                "it has no `request_throughput.avg` number or no `input_config` table".into(),
             ));
+        }
+        // The units this import converts from: anything else is refused, not misread.
+        for (key, unit) in [
+            ("time_to_first_token", "ms"),
+            ("inter_chunk_latency", "ms"),
+            ("inter_token_latency", "ms"),
+            ("request_latency", "ms"),
+            ("request_throughput", "requests/sec"),
+            ("output_token_throughput", "tokens/sec"),
+            ("total_token_throughput", "tokens/sec"),
+            ("benchmark_duration", "sec"),
+            ("request_error_rate", "%"),
+        ] {
+            if let Some(u) = d[key]["unit"].as_str()
+                && u != unit
+            {
+                return Err(bad(format!("`{key}` is in {u}, where {unit} was expected")));
+            }
+        }
+        if let Some(id) = d["benchmark_id"].as_str() {
+            if seen.iter().any(|s| s == id) {
+                return Err(bad(format!(
+                    "benchmark {id} was given twice: the same run would count as two trials"
+                )));
+            }
+            seen.push(id.to_string());
         }
         versions.push(d["aiperf_version"].as_str().unwrap_or("?").to_string());
         let cfg = &d["input_config"];
@@ -228,6 +260,14 @@ pub fn read_aiperf(files: &[(String, String, String)]) -> Result<Parsed, ImportE
                 };
                 sweep.insert(key.into(), value);
             }
+        }
+        if !sweep.contains_key("concurrency")
+            && !sweep.contains_key("request_rate")
+            && !sweep.contains_key("rate")
+        {
+            return Err(bad(
+                "its profiling phase names no concurrency or request rate, so its cell cannot be told from another load's".into(),
+            ));
         }
         let lens = &cfg["datasets"][0]["prompts"];
         for (name, v) in [("isl", &lens["isl"]["mean"]), ("osl", &lens["osl"]["mean"])] {
@@ -345,9 +385,11 @@ pub fn write(
     text: &str,
     command_line: &str,
 ) -> Result<Imported, ImportError> {
+    // The fewest any cell has: another tool decides its own counts (hyperfine by time),
+    // and a cell with more is not "incomplete" against the one with most.
     let per_cell = (0..parsed.cells.len())
         .map(|c| parsed.trials.iter().filter(|t| t.cell == c).count())
-        .max()
+        .min()
         .unwrap_or(0);
     let sha = super::sha256_hex(text.as_bytes());
     let experiment_json = serde_json::json!({
@@ -389,6 +431,28 @@ pub fn write(
         experiment_sha256: &sha,
         environment: &environment,
     })?;
+    if let Err(e) = write_trials(store, parsed, run_id, session) {
+        // Never left looking finished or still running: the partial import is marked as
+        // such (the error says what failed).
+        let _ = store.end_session(session, "died");
+        let _ = store.set_run_status(run_id, "interrupted");
+        return Err(e);
+    }
+    store.end_session(session, "complete")?;
+    store.set_run_status(run_id, "complete")?;
+    Ok(Imported {
+        run_id,
+        variants: parsed.descriptions.clone(),
+        trials: parsed.trials.len(),
+    })
+}
+
+fn write_trials(
+    store: &Store,
+    parsed: &Parsed,
+    run_id: i64,
+    session: i64,
+) -> Result<(), ImportError> {
     let started = crate::machine::now_rfc3339();
     let workdir = std::path::PathBuf::from(".");
     let mut index = vec![0u32; parsed.cells.len()];
@@ -429,13 +493,7 @@ pub fn write(
             requests: &[],
         })?;
     }
-    store.end_session(session, "complete")?;
-    store.set_run_status(run_id, "complete")?;
-    Ok(Imported {
-        run_id,
-        variants: parsed.descriptions.clone(),
-        trials: parsed.trials.len(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,6 +114,15 @@ fn aiperf_results_import_as_trials_of_their_configuration() {
         assert!(md.contains(&format!("### {m}")), "no {m}:\n{md}");
     }
     assert!(md.contains("measured by AIPerf, not by rigor"), "{md}");
+    // The same AIPerf run twice would count as two trials: refused.
+    let twice = f("np4-1");
+    let dup = rigor_in(
+        dir.path(),
+        &["import", "aiperf", &twice, &twice, "--store", "u.db"],
+    );
+    assert_eq!(dup.status.code(), Some(1));
+    assert!(text(&dup).contains("was given twice"), "{}", text(&dup));
+    assert!(!dir.path().join("u.db").exists());
     // A file that is not AIPerf's: refused, nothing written.
     std::fs::write(dir.path().join("x.json"), "{\"results\": []}").unwrap();
     let bad = rigor_in(

@@ -97,8 +97,10 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     let ok: Vec<&&RequestRecord> = measured.iter().filter(|r| r.ok()).collect();
     let cancelled = measured.iter().filter(|r| r.cancelled()).count();
     let answered = measured.len() - cancelled;
+    // From the first request that was sent (one refused at connect has no send time).
     let start = measured
         .iter()
+        .filter(|r| r.sent_s > 0.0)
         .map(|r| r.sent_s)
         .fold(f64::INFINITY, f64::min);
     let end = measured
