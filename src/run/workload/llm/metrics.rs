@@ -20,6 +20,12 @@ pub struct Dist {
     pub max: f64,
 }
 
+/// Whether a request reached its send: a send time was stamped, or an answer came. One
+/// refused at connect has neither (its `sent_s` was never set).
+fn was_sent(r: &RequestRecord) -> bool {
+    r.sent_s > 0.0 || r.status.is_some() || r.first_event_s.is_some()
+}
+
 pub fn dist(values: &[f64]) -> Option<Dist> {
     if values.is_empty() {
         return None;
@@ -100,7 +106,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     // From the first request that was sent (one refused at connect has no send time).
     let start = measured
         .iter()
-        .filter(|r| r.sent_s > 0.0)
+        .filter(|r| was_sent(r))
         .map(|r| r.sent_s)
         .fold(f64::INFINITY, f64::min);
     let end = measured
@@ -202,7 +208,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     let connect: Vec<f64> = measured.iter().filter_map(|r| r.connect_ms).collect();
     // Requests that reached a send (one refused at connect never did: its `sent_s` was
     // never set, and it has no lag).
-    let sent = measured.iter().filter(|r| r.sent_s > 0.0);
+    let sent = measured.iter().filter(|r| was_sent(r));
     let lag: Vec<f64> = sent
         .map(|r| ((r.sent_s - r.scheduled_s) * 1e3).max(0.0))
         .collect();
@@ -331,6 +337,7 @@ mod tests {
         let mut refused = req(1, 0.0, &[], 0.2, None);
         refused.scheduled_s = 0.2;
         refused.sent_s = 0.0;
+        refused.status = None;
         refused.error = Some("connect".into());
         let s = summarize(&[a, refused], &Slo::default());
         let lag = s.send_lag_ms.unwrap();
