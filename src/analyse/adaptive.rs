@@ -207,13 +207,9 @@ fn deciding(rule: &Adaptive, cells: &[&CellSummary]) -> Vec<String> {
     if !rule.metrics.is_empty() {
         return rule.metrics.clone();
     }
-    let own = super::metric_names(cells, &[])
-        .into_iter()
-        .filter(|m| {
-            !crate::define::config::is_reserved_metric(m)
-                && !crate::run::telemetry::is_telemetry_metric(m)
-        })
-        .collect::<Vec<_>>();
+    let names = super::metric_names(cells, &[]);
+    let own = super::own_or_wall_time(names.iter().map(String::as_str), &[]);
+    // Before any trial there is nothing to name: wall_time, which every trial will have.
     if own.is_empty() {
         vec!["wall_time".into()]
     } else {

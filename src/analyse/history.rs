@@ -46,21 +46,6 @@ pub struct Series {
     pub steps: Vec<StepFound>,
 }
 
-/// Per cell, its own metrics (those not rigor's), or `wall_time` where it has none.
-fn metrics_of(c: &super::CellSummary) -> Vec<String> {
-    let own: Vec<String> = c
-        .metrics
-        .keys()
-        .filter(|m| !crate::define::config::is_reserved_metric(m))
-        .cloned()
-        .collect();
-    if own.is_empty() && c.metrics.contains_key("wall_time") {
-        vec!["wall_time".into()]
-    } else {
-        own
-    }
-}
-
 /// The series of every cell and metric over `runs` (oldest first), with their steps.
 pub fn history(runs: &[RunData], seed: u64) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
@@ -70,7 +55,7 @@ pub fn history(runs: &[RunData], seed: u64) -> Vec<Series> {
         let settings: Settings =
             serde_json::from_value(exp["analysis"].clone()).unwrap_or_default();
         for c in summarize_cells(d, &settings, 0) {
-            for m in metrics_of(&c) {
+            for m in super::own_or_wall_time(c.metrics.keys().map(String::as_str), &[]) {
                 let Some(ms) = c.metrics.get(&m) else {
                     continue;
                 };

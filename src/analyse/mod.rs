@@ -670,6 +670,27 @@ fn exact_metrics(exp: &serde_json::Value) -> std::collections::BTreeSet<String> 
     out
 }
 
+/// The metrics that speak for a workload (adaptive stopping, `diff --fail-on`, `history`):
+/// its own, the ones rigor does not measure itself, with the telemetry `compare` names;
+/// where it has none, `wall_time` if it has that.
+pub fn own_or_wall_time<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    compare: &[String],
+) -> Vec<String> {
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut own: Vec<String> = Vec::new();
+    for n in &names {
+        let mine = !crate::define::config::is_reserved_metric(n) || compare.iter().any(|c| c == n);
+        if mine && !own.iter().any(|o| o == n) {
+            own.push(n.to_string());
+        }
+    }
+    if own.is_empty() && names.contains(&"wall_time") {
+        own.push("wall_time".into());
+    }
+    own
+}
+
 /// Whether `name` is only summarised (telemetry not listed in `[analysis] compare`), not
 /// compared with the baseline.
 pub fn summary_only(name: &str, settings: &Settings) -> bool {

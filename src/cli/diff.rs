@@ -5,7 +5,7 @@
 use super::exit;
 use anyhow::{Context, Result};
 use rigor::analyse::diff::{Combined, combine};
-use rigor::analyse::{Analysis, analyze, direction};
+use rigor::analyse::{Analysis, Comparison, analyze, direction};
 use rigor::stats::compare::Outcome;
 use rigor::store::{RunData, Store};
 use std::path::PathBuf;
@@ -66,30 +66,32 @@ fn load(spec: &str) -> Result<RunData> {
 /// The comparisons `--fail-on` judges: per workload, its own metrics (and the telemetry
 /// `compare` names) when it has any, else `wall_time`, as adaptive stopping decides; the
 /// runner's timings of a program that measures itself move with the machine's load.
-fn judged(a: &Analysis) -> Vec<&rigor::analyse::Comparison> {
-    let own = |m: &str| {
-        !rigor::define::config::is_reserved_metric(m) || a.settings.compare.iter().any(|c| c == m)
-    };
-    let has_own = |w: &str| {
-        a.comparisons
-            .iter()
-            .any(|c| c.workload == w && own(&c.metric))
-    };
-    a.comparisons
-        .iter()
-        .filter(|c| {
-            if has_own(&c.workload) {
-                own(&c.metric)
-            } else {
-                c.metric == "wall_time"
-            }
-        })
-        .collect()
+fn judged(a: &Analysis) -> Vec<&Comparison> {
+    let mut out = Vec::new();
+    for w in rigor::analyse::workloads(&a.cells) {
+        let of_w: Vec<&Comparison> = a.comparisons.iter().filter(|c| c.workload == w).collect();
+        let own = rigor::analyse::own_or_wall_time(
+            of_w.iter().map(|c| c.metric.as_str()),
+            &a.settings.compare,
+        );
+        out.extend(of_w.into_iter().filter(|c| own.contains(&c.metric)));
+    }
+    out
 }
 
-fn changed(a: &Analysis, worse_only: bool) -> Vec<String> {
-    judged(a)
-        .into_iter()
+/// `workload[k=v,…] metric`, as a failing comparison is named on stderr.
+fn label(c: &Comparison) -> String {
+    format!(
+        "{}{} {}",
+        c.workload,
+        rigor::plan::fmt_params(&c.sweep),
+        c.metric
+    )
+}
+
+fn changed(judged: &[&Comparison], worse_only: bool) -> Vec<String> {
+    judged
+        .iter()
         .filter_map(|c| {
             let i = c.result.inference.as_ref()?;
             (i.outcome == Outcome::Different).then_some(())?;
@@ -99,16 +101,7 @@ fn changed(a: &Analysis, worse_only: bool) -> Vec<String> {
                 (Some(false), Some(r)) => r < 1.0,
                 _ => false,
             };
-            let at: Vec<String> = c.sweep.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (!worse_only || worse).then(|| {
-                format!(
-                    "{}[{}] {}: {}",
-                    c.workload,
-                    at.join(","),
-                    c.metric,
-                    c.result.verdict
-                )
-            })
+            (!worse_only || worse).then(|| format!("{}: {}", label(c), c.result.verdict))
         })
         .collect()
 }
@@ -178,10 +171,11 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&j)?);
         }
     }
+    let judged = judged(&analysis);
     let mut failing = match a.fail_on {
         FailOn::None => Vec::new(),
-        FailOn::Slower => changed(&analysis, true),
-        FailOn::Different => changed(&analysis, false),
+        FailOn::Slower => changed(&judged, true),
+        FailOn::Different => changed(&judged, false),
     };
     // A gate must not pass on what it could not compare: NEW cells with no successful
     // trial, cells NEW lost, or nothing compared at all.
@@ -204,22 +198,19 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         }
         // A comparison that could not be made (a baseline of 0, too few trials) while the
         // values differ is a gap, not a pass.
-        for c in judged(&analysis) {
+        for c in &judged {
             if let Some(why) = &c.result.error
                 && (c.mean_variant != c.mean_baseline || c.n_variant < 2 || c.n_baseline < 2)
             {
-                let at: Vec<String> = c.sweep.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 failing.push(format!(
-                    "{}[{}] {}: not compared ({why}): OLD {} → NEW {}",
-                    c.workload,
-                    at.join(","),
-                    c.metric,
+                    "{}: not compared ({why}): OLD {} → NEW {}",
+                    label(c),
                     rigor::analyse::words::fmt_num(c.mean_baseline),
                     rigor::analyse::words::fmt_num(c.mean_variant)
                 ));
             }
         }
-        if judged(&analysis).is_empty() {
+        if judged.is_empty() {
             failing.push("nothing could be compared (no cell of OLD matches one of NEW with successful trials on both sides)".into());
         }
     }

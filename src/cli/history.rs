@@ -108,20 +108,11 @@ fn markdown(name: &str, series: &[Series], runs: usize, figures: bool) -> String
     o
 }
 
-fn slug(s: &Series) -> String {
-    format!("{} {}", s.cell, s.metric)
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// File names for the series' figures, distinct even where two names slug alike.
 fn slugs(series: &[Series]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in series {
-        let base = slug(s);
+        let base = rigor::report::slug(&format!("{} {}", s.cell, s.metric));
         let mut name = base.clone();
         let mut i = 2;
         while out.contains(&name) {

@@ -39,20 +39,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             }))?
         );
     } else {
-        println!(
-            "{} requests: {} ok, {} failed in {:.2} s; {:.2} req/s{}{}",
-            s.requests,
-            s.ok,
-            s.failed,
-            s.duration_s,
-            s.req_s,
-            s.output_tok_s
-                .map(|t| format!(", {t:.1} output tok/s"))
-                .unwrap_or_default(),
-            s.total_tok_s
-                .map(|t| format!(", {t:.1} total tok/s"))
-                .unwrap_or_default(),
-        );
+        println!("{}", s.headline());
         let mut t = comfy_table::Table::new();
         t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
         t.set_header(["ms", "n", "mean", "median", "p90", "p95", "p99", "max"]);

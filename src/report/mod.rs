@@ -91,7 +91,7 @@ pub fn claim_line(c: &crate::analyse::claims::ClaimResult) -> String {
 }
 
 /// A name usable in file names and LaTeX labels: lowercase ASCII words joined by `-`.
-pub(crate) fn slug(s: &str) -> String {
+pub fn slug(s: &str) -> String {
     s.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|p| !p.is_empty())
         .map(str::to_ascii_lowercase)

@@ -93,14 +93,9 @@ fn variant_name(command: &str, taken: &[String]) -> String {
 }
 
 fn cell(variant: &str, workload: &str, sweep: BTreeMap<String, ParamValue>) -> Cell {
-    let key = if sweep.is_empty() {
-        format!("{variant}/{workload}")
-    } else {
-        let at: Vec<String> = sweep.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{variant}/{workload}[{}]", at.join(","))
-    };
     Cell {
-        key,
+        // As the planner keys its cells.
+        key: format!("{variant}/{workload}{}", crate::plan::fmt_params(&sweep)),
         variant: variant.into(),
         workload: workload.into(),
         params: sweep.clone(),

@@ -428,10 +428,20 @@ fn run_attempt(
             lock.set_running(pid)
         },
     });
-    let windows = outcome
-        .as_ref()
-        .ok()
-        .map(|o| window::spans(&o.markers, origin));
+    // Unpaired markers fail the trial, but only one that ended normally: an interrupted,
+    // timed-out or failed one keeps its own reason (and an interrupted one is rerun).
+    let (windows, window_error) = match outcome.as_ref().map(|o| window::spans(&o.markers, origin))
+    {
+        Ok(Ok(spans)) => (spans, None),
+        Ok(Err(e)) => (Vec::new(), Some(format!("window markers: {e}"))),
+        Err(_) => (Vec::new(), None),
+    };
+    let visits = by_window(&windows);
+    for (name, v) in &visits {
+        let secs = v.iter().map(|(b, e)| e - b).sum::<f64>();
+        r.metrics
+            .push((window::time_metric(name), builtin(secs, "s")));
+    }
     if let Some(sampler) = sampler.as_mut().filter(|_| sampling) {
         let mut rec = sampler.end();
         let summary = telemetry::summarize(&rec, &sources.settings);
@@ -439,31 +449,15 @@ fn run_attempt(
         r.missing.extend(summary.missing);
         r.flags = summary.flags;
         r.notes.extend(summary.notes);
-        if let Some(Ok(spans)) = &windows {
-            rec.windows = spans.clone();
-            for (name, visits) in by_window(spans) {
-                let w = telemetry::summarize_window(&rec, &visits, &window::prefix(name));
-                r.metrics.extend(w.metrics);
-                r.missing.extend(w.missing);
-                r.notes.extend(w.notes);
-                r.flags.extend(w.flags);
-            }
+        for (name, v) in &visits {
+            let w = telemetry::summarize_window(&rec, v, &window::prefix(name));
+            r.metrics.extend(w.metrics);
+            r.missing.extend(w.missing);
+            r.notes.extend(w.notes);
+            r.flags.extend(w.flags);
         }
+        rec.windows = windows.clone();
         r.telemetry = Some(rec);
-    }
-    // Unpaired markers fail the trial, but only one that ended normally: an interrupted,
-    // timed-out or failed one keeps its own reason (and an interrupted one is rerun).
-    let mut window_error = None;
-    match windows {
-        Some(Ok(spans)) => {
-            for (name, visits) in by_window(&spans) {
-                let secs = visits.iter().map(|(b, e)| e - b).sum::<f64>();
-                r.metrics
-                    .push((window::time_metric(name), builtin(secs, "s")));
-            }
-        }
-        Some(Err(e)) => window_error = Some(format!("window markers: {e}")),
-        None => {}
     }
     match logs.end(start) {
         Ok((out, err)) => {

@@ -213,13 +213,8 @@ fn copy(mut pipe: std::process::ChildStdout, mut log: File, finished: &AtomicBoo
 /// without its `end`, an `end` without a `begin`, or a bad name is an error that fails the
 /// trial (a window that cannot be trusted must not be reported).
 pub fn spans(markers: &[Marker], origin: Instant) -> Result<Vec<WindowSpan>, WindowError> {
-    let secs = |at: Instant| {
-        if at >= origin {
-            at.duration_since(origin).as_secs_f64()
-        } else {
-            -origin.duration_since(at).as_secs_f64()
-        }
-    };
+    // Markers are read after the clock's origin (taken before the trial starts).
+    let secs = |at: Instant| at.saturating_duration_since(origin).as_secs_f64();
     let mut open: BTreeMap<&str, (f64, u64)> = BTreeMap::new();
     let mut out = Vec::new();
     let shown = |w: &str| {

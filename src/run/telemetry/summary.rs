@@ -271,15 +271,19 @@ fn levels(rec: &Recording, out: &mut Summary) {
 /// end, and a counter continues across a cut, so that every reduction (last − first,
 /// ∫ dt, mean, max) covers the window and nothing outside it.
 pub fn summarize_window(rec: &Recording, spans: &[(f64, f64)], prefix: &str) -> Summary {
-    let mut stitched = Recording {
+    // Only what `levels` reads: the window's series, the GPUs, and why readings are absent
+    // (not a copy of every full series first).
+    let stitched = Recording {
         series: rec
             .series
             .iter()
             .filter_map(|(k, s)| stitch(s, spans).map(|s| (k.clone(), s)))
             .collect(),
-        ..rec.clone()
+        gpus: rec.gpus.clone(),
+        unavailable: rec.unavailable.clone(),
+        gpu_unavailable: rec.gpu_unavailable.clone(),
+        ..Recording::default()
     };
-    stitched.windows.clear();
     let mut inner = Summary::default();
     levels(&stitched, &mut inner);
     let name = |n: String| format!("{prefix}.{n}");

@@ -62,18 +62,7 @@ fn print_llm(out: &mut dyn Write, log: &mut dyn Write, o: &llm::Options, r: &llm
             let _ = writeln!(out, "{}", serde_json::json!({"request": rec}));
         }
     }
-    let _ = writeln!(
-        log,
-        "rigor probe llm-serve: {} requests ({} ok, {} failed) in {:.2} s: {:.2} req/s{}",
-        s.requests,
-        s.ok,
-        s.failed,
-        s.duration_s,
-        s.req_s,
-        s.output_tok_s
-            .map(|t| format!(", {t:.1} output tok/s"))
-            .unwrap_or_default()
-    );
+    let _ = writeln!(log, "rigor probe llm-serve: {}", s.headline());
     if let Some(d) = &s.server {
         let _ = writeln!(
             log,

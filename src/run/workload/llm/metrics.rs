@@ -20,6 +20,27 @@ pub struct Dist {
     pub max: f64,
 }
 
+impl Summary {
+    /// One line: requests, outcome, duration and rates (what `serve-bench` and a trial's
+    /// log say first).
+    pub fn headline(&self) -> String {
+        format!(
+            "{} requests: {} ok, {} failed in {:.2} s; {:.2} req/s{}{}",
+            self.requests,
+            self.ok,
+            self.failed,
+            self.duration_s,
+            self.req_s,
+            self.output_tok_s
+                .map(|t| format!(", {t:.1} output tok/s"))
+                .unwrap_or_default(),
+            self.total_tok_s
+                .map(|t| format!(", {t:.1} total tok/s"))
+                .unwrap_or_default(),
+        )
+    }
+}
+
 /// Whether a request reached its send: a send time was stamped, or an answer came. One
 /// refused at connect has neither (its `sent_s` was never set).
 fn was_sent(r: &RequestRecord) -> bool {
@@ -209,9 +230,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     // Requests that reached a send (one refused at connect never did: its `sent_s` was
     // never set, and it has no lag).
     let sent = measured.iter().filter(|r| was_sent(r));
-    let lag: Vec<f64> = sent
-        .map(|r| ((r.sent_s - r.scheduled_s) * 1e3).max(0.0))
-        .collect();
+    let lag: Vec<f64> = sent.map(|r| (r.sent_s - r.scheduled_s) * 1e3).collect();
     let first_event: Vec<f64> = ok
         .iter()
         .filter_map(|r| r.first_event_s.map(|f| (f - r.sent_s) * 1e3))
