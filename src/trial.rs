@@ -107,7 +107,7 @@ pub struct RequestRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_ms: Option<f64>,
     /// Arrival of the first event of the stream, whatever it carried (a role-only chunk
-    /// counts): vLLM's chat client times TTFT to this.
+    /// counts): when the server first answered; older vLLM clients timed TTFT to this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_event_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

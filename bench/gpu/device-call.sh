@@ -5,6 +5,11 @@
 #   check    the serving cross-checks and recordings (bench/gpu/serve.sh check; issue 14)
 #   paired   rigor and vLLM's client at the same time on one server (bench/gpu/serve_check.py --paired)
 #   study    the environment study (bench/gpu/serve.sh study; issue 17)
+#   alone    rigor's and vLLM's clients each alone, in randomised rounds (bench/gpu/clients-alone.toml),
+#            then a sustained load at saturation for SUSTAIN seconds at RATE (issue 17)
+#   sustain  only the sustained load
+#   weights  where the weights live: the streaming seed, the decode experiment, the copy sweep
+#            (bench/gpu/weights.sh; issue 18)
 # e.g. with the device tool, carrying target/release/rigor and .gpu:
 #   OUT=... bench/gpu/device-call.sh costs cadence check
 set -uo pipefail
@@ -15,6 +20,7 @@ save() {
   cp "$W/serve/serve.json" "$W/serve/serve.md" "$OUT/" 2>/dev/null
   mkdir -p "$OUT/streams"; cp "$W"/serve/streams/*.jsonl "$OUT/streams/" 2>/dev/null
   cp "$W/study/study.db" "$OUT/" 2>/dev/null; cp -r "$W/study/report" "$OUT/study-report" 2>/dev/null
+  for d in weights alone sustain; do [ -d "$W/$d" ] && tar czf "$OUT/$d.tgz" -C "$W" "$d"; done
   tail -c 2000000 "$W/run.log" > "$OUT/run.log" 2>/dev/null
 }
 trap save EXIT
@@ -32,6 +38,12 @@ trap save EXIT
       # Written straight to $OUT: kept even if the call's time runs out.
       paired) timeout "${PAIRED_LIMIT:-200}" bench/gpu/serve.sh check "$OUT/paired" --paired \
           --levels "${LEVELS:-1:12,8:64,32:128}" ;;
+      alone) timeout "${ALONE_STEP_LIMIT:-560}" bench/gpu/serve.sh check "$W/alone" \
+          --alone bench/gpu/clients-alone.toml --sustain-only --sustain "${SUSTAIN:-180}" --rate "${RATE:-13.7}"
+        echo "--- server log tail"; tail -5 "$W/alone/server.log" ;;
+      sustain) timeout "${SUSTAIN_STEP_LIMIT:-400}" bench/gpu/serve.sh check "$W/sustain" \
+          --sustain-only --sustain "${SUSTAIN:-180}" --rate "${RATE:-13.7}" ;;
+      weights) timeout "${WEIGHTS_LIMIT:-560}" bench/gpu/weights.sh "$W/weights" ;;
       study) timeout "${STUDY_LIMIT:-540}" bench/gpu/serve.sh study "$W/study" ;;
       *) echo "unknown step $step" ;;
     esac

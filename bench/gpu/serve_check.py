@@ -40,6 +40,11 @@ p.add_argument("--paired", action="store_true",
                     "each with the level's clients and requests, so both see the same server")
 p.add_argument("--output-len", type=int, default=64)
 p.add_argument("--input-words", type=int, default=128)
+p.add_argument("--alone", metavar="TOML",
+               help="first, `rigor run` this experiment (bench/gpu/clients-alone.toml) against the server, "
+                    "its @PY@, @ROOT@, @RIGOR@, @URL@, @MODEL@ and @VLLM@ filled in; report in OUT/alone")
+p.add_argument("--sustain-only", action="store_true", help="skip the recordings, detection and levels")
+p.add_argument("--rate", type=float, help="the sustained load's rate (default: 90%% of the 64-client throughput)")
 a = p.parse_args()
 os.makedirs(a.out, exist_ok=True)
 # The server is pinned to the model it was started with: requests must name it (or none).
@@ -179,12 +184,32 @@ if a.paired:
     server.terminate()
     sys.exit(0)
 
+if a.alone:
+    # Each client alone on the server, in randomised rounds: rigor's own runner and report.
+    exp = open(a.alone).read()
+    for k, v in {"PY": sys.executable, "ROOT": ROOT, "RIGOR": a.rigor, "URL": URL, "MODEL": a.model,
+                 "VLLM": os.path.abspath(a.vllm_func)}.items():
+        exp = exp.replace(f"@{k}@", v)
+    d = os.path.join(a.out, "alone")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "clients-alone.toml"), "w").write(exp)
+    t = time.time()
+    subprocess.run([a.rigor, "run", os.path.join(d, "clients-alone.toml"), "--store", os.path.join(d, "alone.db"),
+                    "--progress", "lines"], timeout=int(os.environ.get("ALONE_LIMIT", "400")))
+    subprocess.run([a.rigor, "report", os.path.join(d, "alone.db"), "--format", "md,json", "--out",
+                    os.path.join(d, "report")])
+    results["alone_s"] = round(time.time() - t, 1)
+    log(f"clients alone: {results['alone_s']} s")
+
+if a.sustain_only:
+    a.levels = ""
+
 # 1. Recordings, with the command that made each (as tests/fixtures/streams/record.py notes it).
 rec_dir = os.path.join(a.out, "streams")
 os.makedirs(rec_dir, exist_ok=True)
 ver = subprocess.run([sys.executable, "-c", "import transformers; print(transformers.__version__)"],
                      capture_output=True, text=True).stdout.strip()
-for name, args in [
+for name, args in [] if a.sustain_only else [
     ("transformers-chat-stream", ["--endpoint", "chat", "--stream"]),
     ("transformers-completions-stream", ["--endpoint", "completions", "--stream"]),
     ("transformers-chat-full", ["--endpoint", "chat"]),
@@ -198,7 +223,7 @@ for name, args in [
     log(subprocess.run(cmd, capture_output=True, text=True).stdout.strip())
 
 # 2. Detection and notes, with exact lengths asked for in the default way.
-d, _ = rigor(8, 8)
+d, _ = (None, 0) if a.sustain_only else rigor(8, 8)
 if d:
     results["detected"] = d["summary"].get("server")
     results["notes"] = d["summary"].get("notes")
@@ -208,7 +233,7 @@ if d:
 # 3. Clients at each level on the same server, alternating (rigor, vLLM's, rigor, vLLM's)
 # so that a server still warming up or drifting shows as a difference between rounds of
 # one client rather than between clients. The standard-library client with --stdlib.
-for level in a.levels.split(","):
+for level in filter(None, a.levels.split(",")):
     c, n = (int(x) for x in level.split(":"))
     row = {}
     for rnd in (1, 2):
@@ -225,7 +250,7 @@ for level in a.levels.split(","):
 
 # 4. Sustained load near saturation: a Poisson rate at ~90% of the 64-client throughput.
 sat = results["levels"].get(64, {}).get("rigor", {}).get("req_s") or 2.0
-rate = round(0.9 * sat, 2)
+rate = a.rate or round(0.9 * sat, 2)
 cmd = [a.rigor, "serve-bench", URL, "--json", "--endpoint", "chat", "--model", a.model, "--rate", str(rate),
        "--max-concurrency", "256",
        "--duration", f"{int(a.sustain)}s", "--grace", "60s", "--requests", "0",
@@ -263,7 +288,7 @@ try:
         "cancelled": s["cancelled"], "retries": s["retries"], "errors": s["errors"],
         "send_lag_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": lags[-1] if lags else None},
         "rss_mib": {"first": rss[0] if rss else None, "last": rss[-1] if rss else None,
-                    "max": max(rss) if rss else None, "samples": len(rss)},
+                    "max": max(rss) if rss else None, "samples": len(rss), "every_2s": rss},
         "cpu_ms_per_request": 1e3 * ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
         / max(s["requests"], 1),
         "ttft_ms_p50": s["ttft_ms"]["median"] if s["ttft_ms"] else None,

@@ -159,6 +159,15 @@ pub struct Inference {
     pub outcome: Outcome,
 }
 
+/// The smallest two-sided p Mann–Whitney's exact test can give for samples of `m` and `n`
+/// (no ties): 2 / C(m+n, m), when every value of one sample is beyond the other's.
+fn mann_whitney_floor(m: usize, n: usize) -> f64 {
+    let (k, total) = (m.min(n), m + n);
+    // C(total, k) as a float, one factor at a time: exact enough, never overflows to a panic.
+    let c = (0..k).fold(1.0, |c, i| c * (total - i) as f64 / (i + 1) as f64);
+    (2.0 / c).min(1.0)
+}
+
 /// Compares `variant` with `baseline` (per-trial values). `p_adjusted` equals `p` until
 /// [`finalize`] adjusts the family.
 pub fn infer(
@@ -195,10 +204,25 @@ pub fn infer(
         describe("variant", &nv)
     );
     let non_normal = fails(&nb) || fails(&nv);
+    let mw_floor = mann_whitney_floor(baseline.len(), variant.len());
     let (test, reason) = if baseline.len() < 3 || variant.len() < 3 {
         (
             TestUsed::Welch,
             "Welch's t-test; fewer than 3 trials, so normality could not be checked".to_string(),
+        )
+    } else if non_normal && small && mw_floor > s.alpha {
+        // With 3 trials a side the rank test cannot reject anything (its smallest p is
+        // 0.10): switching to it on a normality check that itself has almost no power at
+        // this size turned a 16-fold difference into "inconclusive" (bench/gpu, issue 18).
+        (
+            TestUsed::Welch,
+            format!(
+                "Welch's t-test: not normal ({check}), but Mann–Whitney U cannot reach p < {} with {} and {} trials (its smallest p is {}); add trials for a test that does not assume normality",
+                s.alpha,
+                baseline.len(),
+                variant.len(),
+                fmt_p(mw_floor)
+            ),
         )
     } else if non_normal && small {
         (
@@ -526,6 +550,28 @@ mod tests {
         assert_eq!(i.ratio_ci.method, "fieller");
         assert_eq!(i.bootstrap.unwrap().resamples, 5000);
         assert!(i.test_reason.contains("not normal"));
+    }
+
+    #[test]
+    fn three_trials_a_side_keep_a_test_that_can_decide() {
+        // The H200's streaming run (issue 18): the baseline's three values fail
+        // Shapiro–Wilk (p = 0.03), and Mann–Whitney's smallest p at 3 + 3 is 0.10.
+        let b = [9.59, 9.91, 9.91];
+        let v = [154.0, 157.0, 168.0];
+        let i = one(&b, &v);
+        assert_eq!(i.test, TestUsed::Welch, "{}", i.test_reason);
+        assert!(
+            i.test_reason.contains("smallest p is 0.10"),
+            "{}",
+            i.test_reason
+        );
+        assert_eq!(i.outcome, Outcome::Different);
+        assert!((mann_whitney_floor(3, 3) - 0.1).abs() < 1e-12);
+        assert!((mann_whitney_floor(4, 4) - 2.0 / 70.0).abs() < 1e-12);
+        assert_eq!(mann_whitney_floor(1, 1), 1.0);
+        // At 4 + 4 the rank test can decide, so a non-normal sample still switches to it.
+        let i = one(&[1.0, 1.0, 1.01, 1.6], &[2.0, 2.1, 2.05, 2.2]);
+        assert_eq!(i.test, TestUsed::MannWhitney, "{}", i.test_reason);
     }
 
     #[test]

@@ -114,6 +114,7 @@ pub async fn run(
         ..Default::default()
     };
     let mut handles = Vec::new();
+    let mut out = Vec::new();
     match plan.load {
         Load::Concurrency(c) => {
             let next = Arc::new(AtomicUsize::new(0));
@@ -158,6 +159,11 @@ pub async fn run(
             });
             let at = arrivals(n, per_s, arrival, plan.seed);
             let cap = max_concurrency.map(|m| Arc::new(tokio::sync::Semaphore::new(m.max(1))));
+            // Finished requests are collected as the load goes on: a finished task that is
+            // never joined keeps its allocation, sized for the whole request's future (~5 KB),
+            // and a sustained load at 14 requests/s grew by 5.6 KB a request (bench/gpu,
+            // issue 17). Now only the records themselves accumulate.
+            let mut set = tokio::task::JoinSet::new();
             for (i, offset) in at.into_iter().enumerate() {
                 let when = origin + Duration::from_secs_f64(offset);
                 if deadline.is_some_and(|d| when >= d) {
@@ -173,15 +179,21 @@ pub async fn run(
                 let body = bodies[i % bodies.len()].clone();
                 begin(i);
                 let r = record(i, when);
-                handles.push(tokio::spawn(async move {
+                set.spawn(async move {
                     let out = client::send(&pool, &path, &target, body, origin, cancel_at, r).await;
                     drop(permit);
-                    vec![out]
-                }));
+                    out
+                });
+                while let Some(done) = set.try_join_next() {
+                    out.push(done.map_err(|e| HttpError::Task(e.to_string()))?);
+                }
+            }
+            while let Some(done) = set.join_next().await {
+                // A task that panicked took its request with it: say so rather than lose it.
+                out.push(done.map_err(|e| HttpError::Task(e.to_string()))?);
             }
         }
     }
-    let mut out = Vec::new();
     for h in handles {
         // A task that panicked took its requests with it: say so rather than lose them.
         out.extend(h.await.map_err(|e| HttpError::Task(e.to_string()))?);
