@@ -435,6 +435,33 @@ pub fn analyze(data: &RunData) -> Analysis {
             advice: "real measurements vary; check that the program measures rather than prints a fixed number".into(),
         });
     }
+    // An open-loop client that fell behind its schedule measured a lighter, later load.
+    let behind: Vec<String> = data
+        .trials
+        .iter()
+        .filter(|t| included(t))
+        .filter_map(|t| {
+            let p99 = t
+                .metrics
+                .iter()
+                .find(|m| m.name == "llm.send_lag_ms.p99")?
+                .value;
+            (p99 > crate::run::workload::llm::metrics::BEHIND_P99_MS)
+                .then(|| format!("{} (p99 {p99:.1} ms)", trial_label(t)))
+        })
+        .collect();
+    if !behind.is_empty() {
+        warnings.push(Warning {
+            kind: "client-behind",
+            message: format!(
+                "{} trial(s) sent requests later than their schedule (send lag p99 above {} ms): {}",
+                behind.len(),
+                crate::run::workload::llm::metrics::BEHIND_P99_MS,
+                list(&behind, 5)
+            ),
+            advice: "the server saw a lighter load than the one asked for; a `max_concurrency` cap holds requests back by design, otherwise the client's machine is too busy: give it more CPUs, lower the rate, or read `llm.ttft_sched_ms` (latency from the schedule)".into(),
+        });
+    }
     let stragglers: Vec<String> = data
         .trials
         .iter()

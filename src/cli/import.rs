@@ -2,7 +2,7 @@
 //! rigor's statistics and reports.
 
 use anyhow::{Context, Result, bail};
-use rigor::run::import::{read_aiperf, read_hyperfine, write};
+use rigor::run::import::{read_aiperf, read_hyperfine, read_pytest_benchmark, read_vllm, write};
 use rigor::store::Store;
 use std::process::ExitCode;
 
@@ -10,16 +10,22 @@ use std::process::ExitCode;
 pub enum Tool {
     /// hyperfine's `--export-json`: each command a variant, each run a trial (`time`, s).
     Hyperfine,
+    /// pytest-benchmark's `--benchmark-json` (with `--benchmark-save-data`): each benchmark
+    /// function a variant, its parameters the sweep, each round a trial (`time`, s).
+    PytestBenchmark,
     /// AIPerf's `profile_export_aiperf.json`: each file a trial of the cell its
     /// configuration names; `NAME=FILE` puts a file in variant NAME.
     Aiperf,
+    /// vLLM's `bench serve --save-result` JSON: each file a trial of the cell its
+    /// configuration names; `NAME=FILE` puts a file in variant NAME (default: its label).
+    Vllm,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
     tool: Tool,
-    /// The tool's result files (hyperfine: one; AIPerf: one per trial, `NAME=FILE` for a
-    /// variant other than `aiperf`).
+    /// The tool's result files (hyperfine: one; AIPerf and vLLM: one per trial, `NAME=FILE`
+    /// for a variant other than the default).
     #[arg(required = true)]
     files: Vec<String>,
     /// The store to add the run to (created if missing).
@@ -37,6 +43,10 @@ fn read(path: &str) -> Result<String> {
 pub fn exec(a: Args) -> Result<ExitCode> {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     // (variant, file): `NAME=FILE` where NAME is a usable name and FILE exists.
+    let default = match a.tool {
+        Tool::Vllm => "",
+        _ => "aiperf",
+    };
     let split = |arg: &str| -> (String, String) {
         match arg.split_once('=') {
             Some((v, f))
@@ -47,23 +57,24 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             {
                 (v.to_string(), f.to_string())
             }
-            _ => ("aiperf".to_string(), arg.to_string()),
+            _ => (default.to_string(), arg.to_string()),
         }
     };
     // Read and checked before the store is touched: a wrong file writes nothing.
     let (parsed, names, text) = match a.tool {
-        Tool::Hyperfine => {
+        Tool::Hyperfine | Tool::PytestBenchmark => {
             if a.files.len() != 1 {
-                bail!("hyperfine: one file (its --export-json holds every command)");
+                bail!("one file: its JSON holds every benchmark");
             }
             let text = read(&a.files[0])?;
-            (
-                read_hyperfine(&a.files[0], &text)?,
-                a.files[0].clone(),
-                text,
-            )
+            let parsed = if a.tool == Tool::Hyperfine {
+                read_hyperfine(&a.files[0], &text)?
+            } else {
+                read_pytest_benchmark(&a.files[0], &text)?
+            };
+            (parsed, a.files[0].clone(), text)
         }
-        Tool::Aiperf => {
+        Tool::Aiperf | Tool::Vllm => {
             let mut files = Vec::new();
             for arg in &a.files {
                 let (variant, file) = split(arg);
@@ -76,7 +87,12 @@ pub fn exec(a: Args) -> Result<ExitCode> {
                 .map(|f| f.1.clone())
                 .collect::<Vec<_>>()
                 .join(", ");
-            (read_aiperf(&files)?, names, all)
+            let parsed = if a.tool == Tool::Vllm {
+                read_vllm(&files)?
+            } else {
+                read_aiperf(&files)?
+            };
+            (parsed, names, all)
         }
     };
     let name = a.name.unwrap_or_else(|| {

@@ -100,6 +100,14 @@ pub fn exec(a: Args) -> Result<ExitCode> {
                 notes.join(", ")
             );
         }
+        if let Some(lag) = &s.send_lag_ms
+            && lag.p99 > rigor::run::workload::llm::metrics::BEHIND_P99_MS
+        {
+            println!(
+                "warning: the client fell behind its schedule (send lag p99 {:.1} ms, max {:.1} ms): the server saw a lighter load than asked for; a --max-concurrency cap holds requests back by design, otherwise give the client more CPUs or lower the rate",
+                lag.p99, lag.max
+            );
+        }
         if s.cancelled > 0 {
             println!(
                 "{} request(s) still in flight when the duration ended were cancelled; the latencies leave them out (set --grace to let them finish)",

@@ -12,6 +12,14 @@
 //!   lengths), in the variant given as `NAME=FILE` (else `aiperf`); its own statistics
 //!   become `llm.*` metrics under rigor's definitions' names (AIPerf's "inter-token
 //!   latency" is rigor's TPOT, its "inter-chunk latency" rigor's ITL).
+//! - pytest-benchmark (`--benchmark-json` with `--benchmark-save-data`): each benchmark
+//!   function a variant (its name before `[`), its parameters the sweep, its group the
+//!   workload, each round a trial with `time` (s per iteration, as pytest-benchmark keeps it).
+//! - vLLM (`vllm bench serve --save-result`): each file is one trial, of the cell its
+//!   configuration names (model, backend, max concurrency, request rate, burstiness), in the
+//!   variant given as `NAME=FILE` (else its `label`, else `vllm`); its statistics become
+//!   `llm.*` metrics (vLLM's TTFT, TPOT and ITL are rigor's, its E2E `e2el`), its failed
+//!   requests `llm.error_rate` and `llm.failed`.
 
 use crate::define::config::{Better, ParamValue};
 use crate::plan::{Cell, Phase, TrialKey};
@@ -183,6 +191,19 @@ pub fn read_hyperfine(file: &str, text: &str) -> Result<Parsed, ImportError> {
 }
 
 /// AIPerf's statistics of one distribution: `(avg, p50, p90, p95, p99, max)`.
+/// Each `(theirs, ours, unit, better)` whose value `get` finds becomes a metric.
+fn totals(
+    metrics: &mut Vec<(String, MetricValue)>,
+    get: impl Fn(&str) -> Option<f64>,
+    table: &[(&str, &str, &str, Better)],
+) {
+    for &(theirs, ours, unit, better) in table {
+        if let Some(v) = get(theirs) {
+            metrics.push((ours.into(), metric(v, unit, better)));
+        }
+    }
+}
+
 fn aiperf_dist(d: &serde_json::Value, key: &str) -> Option<[Option<f64>; 6]> {
     let m = d.get(key)?;
     let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).filter(|v| v.is_finite());
@@ -301,26 +322,26 @@ pub fn read_aiperf(files: &[(String, String, String)]) -> Result<Parsed, ImportE
                 }
             }
         }
-        for (theirs, ours, unit, better) in [
-            ("request_throughput", "llm.req_s", "req/s", Better::Higher),
-            (
-                "output_token_throughput",
-                "llm.output_tok_s",
-                "tok/s",
-                Better::Higher,
-            ),
-            (
-                "total_token_throughput",
-                "llm.total_tok_s",
-                "tok/s",
-                Better::Higher,
-            ),
-            ("benchmark_duration", "llm.duration_s", "s", Better::Lower),
-        ] {
-            if let Some(v) = avg(theirs) {
-                metrics.push((ours.into(), metric(v, unit, better)));
-            }
-        }
+        totals(
+            &mut metrics,
+            avg,
+            &[
+                ("request_throughput", "llm.req_s", "req/s", Better::Higher),
+                (
+                    "output_token_throughput",
+                    "llm.output_tok_s",
+                    "tok/s",
+                    Better::Higher,
+                ),
+                (
+                    "total_token_throughput",
+                    "llm.total_tok_s",
+                    "tok/s",
+                    Better::Higher,
+                ),
+                ("benchmark_duration", "llm.duration_s", "s", Better::Lower),
+            ],
+        );
         if let Some(pct) = avg("request_error_rate") {
             metrics.push((
                 "llm.error_rate".into(),
@@ -367,6 +388,292 @@ pub fn read_aiperf(files: &[(String, String, String)]) -> Result<Parsed, ImportE
         descriptions,
         trials,
         details: serde_json::json!({ "aiperf_versions": versions }),
+    })
+}
+
+fn param_value(v: &serde_json::Value) -> ParamValue {
+    match v {
+        serde_json::Value::Bool(b) => ParamValue::Bool(*b),
+        serde_json::Value::String(s) => ParamValue::Str(s.clone()),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => ParamValue::Int(i),
+            (None, Some(f)) => ParamValue::Float(f),
+            _ => ParamValue::Str(n.to_string()),
+        },
+        other => ParamValue::Str(other.to_string()),
+    }
+}
+
+/// pytest-benchmark's `--benchmark-json` (`text`, from `file`), saved with
+/// `--benchmark-save-data` so that every round is there.
+pub fn read_pytest_benchmark(file: &str, text: &str) -> Result<Parsed, ImportError> {
+    let bad = |why: String| ImportError::Format {
+        file: file.to_string(),
+        tool: "pytest-benchmark's --benchmark-json output",
+        why,
+    };
+    let d: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let Some(benches) = d["benchmarks"].as_array().filter(|b| !b.is_empty()) else {
+        return Err(bad("it holds no `benchmarks`".into()));
+    };
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    let mut trials = Vec::new();
+    for b in benches {
+        let name = b["name"].as_str().unwrap_or_default();
+        let stats = &b["stats"];
+        let Some(data) = stats["data"].as_array() else {
+            return Err(bad(format!(
+                "benchmark `{name}` has no per-round data: run pytest with --benchmark-save-data, so that each round can be a trial"
+            )));
+        };
+        let variant = name.split('[').next().unwrap_or(name).to_string();
+        if variant.is_empty() {
+            return Err(bad("a benchmark has no name".into()));
+        }
+        let workload = b["group"]
+            .as_str()
+            .unwrap_or("pytest-benchmark")
+            .to_string();
+        let sweep: BTreeMap<String, ParamValue> = b["params"]
+            .as_object()
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), param_value(v))).collect())
+            .unwrap_or_default();
+        let c = cell(&variant, &workload, sweep);
+        if cells.iter().any(|x| x.key == c.key) {
+            return Err(bad(format!(
+                "two benchmarks make the cell {}: its rounds would be pooled",
+                c.key
+            )));
+        }
+        if !descriptions.iter().any(|(v, _)| *v == variant) {
+            let full = b["fullname"].as_str().unwrap_or(name);
+            descriptions.push((
+                variant.clone(),
+                full.split('[').next().unwrap_or(full).to_string(),
+            ));
+        }
+        cells.push(c);
+        let index = cells.len() - 1;
+        let iterations = stats["iterations"].as_u64().unwrap_or(1);
+        for v in data {
+            let t = v.as_f64();
+            let ok = match t {
+                Some(t) if t.is_finite() && t > 0.0 => Ok(()),
+                _ => Err(format!("pytest-benchmark recorded an unusable time: {v}")),
+            };
+            trials.push(Trial {
+                cell: index,
+                exit_code: None,
+                wall_s: t.filter(|_| ok.is_ok()).map(|t| t * iterations as f64),
+                argv: vec![name.to_string()],
+                metrics: match (&ok, t) {
+                    (Ok(()), Some(t)) => vec![("time".into(), metric(t, "s", Better::Lower))],
+                    _ => Vec::new(),
+                },
+                ok,
+            });
+        }
+    }
+    Ok(Parsed {
+        tool: "pytest-benchmark",
+        what: "each round's time per iteration, as pytest-benchmark measured it (its timer, calibration, iterations and GC setting are in the file's options)",
+        // pytest-benchmark runs all rounds of one benchmark, then the next one's.
+        order: "sequential",
+        cells,
+        descriptions,
+        trials,
+        details: serde_json::json!({
+            "version": d["version"],
+            "machine_info": d["machine_info"],
+            "options": benches.iter().map(|b| &b["options"]).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+/// vLLM's `bench serve --save-result` files, each `(variant, file, text)`; an empty variant
+/// takes the file's `label`, else `vllm`.
+pub fn read_vllm(files: &[(String, String, String)]) -> Result<Parsed, ImportError> {
+    const TOOL: &str = "a result of vLLM's bench serve (--save-result)";
+    let mut cells: Vec<Cell> = Vec::new();
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    let mut trials = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (variant, file, text) in files {
+        let bad = |why: String| ImportError::Format {
+            file: file.clone(),
+            tool: TOOL,
+            why,
+        };
+        let d: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let num = |k: &str| d.get(k).and_then(|v| v.as_f64()).filter(|v| v.is_finite());
+        let (Some(completed), Some(duration)) = (d["completed"].as_u64(), num("duration")) else {
+            return Err(bad("it has no `completed` count or no `duration`".into()));
+        };
+        if num("request_throughput").is_none() || d.get("max_concurrency").is_none() {
+            return Err(bad(
+                "it has no `request_throughput` or no `max_concurrency` (null or a number)".into(),
+            ));
+        }
+        let failed = d["failed"].as_u64().unwrap_or(0);
+        // One run given twice would count as two trials: vLLM stamps each with its start
+        // (to the second) and its measured duration.
+        let id = (
+            d["date"].as_str().unwrap_or("").to_string(),
+            format!("{duration}"),
+        );
+        if seen.contains(&id) {
+            return Err(bad(format!(
+                "the run of {} ({} s) was given twice: it would count as two trials",
+                id.0, id.1
+            )));
+        }
+        seen.push(id);
+        let variant = if !variant.is_empty() {
+            variant.clone()
+        } else {
+            d["label"]
+                .as_str()
+                .filter(|l| {
+                    !l.is_empty()
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                })
+                .unwrap_or("vllm")
+                .to_string()
+        };
+        let mut sweep = BTreeMap::new();
+        for key in ["model_id", "endpoint_type"] {
+            if let Some(v) = d[key].as_str() {
+                sweep.insert(
+                    key.trim_end_matches("_id").trim_end_matches("_type").into(),
+                    ParamValue::Str(v.into()),
+                );
+            }
+        }
+        if let Some(c) = d["max_concurrency"].as_i64() {
+            sweep.insert("max_concurrency".into(), ParamValue::Int(c));
+        }
+        // "inf" (all at once) or requests per second; burstiness shapes a finite rate only.
+        match (&d["request_rate"], d["request_rate"].as_f64()) {
+            (_, Some(r)) if r.is_finite() => {
+                sweep.insert("request_rate".into(), ParamValue::Float(r));
+                if let Some(b) = num("burstiness") {
+                    sweep.insert("burstiness".into(), ParamValue::Float(b));
+                }
+            }
+            (serde_json::Value::String(s), _) => {
+                sweep.insert("request_rate".into(), ParamValue::Str(s.clone()));
+            }
+            _ => {}
+        }
+        let c = cell(&variant, "serve", sweep);
+        let index = match cells.iter().position(|x| x.key == c.key) {
+            Some(i) => i,
+            None => {
+                cells.push(c);
+                if !descriptions.iter().any(|(v, _)| *v == variant) {
+                    descriptions.push((
+                        variant.clone(),
+                        format!("vLLM bench serve results ({file}…)"),
+                    ));
+                }
+                cells.len() - 1
+            }
+        };
+        let mut metrics = Vec::new();
+        // Every statistic vLLM saved of each latency: mean, median and the percentiles
+        // asked for (`p99_ttft_ms`, `p99.9_…`); its standard deviation is not a result.
+        if let Some(obj) = d.as_object() {
+            for (theirs, ours) in [
+                ("ttft", "ttft_ms"),
+                ("tpot", "tpot_ms"),
+                ("itl", "itl_ms"),
+                ("e2el", "e2e_ms"),
+            ] {
+                for (k, v) in obj {
+                    let Some(stat) = k.strip_suffix(&format!("_{theirs}_ms")) else {
+                        continue;
+                    };
+                    let Some(v) = v.as_f64().filter(|v| v.is_finite()) else {
+                        continue;
+                    };
+                    if stat == "mean" || stat == "median" || stat.starts_with('p') {
+                        metrics
+                            .push((format!("llm.{ours}.{stat}"), metric(v, "ms", Better::Lower)));
+                    }
+                }
+            }
+        }
+        totals(
+            &mut metrics,
+            num,
+            &[
+                ("request_throughput", "llm.req_s", "req/s", Better::Higher),
+                (
+                    "request_goodput",
+                    "llm.goodput_req_s",
+                    "req/s",
+                    Better::Higher,
+                ),
+                (
+                    "output_throughput",
+                    "llm.output_tok_s",
+                    "tok/s",
+                    Better::Higher,
+                ),
+                (
+                    "total_token_throughput",
+                    "llm.total_tok_s",
+                    "tok/s",
+                    Better::Higher,
+                ),
+                ("duration", "llm.duration_s", "s", Better::Lower),
+            ],
+        );
+        metrics.push((
+            "llm.failed".into(),
+            metric(failed as f64, "requests", Better::Lower),
+        ));
+        metrics.push((
+            "llm.error_rate".into(),
+            metric(
+                failed as f64 / (completed + failed).max(1) as f64,
+                "fraction",
+                Better::Lower,
+            ),
+        ));
+        let ok = if completed == 0 {
+            Err(format!(
+                "no request succeeded ({failed} failed in vLLM's run)"
+            ))
+        } else {
+            Ok(())
+        };
+        trials.push(Trial {
+            cell: index,
+            exit_code: None,
+            wall_s: Some(duration),
+            argv: vec![file.clone()],
+            metrics: if ok.is_ok() { metrics } else { Vec::new() },
+            ok,
+        });
+    }
+    if trials.is_empty() {
+        return Err(ImportError::Format {
+            file: "(none)".into(),
+            tool: TOOL,
+            why: "no file given".into(),
+        });
+    }
+    Ok(Parsed {
+        tool: "vLLM bench serve",
+        what: "vLLM's own per-run statistics (mean, median, the percentiles it saved), one file per trial; its TTFT, TPOT and ITL are rigor's, its e2el rigor's E2E; failed requests are counted (llm.failed, llm.error_rate), not timed",
+        order: "sequential",
+        cells,
+        descriptions,
+        trials,
+        details: serde_json::json!({}),
     })
 }
 

@@ -350,6 +350,26 @@ fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
         let in_flight = spans.iter().filter(|&&(a, b)| a <= t && t < b).count();
         assert!(in_flight <= 2, "{in_flight} in flight at {t}");
     }
+    // Held back that far behind its schedule, the client says so.
+    let url = s.url();
+    let capped = rigor(&[
+        "serve-bench",
+        &url,
+        "--rate",
+        "200",
+        "--max_concurrency",
+        "1",
+        "--requests",
+        "20",
+        "--output_len",
+        "6",
+    ]);
+    assert!(capped.status.success(), "{}", text(&capped));
+    assert!(
+        text(&capped).contains("warning: the client fell behind its schedule (send lag p99"),
+        "{}",
+        text(&capped)
+    );
 }
 
 #[test]

@@ -8,6 +8,12 @@ use serde::Serialize;
 
 pub use crate::define::fields::Slo;
 
+/// Send lag (actual − scheduled send) whose p99 above this means the client fell behind an
+/// open-loop schedule: the load the server saw was lighter and later than the one asked
+/// for. rigor's own p99 was 2.4 ms at 13.7 req/s on an H200 machine and 5.6 ms at 40 req/s
+/// on a busy 2-core one (docs/gpu-serving.md); 10 ms is well clear of both.
+pub const BEHIND_P99_MS: f64 = 10.0;
+
 /// Mean, median and tail of one latency, ms.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dist {

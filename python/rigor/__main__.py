@@ -1,0 +1,5 @@
+"""`python -m rigor ARGS…`: the rigor command line."""
+
+from rigor import _main
+
+_main()
