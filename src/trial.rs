@@ -112,6 +112,20 @@ pub struct RequestRecord {
     pub first_event_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// Reasoning models: arrival of the first chunk carrying reasoning (a
+    /// `reasoning_content` or `reasoning` delta) and of the first carrying the answer
+    /// (`content` or `text`). Both count in `chunks_s` and TTFT, which take whichever came
+    /// first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_reasoning_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_answer_s: Option<f64>,
+    /// How many of `chunks_s` carried reasoning.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_chunks: u32,
+    /// Reasoning tokens, when the server's usage says (`completion_tokens_details`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
     /// What the server left out or did unusually, none of it a failure: `no_done` (the
     /// stream ended after a finish reason without `[DONE]`), `no_usage`, `usage_zero`
     /// (usage said 0 completion tokens although text arrived; the count is not used),
@@ -124,6 +138,10 @@ pub struct RequestRecord {
     /// The generated text, kept only when a local tokenizer may need to count it.
     #[serde(skip)]
     pub generated: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RequestRecord {

@@ -46,14 +46,11 @@ def binary() -> str:
     if env:
         return env
     exe = "rigor" + (".exe" if sys.platform == "win32" else "")
-    # Where pip, uv and pipx put a wheel's scripts: the environment's, then the user's.
-    schemes = [sysconfig.get_default_scheme()] if hasattr(sysconfig, "get_default_scheme") else []
-    schemes += [s for s in ("posix_user", "nt_user") if s in sysconfig.get_scheme_names()]
-    for scheme in schemes:
-        try:
-            candidate = Path(sysconfig.get_path("scripts", scheme)) / exe
-        except KeyError:  # pragma: no cover
-            continue
+    # Where pip, uv and pipx put a wheel's scripts: this environment's, then the user's.
+    dirs = [sysconfig.get_path("scripts")]
+    dirs += [sysconfig.get_path("scripts", s) for s in ("posix_user", "nt_user") if s in sysconfig.get_scheme_names()]
+    for d in dirs:
+        candidate = Path(d) / exe
         if candidate.is_file():
             return str(candidate)
     found = shutil.which(exe)
@@ -120,7 +117,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise FileNotFoundError(f"no results store at {path}")
     # Read-only, so that loading never changes a store another process may be writing.
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise SchemaError(f"{path}: not a rigor results store ({e})") from e
     if version not in SCHEMA_VERSIONS:
         conn.close()
         if version > max(SCHEMA_VERSIONS):
@@ -132,8 +133,8 @@ def _connect(path: Path) -> sqlite3.Connection:
             raise SchemaError(f"{path}: not a rigor results store (no schema version)")
         raise SchemaError(
             f"{path}: written by an older rigor (store schema {version}; this rigor.load reads "
-            f"{', '.join(map(str, SCHEMA_VERSIONS))}): open it once with this rigor to upgrade it, "
-            f"e.g. `rigor status {path}`"
+            f"{', '.join(map(str, SCHEMA_VERSIONS))}). `rigor report` reads it as it is; to load it here, "
+            f"let this rigor upgrade it in place by resuming its run once: `rigor run EXPERIMENT --store {path}`"
         )
     return conn
 
@@ -267,16 +268,23 @@ def _metrics(path: Path, run_id: int, pd) -> "pandas.DataFrame":
         csv = Path(tmp) / "trials.csv"
         if out.returncode != 0 or not csv.is_file():
             raise RuntimeError(f"rigor report could not read {path}: {out.stderr.strip() or out.stdout.strip()}")
-        m = pd.read_csv(csv, keep_default_na=False, na_values={"value": [""]})
-    for col in ("final", "included"):
-        if col in m:
-            m[col] = m[col].astype(str).str.lower() == "true"
-    m = m.rename(columns={"trial_id": "trial_id", "cell": "cell"})
+        # Only an empty field is missing (a parameter may be the string "NA").
+        m = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    if "included" in m:
+        m["included"] = m["included"].astype(str).str.lower() == "true"
     keep = [c for c in ("trial_id", "cell", "variant", "workload", "phase", "index", "attempt", "status",
                         "included", "metric", "value", "unit", "better", "n_samples") if c in m.columns]
     params = [c for c in m.columns if c.startswith("param_")]
     m = m[keep + params].rename(columns={c: "param." + c[len("param_"):] for c in params})
-    return m[m["metric"] != ""].reset_index(drop=True)
+    # A failed trial with no metric has a row of its own (empty metric): it is in `trials`.
+    m = m[m["metric"].notna()].reset_index(drop=True)
+    # Each parameter as the cells table types it: numbers where every value is one.
+    for c in m.columns:
+        if c.startswith("param."):
+            conv = pd.to_numeric(m[c], errors="coerce")
+            if conv.notna().sum() == m[c].notna().sum():
+                m[c] = conv
+    return m
 
 
 def run(experiment: PathLike, *args: str, store: Optional[PathLike] = None, check: bool = True,

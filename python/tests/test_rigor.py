@@ -123,6 +123,13 @@ def test_schema_versions_are_checked_with_a_clear_message(quickstart, tmp_path):
             rigor.load(copy)
     with pytest.raises(FileNotFoundError):
         rigor.load(tmp_path / "absent.db")
+    (tmp_path / "text.db").write_text("not a database")
+    with pytest.raises(rigor.SchemaError, match="not a rigor results store"):
+        rigor.load(tmp_path / "text.db")
+    # A path with a space and a '#' still opens (read-only URI).
+    odd = tmp_path / "a b#c.db"
+    shutil.copy(quickstart, odd)
+    assert rigor.load(odd, series=False).run["experiment"] == "quickstart"
 
 
 def test_llm_serve_requests_load_one_row_per_request(tmp_path):
@@ -153,7 +160,10 @@ records = true
     assert len(ok) == 28 and (ok.output_tokens == 8).all()
     assert (ok.ttft_ms > 0).all() and (ok.e2e_ms >= ok.ttft_ms).all()
     assert all(len(c) >= 1 for c in ok.chunks_s)
-    # The report's request counts agree with the rows.
-    llm = r.metrics[r.metrics.metric == "llm.requests"]
-    if len(llm):
-        assert llm.value.iloc[0] == 24
+    # The trial's own figures agree with the rows: no failure, and its request rate is the
+    # measured requests over the load's duration.
+    m = r.metrics.set_index("metric").value
+    assert m["llm.error_rate"] == 0
+    measured = ok[~ok.warmup]
+    span = measured.end_s.max() - measured.sent_s.min()
+    assert m["llm.req_s"] == pytest.approx(24 / span, rel=0.05)

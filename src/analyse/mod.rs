@@ -11,7 +11,7 @@ pub mod history;
 pub mod samples;
 pub mod words;
 use crate::plan::{Cell, Phase};
-use crate::stats::compare::{Compared, Direction, Settings, conclude, infer, p_eq};
+use crate::stats::compare::{Compared, Direction, Settings, conclude, infer_in_family, p_eq};
 use crate::stats::describe::{Description, describe};
 use crate::store::{RunData, TrialRow, TrialStatus};
 use rand::SeedableRng;
@@ -435,11 +435,17 @@ pub fn analyze(data: &RunData) -> Analysis {
             advice: "real measurements vary; check that the program measures rather than prints a fixed number".into(),
         });
     }
-    // An open-loop client that fell behind its schedule measured a lighter, later load.
+    // An open-loop client that fell behind its schedule measured a lighter, later load. A
+    // `max_concurrency` cap holds requests back by design (its argument is in the argv).
+    let capped = |t: &crate::store::TrialRow| {
+        t.argv
+            .windows(2)
+            .any(|w| w[0] == "--max_concurrency" && w[1] != "0" && !w[1].is_empty())
+    };
     let behind: Vec<String> = data
         .trials
         .iter()
-        .filter(|t| included(t))
+        .filter(|t| included(t) && !capped(t))
         .filter_map(|t| {
             let p99 = t
                 .metrics
@@ -459,7 +465,7 @@ pub fn analyze(data: &RunData) -> Analysis {
                 crate::run::workload::llm::metrics::BEHIND_P99_MS,
                 list(&behind, 5)
             ),
-            advice: "the server saw a lighter load than the one asked for; a `max_concurrency` cap holds requests back by design, otherwise the client's machine is too busy: give it more CPUs, lower the rate, or read `llm.ttft_sched_ms` (latency from the schedule)".into(),
+            advice: "the server saw a lighter, later load than the one asked for: the client's machine is too busy (or, with a remote server, connections were slow to open: see the requests' `connect_ms`); give it more CPUs, lower the rate, or read `llm.ttft_sched_ms` (latency from the schedule)".into(),
         });
     }
     let stragglers: Vec<String> = data
@@ -790,38 +796,49 @@ fn compare_to_baseline(
     exact: &std::collections::BTreeSet<String>,
     seed: u64,
 ) -> Vec<Comparison> {
-    let mut out = Vec::new();
+    // Every comparison first, so that each knows the size of its metric's family (the
+    // test chosen depends on what can survive the correction).
+    let mut pending: Vec<(&CellSummary, &CellSummary, &String)> = Vec::new();
     for c in cells.iter().filter(|c| c.cell.variant != baseline) {
         let Some(b) = baseline_of(cells, c, baseline).map(|i| &cells[i]) else {
             continue;
         };
-        for (name, m) in &c.metrics {
-            let Some(bm) = b.metrics.get(name) else {
-                continue;
-            };
+        for name in c.metrics.keys() {
             // A count declared exact is the work done, not a result: `exact-differs` checks
             // it, and a test of two constant samples would only say it cannot be made.
-            if summary_only(name, settings) || exact.contains(name) {
-                continue;
+            if b.metrics.contains_key(name)
+                && !summary_only(name, settings)
+                && !exact.contains(name)
+            {
+                pending.push((c, b, name));
             }
-            let mut rng =
-                rand_chacha::ChaCha8Rng::seed_from_u64(comparison_seed(seed, &[&c.cell.key, name]));
-            out.push(Comparison {
-                workload: c.cell.workload.clone(),
-                sweep: c.cell.sweep.clone(),
-                metric: name.clone(),
-                unit: m.unit.clone(),
-                better: m.better.clone(),
-                variant: c.cell.variant.clone(),
-                baseline: baseline.to_string(),
-                n_variant: m.desc.stats.n,
-                n_baseline: bm.desc.stats.n,
-                mean_variant: m.desc.stats.mean,
-                mean_baseline: bm.desc.stats.mean,
-                ratio: (bm.desc.stats.mean != 0.0).then(|| m.desc.stats.mean / bm.desc.stats.mean),
-                result: infer(&bm.values, &m.values, settings, &mut rng).into(),
-            });
         }
+    }
+    let mut family_size: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, name) in &pending {
+        *family_size.entry(name.as_str()).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for (c, b, name) in pending {
+        let (m, bm) = (&c.metrics[name], &b.metrics[name]);
+        let mut rng =
+            rand_chacha::ChaCha8Rng::seed_from_u64(comparison_seed(seed, &[&c.cell.key, name]));
+        let family = family_size[name.as_str()];
+        out.push(Comparison {
+            workload: c.cell.workload.clone(),
+            sweep: c.cell.sweep.clone(),
+            metric: name.clone(),
+            unit: m.unit.clone(),
+            better: m.better.clone(),
+            variant: c.cell.variant.clone(),
+            baseline: baseline.to_string(),
+            n_variant: m.desc.stats.n,
+            n_baseline: bm.desc.stats.n,
+            mean_variant: m.desc.stats.mean,
+            mean_baseline: bm.desc.stats.mean,
+            ratio: (bm.desc.stats.mean != 0.0).then(|| m.desc.stats.mean / bm.desc.stats.mean),
+            result: infer_in_family(&bm.values, &m.values, settings, family, &mut rng).into(),
+        });
     }
     // One family per metric: each metric answers its own question, and within it every
     // variant × workload × sweep point is a comparison the reader may single out.

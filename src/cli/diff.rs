@@ -210,6 +210,15 @@ pub fn exec(a: Args) -> Result<ExitCode> {
                 ));
             }
         }
+        // A count declared exact that changed means OLD and NEW did different work: exact
+        // counts are not compared as metrics, so their warning is the gate's evidence.
+        for w in analysis
+            .warnings
+            .iter()
+            .filter(|w| w.kind == "exact-differs")
+        {
+            failing.push(w.message.clone());
+        }
         if judged.is_empty() {
             failing.push("nothing could be compared (no cell of OLD matches one of NEW with successful trials on both sides)".into());
         }

@@ -55,6 +55,11 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             rows.push(("E2E from schedule", &s.e2e_sched_ms));
             rows.push(("send lag", &s.send_lag_ms));
         }
+        // Reasoning models: when the reasoning began and when the answer did.
+        if s.ttft_reasoning_ms.is_some() {
+            rows.push(("to first reasoning", &s.ttft_reasoning_ms));
+            rows.push(("to first answer", &s.ttft_answer_ms));
+        }
         for (name, d) in rows {
             match d {
                 Some(d) => t.add_row(
@@ -103,10 +108,24 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         if let Some(lag) = &s.send_lag_ms
             && lag.p99 > rigor::run::workload::llm::metrics::BEHIND_P99_MS
         {
-            println!(
-                "warning: the client fell behind its schedule (send lag p99 {:.1} ms, max {:.1} ms): the server saw a lighter load than asked for; a --max-concurrency cap holds requests back by design, otherwise give the client more CPUs or lower the rate",
-                lag.p99, lag.max
+            let capped = matches!(
+                opts.plan.load,
+                llm::load::Load::Rate {
+                    max_concurrency: Some(m),
+                    ..
+                } if m > 0
             );
+            if capped {
+                println!(
+                    "requests waited for the --max-concurrency cap (send lag p99 {:.1} ms, max {:.1} ms): TTFT and E2E from schedule include that wait",
+                    lag.p99, lag.max
+                );
+            } else {
+                println!(
+                    "warning: the client fell behind its schedule (send lag p99 {:.1} ms, max {:.1} ms): the server saw a lighter, later load than asked for; give the client more CPUs or lower the rate",
+                    lag.p99, lag.max
+                );
+            }
         }
         if s.cancelled > 0 {
             println!(

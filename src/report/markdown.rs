@@ -372,7 +372,7 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
 fn methods(a: &Analysis) -> String {
     let s = &a.settings;
     format!(
-        "Each comparison is variant vs baseline at the same sweep point, on per-trial values. Ratio CI: Fieller's ({conf}%). Test: Welch's t-test, unless Shapiro–Wilk rejects normality (α = {alpha}) in a sample of fewer than 30 trials, then Mann–Whitney U (with a BCa bootstrap of the ratio, {b} resamples, as a cross-check). p-values are adjusted with {corr:?} over all comparisons of the same metric. Without a significant difference, TOST tests equivalence within ±{m}% and the trials needed are for {pw}% power at ±{m}%. See docs/statistics.md.",
+        "Each comparison is variant vs baseline at the same sweep point, on per-trial values. Ratio CI: Fieller's ({conf}%). Test: Welch's t-test, unless Shapiro–Wilk rejects normality (α = {alpha}) in a sample of fewer than 30 trials, then Mann–Whitney U (with a BCa bootstrap of the ratio, {b} resamples, as a cross-check) where it can still reach significance after the correction (not at 3 + 3 trials: its smallest p is 0.10). p-values are adjusted with {corr:?} over all comparisons of the same metric. Without a significant difference, TOST tests equivalence within ±{m}% and the trials needed are for {pw}% power at ±{m}%. See docs/statistics.md.",
         conf = s.confidence * 100.0,
         alpha = s.alpha,
         b = s.resamples,

@@ -16,7 +16,7 @@
 //!   function a variant (its name before `[`), its parameters the sweep, its group the
 //!   workload, each round a trial with `time` (s per iteration, as pytest-benchmark keeps it).
 //! - vLLM (`vllm bench serve --save-result`): each file is one trial, of the cell its
-//!   configuration names (model, backend, max concurrency, request rate, burstiness), in the
+//!   configuration names (model, backend, max concurrency, prompts, request rate, burstiness), in the
 //!   variant given as `NAME=FILE` (else its `label`, else `vllm`); its statistics become
 //!   `llm.*` metrics (vLLM's TTFT, TPOT and ITL are rigor's, its E2E `e2el`), its failed
 //!   requests `llm.error_rate` and `llm.failed`.
@@ -487,6 +487,7 @@ pub fn read_pytest_benchmark(file: &str, text: &str) -> Result<Parsed, ImportErr
             "version": d["version"],
             "machine_info": d["machine_info"],
             "options": benches.iter().map(|b| &b["options"]).collect::<Vec<_>>(),
+            "iterations": benches.iter().map(|b| &b["stats"]["iterations"]).collect::<Vec<_>>(),
         }),
     })
 }
@@ -529,18 +530,25 @@ pub fn read_vllm(files: &[(String, String, String)]) -> Result<Parsed, ImportErr
             )));
         }
         seen.push(id);
+        // A label is the user's name for the setup: made usable (`tp 2` → `tp-2`), never
+        // dropped, so that differently labelled runs are never pooled.
         let variant = if !variant.is_empty() {
             variant.clone()
         } else {
-            d["label"]
-                .as_str()
-                .filter(|l| {
-                    !l.is_empty()
-                        && l.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                })
-                .unwrap_or("vllm")
-                .to_string()
+            match d["label"].as_str().map(|l| {
+                l.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect::<String>()
+            }) {
+                Some(l) if !l.trim_matches('-').is_empty() => l,
+                _ => "vllm".to_string(),
+            }
         };
         let mut sweep = BTreeMap::new();
         for key in ["model_id", "endpoint_type"] {
@@ -553,6 +561,10 @@ pub fn read_vllm(files: &[(String, String, String)]) -> Result<Parsed, ImportErr
         }
         if let Some(c) = d["max_concurrency"].as_i64() {
             sweep.insert("max_concurrency".into(), ParamValue::Int(c));
+        }
+        // Runs of different sizes are different work, not trials of one cell.
+        if let Some(n) = d["num_prompts"].as_i64() {
+            sweep.insert("num_prompts".into(), ParamValue::Int(n));
         }
         // "inf" (all at once) or requests per second; burstiness shapes a finite rate only.
         match (&d["request_rate"], d["request_rate"].as_f64()) {
@@ -598,6 +610,11 @@ pub fn read_vllm(files: &[(String, String, String)]) -> Result<Parsed, ImportErr
                     let Some(v) = v.as_f64().filter(|v| v.is_finite()) else {
                         continue;
                     };
+                    // `p50_…` is the median again, saved when 50 is asked for among the
+                    // percentiles: kept once, as the median.
+                    if stat == "p50" && obj.contains_key(&format!("median_{theirs}_ms")) {
+                        continue;
+                    }
                     if stat == "mean" || stat == "median" || stat.starts_with('p') {
                         metrics
                             .push((format!("llm.{ours}.{stat}"), metric(v, "ms", Better::Lower)));

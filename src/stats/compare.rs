@@ -160,7 +160,8 @@ pub struct Inference {
 }
 
 /// The smallest two-sided p Mann–Whitney's exact test can give for samples of `m` and `n`
-/// (no ties): 2 / C(m+n, m), when every value of one sample is beyond the other's.
+/// (no ties): 2 / C(m+n, m), when every value of one sample is beyond the other's. With
+/// ties rigor uses the normal approximation, which can go a little below it.
 fn mann_whitney_floor(m: usize, n: usize) -> f64 {
     let (k, total) = (m.min(n), m + n);
     // C(total, k) as a float, one factor at a time: exact enough, never overflows to a panic.
@@ -174,6 +175,19 @@ pub fn infer(
     baseline: &[f64],
     variant: &[f64],
     s: &Settings,
+    rng: &mut impl Rng,
+) -> Result<Inference, StatsError> {
+    infer_in_family(baseline, variant, s, 1, rng)
+}
+
+/// As [`infer`], for one of `family` comparisons whose p-values will be corrected
+/// together: the rank test is chosen only where its smallest p, once corrected, can still
+/// fall below α.
+pub fn infer_in_family(
+    baseline: &[f64],
+    variant: &[f64],
+    s: &Settings,
+    family: usize,
     rng: &mut impl Rng,
 ) -> Result<Inference, StatsError> {
     // Everything below but the two means is unchanged by a common scale, so extreme
@@ -204,7 +218,14 @@ pub fn infer(
         describe("variant", &nv)
     );
     let non_normal = fails(&nb) || fails(&nv);
-    let mw_floor = mann_whitney_floor(baseline.len(), variant.len());
+    // Holm and Bonferroni multiply the smallest p of a family by its size (Benjamini–
+    // Hochberg too, for a family's only discovery); with no correction, by 1.
+    let m = if s.correction == super::multiple::Correction::None {
+        1
+    } else {
+        family.max(1)
+    };
+    let mw_floor = (mann_whitney_floor(baseline.len(), variant.len()) * m as f64).min(1.0);
     let (test, reason) = if baseline.len() < 3 || variant.len() < 3 {
         (
             TestUsed::Welch,
@@ -217,11 +238,16 @@ pub fn infer(
         (
             TestUsed::Welch,
             format!(
-                "Welch's t-test: not normal ({check}), but Mann–Whitney U cannot reach p < {} with {} and {} trials (its smallest p is {}); add trials for a test that does not assume normality",
+                "Welch's t-test: not normal ({check}), but Mann–Whitney U cannot reach p < {} with {} and {} trials (its smallest p is {}{}); add trials for a test that does not assume normality",
                 s.alpha,
                 baseline.len(),
                 variant.len(),
-                fmt_p(mw_floor)
+                fmt_p(mw_floor),
+                if m > 1 {
+                    format!(", corrected for {m} comparisons")
+                } else {
+                    String::new()
+                }
             ),
         )
     } else if non_normal && small {

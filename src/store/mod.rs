@@ -120,7 +120,8 @@ CREATE TABLE IF NOT EXISTS request (   -- llm-serve: every request of a trial, a
     status INTEGER,                    -- HTTP status
     error TEXT,                        -- NULL: ok; else connect | send | http | timeout | stalled | stream | body | empty | cancelled
     message TEXT,
-    detail TEXT,                       -- JSON: retries, first_sent_s, connect_ms, first_event_s, finish_reason, notes, tokens_from
+    detail TEXT,                       -- JSON: retries, first_sent_s, connect_ms, first_event_s, finish_reason, notes, tokens_from,
+                                       --   first_reasoning_s, first_answer_s, reasoning_chunks, reasoning_tokens
     PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS missing_metric (
@@ -1126,6 +1127,13 @@ fn request_detail(r: &crate::trial::RequestRecord) -> Option<String> {
     put("connect_ms", r.connect_ms.map(Into::into));
     put("first_event_s", r.first_event_s.map(Into::into));
     put("finish_reason", r.finish_reason.clone().map(Into::into));
+    put("first_reasoning_s", r.first_reasoning_s.map(Into::into));
+    put("first_answer_s", r.first_answer_s.map(Into::into));
+    put(
+        "reasoning_chunks",
+        (r.reasoning_chunks > 0).then(|| r.reasoning_chunks.into()),
+    );
+    put("reasoning_tokens", r.reasoning_tokens.map(Into::into));
     put("tokens_from", r.tokens_from.clone().map(Into::into));
     if !r.notes.is_empty() {
         m.insert("notes".into(), r.notes.clone().into());

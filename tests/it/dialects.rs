@@ -347,3 +347,42 @@ fn recordings_say_how_they_were_made() {
     }
     assert!(Path::new(&fixtures().join("record.py")).exists());
 }
+
+/// Reasoning models (issue 19): a vLLM-style reasoning stream, synthetic because no CPU model
+/// emits reasoning deltas (tests/fixtures/reasoning/make.py), replayed with its timing:
+/// reasoning chunks from 30 ms, the answer from 150 ms, 6 reasoning chunks of 10.
+#[test]
+fn reasoning_and_answer_chunks_are_timed_apart() {
+    let rec = load("../reasoning/vllm-reasoning-chat-stream.jsonl");
+    let url = replay(rec.clone());
+    let (out, v) = bench(&url, &rec, "vllm");
+    assert!(out.status.success(), "{}", text(&out));
+    let s = &v["summary"];
+    assert_eq!(
+        (s["ok"].as_u64(), s["failed"].as_u64()),
+        (Some(6), Some(0)),
+        "{s}"
+    );
+    let med = |k: &str| s[k]["median"].as_f64().unwrap_or(f64::NAN);
+    let (reasoning, answer) = (med("ttft_reasoning_ms"), med("ttft_answer_ms"));
+    assert!(
+        (25.0..60.0).contains(&reasoning),
+        "to first reasoning {reasoning} ms: {s}"
+    );
+    assert!(
+        (145.0..190.0).contains(&answer),
+        "to first answer {answer} ms: {s}"
+    );
+    // TTFT is the first token of either kind; the reasoning came first.
+    assert!((med("ttft_ms") - reasoning).abs() < 1e-9, "{s}");
+    assert_eq!(s["reasoning_chunk_share"].as_f64(), Some(0.6), "{s}");
+    assert_eq!(s["reasoning_tokens"]["median"].as_f64(), Some(6.0), "{s}");
+    for r in v["requests"].as_array().unwrap() {
+        assert_eq!(r["reasoning_chunks"].as_u64(), Some(6), "{r}");
+        assert_eq!(r["chunks_s"].as_array().unwrap().len(), 10, "{r}");
+        assert!(
+            r["first_answer_s"].as_f64() > r["first_reasoning_s"].as_f64(),
+            "{r}"
+        );
+    }
+}

@@ -169,7 +169,8 @@ fn vllm_results_import_as_trials_of_their_configuration() {
         text(&imp)
     );
     let md = text(&rigor_in(dir.path(), &["report", "s.db"]));
-    let cell = "`serve[endpoint=openai-chat,max_concurrency=4,model=m,request_rate=inf]`";
+    let cell =
+        "`serve[endpoint=openai-chat,max_concurrency=4,model=m,num_prompts=40,request_rate=inf]`";
     assert!(
         md.contains(&format!("{cell} **llm.ttft_ms.median**: one-slot is")),
         "{md}"
@@ -178,7 +179,7 @@ fn vllm_results_import_as_trials_of_their_configuration() {
         "llm.ttft_ms.p99",
         "llm.tpot_ms.median",
         "llm.itl_ms.p90",
-        "llm.e2e_ms.p50",
+        "llm.e2e_ms.median",
         "llm.output_tok_s",
         "llm.req_s",
         "llm.failed",
@@ -186,6 +187,8 @@ fn vllm_results_import_as_trials_of_their_configuration() {
     ] {
         assert!(md.contains(&format!("### {m}")), "no {m}:\n{md}");
     }
+    // vLLM's p50 is its median again: kept once.
+    assert!(!md.contains("### llm.e2e_ms.p50"), "{md}");
     assert!(
         md.contains("measured by vLLM bench serve, not by rigor"),
         "{md}"
@@ -210,6 +213,22 @@ fn vllm_results_import_as_trials_of_their_configuration() {
         })
         .sum();
     assert_eq!(failed_in_store, failed_in_files as f64);
+    // Unlabelled and unnamed: variant `vllm`; a label that is no usable name is made one,
+    // never dropped (which would pool differently labelled runs).
+    let plain = rigor_in(
+        dir.path(),
+        &["import", "vllm", &f("np1-1"), "--store", "v.db"],
+    );
+    assert!(text(&plain).contains("\n  vllm: "), "{}", text(&plain));
+    let mut odd: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f("np1-2")).unwrap()).unwrap();
+    odd["label"] = "tp 2/fast".into();
+    std::fs::write(dir.path().join("odd.json"), odd.to_string()).unwrap();
+    let named = rigor_in(
+        dir.path(),
+        &["import", "vllm", "odd.json", "--store", "w.db"],
+    );
+    assert!(text(&named).contains("\n  tp-2-fast: "), "{}", text(&named));
     // The same run twice would count as two trials: refused, nothing written.
     let twice = f("np4-1");
     refused(

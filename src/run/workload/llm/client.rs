@@ -103,6 +103,14 @@ pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
 struct Usage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+/// OpenAI's (and vLLM's, SGLang's) breakdown of the completion's tokens.
+#[derive(Deserialize, Clone, Copy)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +219,7 @@ fn take_usage(r: &mut RequestRecord, u: &Usage, text_arrived: bool) {
         Some(n) => r.output_tokens = Some(n),
         None => {}
     }
+    r.reasoning_tokens = u.completion_tokens_details.and_then(|d| d.reasoning_tokens);
     if r.output_tokens.is_some() || r.input_tokens.is_some() {
         r.tokens_from = Some("server".into());
     }
@@ -466,6 +475,22 @@ pub async fn send(
                     if c.choices.iter().any(has_content) {
                         r.first_token_s.get_or_insert(at);
                         r.chunks_s.push(at);
+                        let reasoning = c.choices.iter().any(|ch| {
+                            ch.delta.as_ref().is_some_and(|d| {
+                                nonempty(&d.reasoning_content) || nonempty(&d.reasoning)
+                            })
+                        });
+                        let answer = c.choices.iter().any(|ch| {
+                            nonempty(&ch.text)
+                                || ch.delta.as_ref().is_some_and(|d| nonempty(&d.content))
+                        });
+                        if reasoning {
+                            r.first_reasoning_s.get_or_insert(at);
+                            r.reasoning_chunks += 1;
+                        }
+                        if answer {
+                            r.first_answer_s.get_or_insert(at);
+                        }
                         if target.keep_text {
                             for ch in &c.choices {
                                 r.generated.push_str(ch.text.as_deref().unwrap_or(""));

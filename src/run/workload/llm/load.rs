@@ -160,8 +160,8 @@ pub async fn run(
             let at = arrivals(n, per_s, arrival, plan.seed);
             let cap = max_concurrency.map(|m| Arc::new(tokio::sync::Semaphore::new(m.max(1))));
             // Finished requests are collected as the load goes on: a finished task that is
-            // never joined keeps its allocation, sized for the whole request's future (~5 KB),
-            // and a sustained load at 14 requests/s grew by 5.6 KB a request (bench/gpu,
+            // never joined keeps its allocation, sized for the whole request's future (a few KB),
+            // and a sustained load at 14 requests/s grew by 4.5 KiB a request (bench/gpu,
             // issue 17). Now only the records themselves accumulate.
             let mut set = tokio::task::JoinSet::new();
             for (i, offset) in at.into_iter().enumerate() {

@@ -10,8 +10,9 @@ pub use crate::define::fields::Slo;
 
 /// Send lag (actual − scheduled send) whose p99 above this means the client fell behind an
 /// open-loop schedule: the load the server saw was lighter and later than the one asked
-/// for. rigor's own p99 was 2.4 ms at 13.7 req/s on an H200 machine and 5.6 ms at 40 req/s
-/// on a busy 2-core one (docs/gpu-serving.md); 10 ms is well clear of both.
+/// for. rigor's own p99 was 2.4 ms at 13.7 req/s on the H200's machine (docs/gpu-serving.md)
+/// and 5.6 ms at 40 req/s against the tests' llama.cpp server on the 2-core development
+/// machine while it built; 10 ms is well clear of both.
 pub const BEHIND_P99_MS: f64 = 10.0;
 
 /// Mean, median and tail of one latency, ms.
@@ -103,6 +104,18 @@ pub struct Summary {
     /// TTFT as vLLM's chat client counts it: to the first SSE event, a role-only chunk
     /// included (rigor's TTFT waits for generated text).
     pub ttft_first_event_ms: Option<Dist>,
+    /// Reasoning models, over the successful requests that reasoned: time to the first
+    /// reasoning chunk and to the first answer chunk (the reasoning's length, in time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_reasoning_ms: Option<Dist>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_answer_ms: Option<Dist>,
+    /// The share of content chunks that carried reasoning, over those requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_chunk_share: Option<f64>,
+    /// Reasoning tokens per request, where the server's usage gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<Dist>,
     /// How late each request was sent after its scheduled arrival, over the requests sent;
     /// open-loop loads only (the load clears it otherwise).
     pub send_lag_ms: Option<Dist>,
@@ -241,6 +254,32 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         .iter()
         .filter_map(|r| r.first_event_s.map(|f| (f - r.sent_s) * 1e3))
         .collect();
+    let reasoned: Vec<&&RequestRecord> = ok
+        .iter()
+        .copied()
+        .filter(|r| r.reasoning_chunks > 0)
+        .collect();
+    let since_send = |t: Option<f64>, r: &RequestRecord| t.map(|t| (t - r.sent_s) * 1e3);
+    let ttft_reasoning: Vec<f64> = reasoned
+        .iter()
+        .filter_map(|r| since_send(r.first_reasoning_s, r))
+        .collect();
+    let ttft_answer: Vec<f64> = reasoned
+        .iter()
+        .filter_map(|r| since_send(r.first_answer_s, r))
+        .collect();
+    let all_chunks: usize = reasoned.iter().map(|r| r.chunks_s.len()).sum();
+    let reasoning_chunk_share = (all_chunks > 0).then(|| {
+        reasoned
+            .iter()
+            .map(|r| r.reasoning_chunks as f64)
+            .sum::<f64>()
+            / all_chunks as f64
+    });
+    let reasoning_tokens: Vec<f64> = reasoned
+        .iter()
+        .filter_map(|r| r.reasoning_tokens.map(|n| n as f64))
+        .collect();
     let ttft_sched: Vec<f64> = ok
         .iter()
         .filter_map(|r| r.first_token_s.map(|f| (f - r.scheduled_s) * 1e3))
@@ -264,6 +303,10 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         tpot_ms: dist(&tpot),
         e2e_ms: dist(&e2e),
         ttft_first_event_ms: dist(&first_event),
+        ttft_reasoning_ms: dist(&ttft_reasoning),
+        ttft_answer_ms: dist(&ttft_answer),
+        reasoning_chunk_share,
+        reasoning_tokens: dist(&reasoning_tokens),
         send_lag_ms: dist(&lag),
         ttft_sched_ms: dist(&ttft_sched),
         e2e_sched_ms: dist(&e2e_sched),

@@ -582,6 +582,12 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
             &s.ttft_first_event_ms,
             &["median", "p99"][..],
         ),
+        (
+            "ttft_reasoning_ms",
+            &s.ttft_reasoning_ms,
+            &["median", "p99"][..],
+        ),
+        ("ttft_answer_ms", &s.ttft_answer_ms, &["median", "p99"][..]),
     ] {
         if let Some(d) = d {
             for stat in stats {
