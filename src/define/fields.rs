@@ -393,8 +393,8 @@ const LLM_FIELDS: &[Field] = &[
     Field {
         name: "endpoint",
         default: Some("completions"),
-        check: |s| one_of(s, &["completions", "chat"]),
-        help: "completions (/v1/completions) or chat (/v1/chat/completions)",
+        check: |s| one_of(s, &["completions", "chat", "embeddings"]),
+        help: "completions (/v1/completions), chat (/v1/chat/completions), or embeddings (/v1/embeddings: one response each, timed to its end; `stream` does not apply)",
     },
     Field {
         name: "stream",

@@ -281,6 +281,53 @@ fn chat_without_streaming_has_usage_but_no_first_token_time() {
     );
 }
 
+/// Embeddings (`/v1/embeddings`, issue 19) against the real server: each request timed to
+/// its response, its input tokens from the server's usage, and no token rate invented.
+#[test]
+fn embeddings_are_timed_to_their_response_with_no_tokens_invented() {
+    let _serial = serial();
+    let s = Llama::start(&["--embeddings", "--pooling", "mean"]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "embeddings",
+            "--requests",
+            "12",
+            "--concurrency",
+            "3",
+            "--input_len",
+            "16",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let sm = &v["summary"];
+    assert_eq!(
+        (sm["ok"].as_u64(), sm["failed"].as_u64()),
+        (Some(12), Some(0)),
+        "{sm}"
+    );
+    assert!(sm["e2e_ms"]["median"].as_f64().unwrap() > 0.0, "{sm}");
+    assert!(
+        sm["ttft_ms"].is_null() && sm["output_tok_s"].is_null(),
+        "{sm}"
+    );
+    assert!(
+        sm["tokens_missing"]
+            .as_str()
+            .unwrap()
+            .contains("embedding request generates no tokens"),
+        "{sm}"
+    );
+    for r in v["requests"].as_array().unwrap() {
+        assert!(r["input_tokens"].as_u64().unwrap() >= 16, "{r}");
+        assert!(
+            r["output_tokens"].is_null() && r["chunks_s"].as_array().unwrap().is_empty(),
+            "{r}"
+        );
+    }
+}
+
 #[test]
 fn a_poisson_rate_is_kept_and_a_capped_rate_never_exceeds_its_cap() {
     let _serial = serial();

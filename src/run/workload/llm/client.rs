@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub enum Endpoint {
     Completions,
     Chat,
+    /// `/v1/embeddings`: one response, no tokens generated; timed to its end.
+    Embeddings,
 }
 
 impl Endpoint {
@@ -27,6 +29,7 @@ impl Endpoint {
         match self {
             Endpoint::Completions => "/v1/completions",
             Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Embeddings => "/v1/embeddings",
         }
     }
 }
@@ -75,10 +78,15 @@ pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
                 serde_json::json!([{"role": "user", "content": p.text}]),
             );
         }
+        Endpoint::Embeddings => {
+            b.insert("input".into(), p.text.clone().into());
+        }
     }
-    b.insert("max_tokens".into(), p.max_tokens.into());
-    b.insert("stream".into(), target.stream.into());
-    if target.stream && target.request_usage {
+    if target.endpoint != Endpoint::Embeddings {
+        b.insert("max_tokens".into(), p.max_tokens.into());
+        b.insert("stream".into(), target.stream.into());
+    }
+    if target.stream && target.request_usage && target.endpoint != Endpoint::Embeddings {
         b.insert(
             "stream_options".into(),
             serde_json::json!({"include_usage": true}),
@@ -153,6 +161,12 @@ struct Message {
 }
 
 #[derive(Deserialize)]
+struct EmbeddingData {
+    #[serde(default)]
+    embedding: Vec<f64>,
+}
+
+#[derive(Deserialize)]
 struct FullChoice {
     text: Option<String>,
     message: Option<Message>,
@@ -164,6 +178,9 @@ struct FullChoice {
 struct FullResponse {
     #[serde(default)]
     choices: Vec<FullChoice>,
+    /// Embeddings: one entry per input, each with its vector.
+    #[serde(default)]
+    data: Vec<EmbeddingData>,
     usage: Option<Usage>,
 }
 
@@ -420,6 +437,19 @@ pub async fn send(
             r.end_s = secs(end);
             pool.checkin(conn);
             match serde_json::from_slice::<FullResponse>(&bytes) {
+                Ok(full) if target.endpoint == Endpoint::Embeddings => {
+                    if let Some(p) = full.usage.as_ref().and_then(|u| u.prompt_tokens) {
+                        r.input_tokens = Some(p);
+                        r.tokens_from = Some("server".into());
+                    }
+                    if full.data.is_empty() || full.data.iter().any(|d| d.embedding.is_empty()) {
+                        fail_at_end(
+                            &mut r,
+                            "empty",
+                            "the response has no embedding vector".into(),
+                        );
+                    }
+                }
                 Ok(full) => {
                     let first = full.choices.first();
                     let text_len = first.map_or(0, |c| {

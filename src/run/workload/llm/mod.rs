@@ -167,12 +167,13 @@ impl Options {
             target: Target {
                 base_url: String::new(),
                 model: f["model"].clone(),
-                endpoint: if f["endpoint"] == "chat" {
-                    Endpoint::Chat
-                } else {
-                    Endpoint::Completions
+                endpoint: match f["endpoint"].as_str() {
+                    "chat" => Endpoint::Chat,
+                    "embeddings" => Endpoint::Embeddings,
+                    _ => Endpoint::Completions,
                 },
-                stream: f["stream"] == "true",
+                // An embedding is one response: nothing streams.
+                stream: f["stream"] == "true" && f["endpoint"] != "embeddings",
                 api_key,
                 ca_pem,
                 extra_body,
@@ -446,6 +447,12 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
     summary.connections = Some(connections);
     summary.server = Some(detected);
     summary.exact_length = exact_length_note;
+    if o.target.endpoint == Endpoint::Embeddings && summary.ok > 0 {
+        summary.tokens_missing =
+            Some("an embedding request generates no tokens (its input tokens are in each request's `input_tokens`)".into());
+        summary.output_tok_s = None;
+        summary.total_tok_s = None;
+    }
     Ok(Outcome {
         summary,
         records,
