@@ -123,6 +123,10 @@ pub struct RequestRecord {
     /// How many of `chunks_s` carried reasoning.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reasoning_chunks: u32,
+    /// Prompt tokens the server took from its cache instead of computing them: OpenAI's
+    /// `usage.prompt_tokens_details.cached_tokens`, or llama.cpp's `timings.cache_n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
     /// Reasoning tokens, when the server's usage says (`completion_tokens_details`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,

@@ -463,6 +463,18 @@ const LLM_FIELDS: &[Field] = &[
         help: "synthetic prompt length: tokens with a `tokenizer`, else words",
     },
     Field {
+        name: "prefixes",
+        default: Some("0"),
+        check: count,
+        help: "shared prefixes: prompt i starts with prefix i mod N (N distinct, `prefix_len` words each), to exercise prefix caches; 0: none",
+    },
+    Field {
+        name: "prefix_len",
+        default: Some("0"),
+        check: count,
+        help: "words in each shared prefix (with `prefixes`)",
+    },
+    Field {
         name: "output_len",
         default: Some("64"),
         check: positive,

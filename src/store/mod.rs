@@ -1134,6 +1134,7 @@ fn request_detail(r: &crate::trial::RequestRecord) -> Option<String> {
         (r.reasoning_chunks > 0).then(|| r.reasoning_chunks.into()),
     );
     put("reasoning_tokens", r.reasoning_tokens.map(Into::into));
+    put("cached_tokens", r.cached_tokens.map(Into::into));
     put("tokens_from", r.tokens_from.clone().map(Into::into));
     if !r.notes.is_empty() {
         m.insert("notes".into(), r.notes.clone().into());

@@ -281,6 +281,51 @@ fn chat_without_streaming_has_usage_but_no_first_token_time() {
     );
 }
 
+/// Shared prefixes (issue 19) against the real server's prompt cache: llama.cpp reports the
+/// prompt tokens it reused (`timings.cache_n`); with 2 prefixes of 200 words before 16-word
+/// suffixes most of each prompt comes from the cache, without them almost none does.
+#[test]
+fn shared_prefixes_are_served_from_the_prompt_cache_and_the_share_is_measured() {
+    let _serial = serial();
+    let s = Llama::start(&[]);
+    let cached = |extra: &[&str]| {
+        let mut args = vec![
+            "--requests",
+            "20",
+            "--concurrency",
+            "2",
+            "--input_len",
+            "16",
+            "--output_len",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        let (out, v) = bench_json(&s.url(), &args);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(v["summary"]["failed"].as_u64(), Some(0), "{}", v["summary"]);
+        v
+    };
+    let plain = cached(&[]);
+    let shared = cached(&["--prefixes", "2", "--prefix_len", "200"]);
+    let frac = |v: &serde_json::Value| v["summary"]["prompt_cached_fraction"].as_f64().unwrap();
+    assert!(frac(&plain) < 0.2, "{}", plain["summary"]);
+    assert!(frac(&shared) > 0.6, "{}", shared["summary"]);
+    // Every prompt starts with one of the two prefixes: 200 words more than without.
+    let inputs = |v: &serde_json::Value| -> Vec<u64> {
+        v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["input_tokens"].as_u64().unwrap())
+            .collect()
+    };
+    assert!(
+        inputs(&shared).iter().all(|&n| n >= 216),
+        "{:?}",
+        inputs(&shared)
+    );
+}
+
 /// Embeddings (`/v1/embeddings`, issue 19) against the real server: each request timed to
 /// its response, its input tokens from the server's usage, and no token rate invented.
 #[test]

@@ -113,6 +113,20 @@ struct Usage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens_details: Option<CompletionDetails>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+/// llama.cpp's own per-request figures, sent beside the OpenAI fields: `cache_n` prompt
+/// tokens reused from the slot's cache, `prompt_n` computed.
+#[derive(Deserialize, Clone, Copy)]
+struct Timings {
+    cache_n: Option<u64>,
 }
 
 /// OpenAI's (and vLLM's, SGLang's) breakdown of the completion's tokens.
@@ -147,6 +161,8 @@ struct Choice<'a> {
 struct StreamChunk<'a> {
     #[serde(borrow, default)]
     choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    timings: Option<Timings>,
     usage: Option<Usage>,
     error: Option<serde_json::Value>,
 }
@@ -178,6 +194,8 @@ struct FullChoice {
 struct FullResponse {
     #[serde(default)]
     choices: Vec<FullChoice>,
+    #[serde(default)]
+    timings: Option<Timings>,
     /// Embeddings: one entry per input, each with its vector.
     #[serde(default)]
     data: Vec<EmbeddingData>,
@@ -237,6 +255,9 @@ fn take_usage(r: &mut RequestRecord, u: &Usage, text_arrived: bool) {
         None => {}
     }
     r.reasoning_tokens = u.completion_tokens_details.and_then(|d| d.reasoning_tokens);
+    if let Some(c) = u.prompt_tokens_details.and_then(|d| d.cached_tokens) {
+        r.cached_tokens = Some(c);
+    }
     if r.output_tokens.is_some() || r.input_tokens.is_some() {
         r.tokens_from = Some("server".into());
     }
@@ -462,6 +483,9 @@ pub async fn send(
                             })
                     });
                     r.finish_reason = first.and_then(|c| c.finish_reason.clone());
+                    if let Some(n) = full.timings.and_then(|t| t.cache_n) {
+                        r.cached_tokens = Some(n);
+                    }
                     match full.usage {
                         Some(u) => take_usage(&mut r, &u, text_len > 0),
                         None => note(&mut r, "no_usage"),
@@ -538,6 +562,9 @@ pub async fn send(
                     }
                     if c.usage.is_some() {
                         usage = c.usage;
+                    }
+                    if let Some(n) = c.timings.and_then(|t| t.cache_n) {
+                        r.cached_tokens = Some(n);
                     }
                 }
                 Err(e) => {

@@ -162,6 +162,29 @@ pub fn synthetic(
         .collect()
 }
 
+/// Each prompt with one of `k` shared prefixes of `len` words put before it (prompt `i`
+/// gets prefix `i mod k`): `k` prefixes × the prompts as suffixes, for prefix caches.
+pub fn with_prefixes(prompts: Vec<Prompt>, k: usize, len: u32, seed: u64) -> Vec<Prompt> {
+    // Their own stream of the seed: the suffixes stay what they were without prefixes.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7072_6566_6978);
+    let prefixes: Vec<String> = (0..k)
+        .map(|_| {
+            (0..len)
+                .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    prompts
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| Prompt {
+            text: format!("{} {}", prefixes[i % k], p.text),
+            max_tokens: p.max_tokens,
+        })
+        .collect()
+}
+
 /// Prompts from a JSONL file: each line a string, or an object with `prompt` (or `text`)
 /// and optionally `max_tokens` / `output_len`.
 pub fn jsonl(text: &str, default_output: u32) -> Result<Vec<Prompt>, super::LlmError> {

@@ -113,6 +113,10 @@ pub struct Summary {
     /// The share of content chunks that carried reasoning, over those requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_chunk_share: Option<f64>,
+    /// Σ cached prompt tokens / Σ prompt tokens over the successful requests, where the
+    /// server says both (prefix caching at work).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_cached_fraction: Option<f64>,
     /// Reasoning tokens per request, where the server's usage gives them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<Dist>,
@@ -280,6 +284,13 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         .iter()
         .filter_map(|r| r.reasoning_tokens.map(|n| n as f64))
         .collect();
+    let with_cache: Vec<(u64, u64)> = ok
+        .iter()
+        .filter_map(|r| Some((r.cached_tokens?, r.input_tokens?)))
+        .collect();
+    let prompt_in: u64 = with_cache.iter().map(|c| c.1).sum();
+    let prompt_cached_fraction = (!with_cache.is_empty() && prompt_in > 0)
+        .then(|| with_cache.iter().map(|c| c.0).sum::<u64>() as f64 / prompt_in as f64);
     let ttft_sched: Vec<f64> = ok
         .iter()
         .filter_map(|r| r.first_token_s.map(|f| (f - r.scheduled_s) * 1e3))
@@ -306,6 +317,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         ttft_reasoning_ms: dist(&ttft_reasoning),
         ttft_answer_ms: dist(&ttft_answer),
         reasoning_chunk_share,
+        prompt_cached_fraction,
         reasoning_tokens: dist(&reasoning_tokens),
         send_lag_ms: dist(&lag),
         ttft_sched_ms: dist(&ttft_sched),

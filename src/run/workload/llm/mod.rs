@@ -36,6 +36,9 @@ pub struct Options {
     pub plan: Plan,
     pub dataset: String,
     pub input_len: u32,
+    /// Shared prefixes: how many, and their length in words (0: none).
+    pub prefixes: usize,
+    pub prefix_len: u32,
     pub output_len: u32,
     pub lengths: dataset::Lengths,
     pub slo: Slo,
@@ -193,6 +196,8 @@ impl Options {
             },
             dataset: f["dataset"].clone(),
             input_len: num(f, "input_len")?,
+            prefixes: num(f, "prefixes")?,
+            prefix_len: num(f, "prefix_len")?,
             output_len: num(f, "output_len")?,
             lengths: match f["lengths"].as_str() {
                 "uniform" => dataset::Lengths::Uniform(num(f, "spread")?),
@@ -323,6 +328,12 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
             .map_err(|e| LlmError(format!("dataset {}: {e}", o.dataset)))?;
         dataset::jsonl(&text, o.output_len)
             .map_err(|e| LlmError(format!("dataset {}: {e}", o.dataset)))?
+    };
+    // Shared prefixes before every prompt, whatever its source, drawn from the seed.
+    let prompts = if o.prefixes > 0 && o.prefix_len > 0 {
+        dataset::with_prefixes(prompts, o.prefixes, o.prefix_len, o.plan.seed)
+    } else {
+        prompts
     };
     let log_dir = std::env::temp_dir();
     let mut server = None;
@@ -577,6 +588,9 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     }
     if let Some(g) = s.goodput_req_s {
         m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
+    }
+    if let Some(c) = s.prompt_cached_fraction {
+        m.push(("llm.prompt_cached_fraction".into(), c, "fraction", "higher"));
     }
     // The timing's own honesty, and the peers' definitions under their own names: a few
     // statistics each (all of them are in the summary and the stored requests).
