@@ -454,7 +454,13 @@ const LLM_FIELDS: &[Field] = &[
         name: "dataset",
         default: Some("synthetic"),
         check: anything,
-        help: "`synthetic`; a JSONL file (one prompt string per line, or objects with `prompt` and optional `max_tokens`); or `sharegpt:FILE.json` (first human turn of each conversation, in seeded order; `max_tokens` from the first reply's length, at most `output_len`)",
+        help: "`synthetic`; a JSONL file (one prompt string per line, or objects with `prompt` and optional `max_tokens`); `sharegpt:FILE.json` (first human turn of each conversation, in seeded order; `max_tokens` from the first reply's length, at most `output_len`); or `trace:FILE`, a request trace replayed on its own schedule (Mooncake JSONL: `timestamp` ms, `input_length`, `output_length`, `hash_ids`; or Azure CSV: `TIMESTAMP`, `ContextTokens`, `GeneratedTokens`; lengths in words)",
+    },
+    Field {
+        name: "trace_speed",
+        default: Some("1"),
+        check: nonneg,
+        help: "with `dataset = \"trace:FILE\"`: how many times faster than recorded to replay it (2: twice the rate)",
     },
     Field {
         name: "input_len",

@@ -326,6 +326,76 @@ fn shared_prefixes_are_served_from_the_prompt_cache_and_the_share_is_measured() 
     );
 }
 
+/// Trace replay (issue 19): a Mooncake-layout trace of 250 requests at 50/s is sent on its
+/// own schedule (send lag reported), twice as fast with `trace_speed = 2`; a trace out of
+/// time order is refused with its line.
+#[test]
+fn a_trace_is_replayed_on_its_schedule() {
+    let _serial = serial();
+    let s = Llama::start(&["-np", "8"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = 0.0f64;
+    let mut lines = String::new();
+    let mut offsets = Vec::new();
+    for i in 0..250u64 {
+        // Deterministic, uneven gaps averaging 20 ms; blocks shared by every third request.
+        t += 5.0 + ((i * 7919) % 31) as f64;
+        offsets.push(t);
+        lines.push_str(&format!(
+            "{{\"timestamp\": {t}, \"input_length\": {}, \"output_length\": 4, \"hash_ids\": [{}, {}]}}\n",
+            8 + i % 16,
+            i % 3,
+            100 + i
+        ));
+    }
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::write(&trace, lines).unwrap();
+    let dataset = format!("trace:{}", trace.display());
+    for speed in ["1", "2"] {
+        let (out, v) = bench_json(
+            &s.url(),
+            &[
+                "--dataset",
+                &dataset,
+                "--requests",
+                "0",
+                "--trace_speed",
+                speed,
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let sm = &v["summary"];
+        assert_eq!(
+            (sm["ok"].as_u64(), sm["failed"].as_u64()),
+            (Some(250), Some(0)),
+            "{sm}"
+        );
+        let k: f64 = speed.parse().unwrap();
+        for (r, at) in v["requests"].as_array().unwrap().iter().zip(&offsets) {
+            let want = (at - offsets[0]) / 1e3 / k;
+            assert!(
+                (r["scheduled_s"].as_f64().unwrap() - want).abs() < 1e-6,
+                "{r}"
+            );
+        }
+        let p99 = sm["send_lag_ms"]["p99"].as_f64().unwrap();
+        assert!(p99 < 20.0, "send lag p99 {p99} ms: {sm}");
+    }
+    std::fs::write(
+        dir.path().join("bad.jsonl"),
+        "{\"timestamp\": 10, \"input_length\": 4, \"output_length\": 2}\n{\"timestamp\": 5, \"input_length\": 4, \"output_length\": 2}\n",
+    )
+    .unwrap();
+    let bad = format!("trace:{}", dir.path().join("bad.jsonl").display());
+    let (out, _) = bench_json(&s.url(), &["--dataset", &bad, "--requests", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("request 2 of the trace comes before"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// Embeddings (`/v1/embeddings`, issue 19) against the real server: each request timed to
 /// its response, its input tokens from the server's usage, and no token rate invented.
 #[test]

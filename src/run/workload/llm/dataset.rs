@@ -185,6 +185,131 @@ pub fn with_prefixes(prompts: Vec<Prompt>, k: usize, len: u32, seed: u64) -> Vec
         .collect()
 }
 
+/// Words of one 512-token block of a trace's `hash_ids`: the same id, the same words, so
+/// that requests sharing ids share a prefix as they did in the traced service.
+fn block_words(id: u64, len: usize, seed: u64, out: &mut Vec<&'static str>) {
+    let mut rng =
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    out.extend((0..len).map(|_| WORDS[rng.random_range(0..WORDS.len())]));
+}
+
+/// Seconds since 1970 of `YYYY-MM-DD HH:MM:SS[.fff…]` (the Azure LLM traces' TIMESTAMP,
+/// no zone: only differences are used).
+fn civil_seconds(s: &str) -> Option<f64> {
+    let (date, time) = s.trim().split_once([' ', 'T'])?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.trim_end_matches('Z').split(':');
+    let (h, mi) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    let sec = t.next()?.parse::<f64>().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + mi * 60.0 + sec)
+}
+
+/// A request trace: the prompts it asks for and when (s from its first request), in the
+/// layout of the public Mooncake traces (JSONL: `timestamp` in ms, `input_length`,
+/// `output_length`, optional `hash_ids` of 512-token blocks, which become shared word
+/// blocks) or the Azure LLM inference traces (CSV: `TIMESTAMP`, `ContextTokens`,
+/// `GeneratedTokens`). Lengths are words, as for synthetic prompts.
+pub fn trace(text: &str, seed: u64) -> Result<(Vec<Prompt>, Vec<f64>), super::LlmError> {
+    let mut rows: Vec<(f64, usize, u32, Vec<u64>)> = Vec::new();
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .peekable();
+    let csv = lines
+        .peek()
+        .is_some_and(|(_, l)| l.contains("ContextTokens"));
+    if csv {
+        let (_, header) = lines.next().unwrap_or((0, ""));
+        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+        let at = |name: &str| cols.iter().position(|c| *c == name);
+        let (Some(ts), Some(inp), Some(outp)) =
+            (at("TIMESTAMP"), at("ContextTokens"), at("GeneratedTokens"))
+        else {
+            return Err(
+                "a CSV trace needs the columns TIMESTAMP, ContextTokens, GeneratedTokens".into(),
+            );
+        };
+        for (i, l) in lines {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            let bad = || {
+                super::LlmError(format!(
+                    "line {}: not TIMESTAMP,ContextTokens,GeneratedTokens: {l}",
+                    i + 1
+                ))
+            };
+            let t = f.get(ts).and_then(|s| civil_seconds(s)).ok_or_else(bad)?;
+            let n = f.get(inp).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            let o = f.get(outp).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            rows.push((t, n, o, Vec::new()));
+        }
+    } else {
+        for (i, l) in lines {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .map_err(|e| super::LlmError(format!("line {}: {e}", i + 1)))?;
+            let bad = |what: &str| super::LlmError(format!("line {}: no {what}: {l}", i + 1));
+            let t = v["timestamp"]
+                .as_f64()
+                .ok_or_else(|| bad("`timestamp` (ms)"))?
+                / 1e3;
+            let n = v["input_length"]
+                .as_u64()
+                .ok_or_else(|| bad("`input_length`"))? as usize;
+            let o = v["output_length"]
+                .as_u64()
+                .ok_or_else(|| bad("`output_length`"))? as u32;
+            let ids = v["hash_ids"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+                .unwrap_or_default();
+            rows.push((t, n, o, ids));
+        }
+    }
+    if rows.is_empty() {
+        return Err("the trace holds no request".into());
+    }
+    if let Some(w) = rows.windows(2).position(|w| w[1].0 < w[0].0) {
+        return Err(super::LlmError(format!(
+            "request {} of the trace comes before the one above it: a trace must be in time order",
+            w + 2
+        )));
+    }
+    let t0 = rows[0].0;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut prompts = Vec::with_capacity(rows.len());
+    let mut at = Vec::with_capacity(rows.len());
+    for (t, n, o, ids) in rows {
+        let mut words: Vec<&'static str> = Vec::with_capacity(n);
+        for id in &ids {
+            if words.len() >= n {
+                break;
+            }
+            block_words(*id, 512, seed, &mut words);
+        }
+        words.truncate(n);
+        while words.len() < n.max(1) {
+            words.push(WORDS[rng.random_range(0..WORDS.len())]);
+        }
+        prompts.push(Prompt {
+            text: words.join(" "),
+            max_tokens: o.max(1),
+        });
+        at.push(t - t0);
+    }
+    Ok((prompts, at))
+}
+
 /// Prompts from a JSONL file: each line a string, or an object with `prompt` (or `text`)
 /// and optionally `max_tokens` / `output_len`.
 pub fn jsonl(text: &str, default_output: u32) -> Result<Vec<Prompt>, super::LlmError> {
@@ -270,6 +395,37 @@ pub fn sharegpt(text: &str, max_output: u32, seed: u64) -> Result<Vec<Prompt>, s
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn azure_csv_traces_give_offsets_and_lengths() {
+        let csv = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n2023-11-17 00:00:00.5,3,2\n";
+        let (p, at) = super::trace(csv, 1).unwrap();
+        assert_eq!(p.len(), 3);
+        assert!((at[1] - 4.314579).abs() < 1e-6, "{at:?}");
+        // Across midnight: 5 h 44 min 13.8194100 s after the first.
+        assert!(
+            (at[2] - (5.0 * 3600.0 + 44.0 * 60.0 + 13.81941)).abs() < 1e-6,
+            "{at:?}"
+        );
+        assert_eq!((p[0].text.split(' ').count(), p[0].max_tokens), (374, 44));
+        assert!(
+            super::trace(
+                "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,1,2\n",
+                1
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn shared_hash_ids_share_their_words() {
+        let jsonl = "{\"timestamp\": 0, \"input_length\": 600, \"output_length\": 4, \"hash_ids\": [7, 8]}\n{\"timestamp\": 1000, \"input_length\": 600, \"output_length\": 4, \"hash_ids\": [7, 9]}\n";
+        let (p, at) = super::trace(jsonl, 3).unwrap();
+        assert_eq!(at, vec![0.0, 1.0]);
+        let w: Vec<Vec<&str>> = p.iter().map(|p| p.text.split(' ').collect()).collect();
+        assert_eq!(w[0][..512], w[1][..512]);
+        assert_ne!(w[0][512..], w[1][512..]);
+    }
+
     use super::*;
 
     #[test]

@@ -72,6 +72,7 @@ pub async fn run(
     prompts: Arc<Vec<Prompt>>,
     plan: Plan,
     mark: Option<Mark>,
+    schedule: Option<Vec<f64>>,
 ) -> Result<(Vec<RequestRecord>, ConnStats), HttpError> {
     let origin_url = Origin::parse(&target.base_url, target.ca_pem.as_deref())?;
     let path =
@@ -157,7 +158,11 @@ pub async fn run(
                 let secs = plan.duration.map_or(60.0, |d| d.as_secs_f64());
                 ((per_s * secs * 2.0) as usize + 100).min(10_000_000)
             });
-            let at = arrivals(n, per_s, arrival, plan.seed);
+            // A trace's own offsets, or arrivals drawn from the seed.
+            let at = match schedule {
+                Some(s) => s.into_iter().take(n).collect(),
+                None => arrivals(n, per_s, arrival, plan.seed),
+            };
             let cap = max_concurrency.map(|m| Arc::new(tokio::sync::Semaphore::new(m.max(1))));
             // Finished requests are collected as the load goes on: a finished task that is
             // never joined keeps its allocation, sized for the whole request's future (a few KB),
@@ -169,7 +174,14 @@ pub async fn run(
                 if deadline.is_some_and(|d| when >= d) {
                     break;
                 }
-                tokio::time::sleep_until(when.into()).await;
+                // tokio's timer has a 1 ms granularity and rounds up: sleep to just before
+                // the arrival, then yield until it (≤ 2 ms of polling, other tasks running
+                // meanwhile), so that sends are on time to microseconds, not to the next ms.
+                let coarse = when.checked_sub(Duration::from_millis(2)).unwrap_or(when);
+                tokio::time::sleep_until(coarse.into()).await;
+                while Instant::now() < when {
+                    tokio::task::yield_now().await;
+                }
                 let permit = match &cap {
                     // The semaphore is never closed, so acquiring cannot fail.
                     Some(s) => s.clone().acquire_owned().await.ok(),

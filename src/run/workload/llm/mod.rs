@@ -36,6 +36,8 @@ pub struct Options {
     pub plan: Plan,
     pub dataset: String,
     pub input_len: u32,
+    /// `dataset = "trace:…"`: how many times faster than recorded to replay it.
+    pub trace_speed: f64,
     /// Shared prefixes: how many, and their length in words (0: none).
     pub prefixes: usize,
     pub prefix_len: u32,
@@ -145,7 +147,8 @@ impl Options {
             }
         };
         let requests: Option<usize> = opt_num(f, "requests")?;
-        if requests.is_none() && duration.is_none() {
+        // A trace bounds itself: with neither, it is replayed to its end.
+        if requests.is_none() && duration.is_none() && !f["dataset"].starts_with("trace:") {
             return Err("bound the load with `requests` or `duration`".into());
         }
         let rate: Option<f64> = opt_num(f, "rate")?;
@@ -196,6 +199,7 @@ impl Options {
             },
             dataset: f["dataset"].clone(),
             input_len: num(f, "input_len")?,
+            trace_speed: num(f, "trace_speed")?,
             prefixes: num(f, "prefixes")?,
             prefix_len: num(f, "prefix_len")?,
             output_len: num(f, "output_len")?,
@@ -304,6 +308,8 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
         Some(p) => Some(tokens::LocalTokenizer::load(p)?),
         None => None,
     };
+    // A trace brings its own schedule: the load replays it (at `trace_speed`).
+    let mut schedule: Option<Vec<f64>> = None;
     let prompts = if o.dataset == "synthetic" {
         match &tokenizer {
             Some(t) => tokens::synthetic_exact(
@@ -318,6 +324,26 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
                 dataset::synthetic(n_prompts, o.input_len, o.output_len, o.lengths, o.plan.seed)
             }
         }
+    } else if let Some(path) = o.dataset.strip_prefix("trace:") {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LlmError(format!("trace {path}: {e}")))?;
+        let (p, at) = dataset::trace(&text, o.plan.seed)
+            .map_err(|e| LlmError(format!("trace {path}: {e}")))?;
+        if o.trace_speed.is_nan() || o.trace_speed <= 0.0 {
+            return Err("trace_speed must be above 0".into());
+        }
+        if let Some(r) = o.plan.requests
+            && r + o.plan.warmup > p.len()
+        {
+            return Err(LlmError(format!(
+                "trace {path} holds {} requests: ask for at most {} measured ones after {} warm-up (requests = 0 replays it all)",
+                p.len(),
+                p.len().saturating_sub(o.plan.warmup),
+                o.plan.warmup
+            )));
+        }
+        schedule = Some(at.iter().map(|t| t / o.trace_speed).collect());
+        p
     } else if let Some(path) = o.dataset.strip_prefix("sharegpt:") {
         let text =
             std::fs::read_to_string(path).map_err(|e| LlmError(format!("dataset {path}: {e}")))?;
@@ -355,7 +381,7 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
     };
     // One client at a time is timed on one thread: handing a wake-up from the I/O driver
     // to another worker cost ~100 µs of TTFT on a 2-core machine. Many clients get workers.
-    let single = matches!(o.plan.load, Load::Concurrency(1));
+    let single = schedule.is_none() && matches!(o.plan.load, Load::Concurrency(1));
     let rt = if single {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -411,8 +437,36 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
     };
     let before = scrape();
     let prompts = Arc::new(prompts);
+    // A trace's requests go out on its schedule, as an open-loop load.
+    let mut plan = o.plan;
+    if let Some(s) = &schedule {
+        if plan.requests.is_none() && plan.duration.is_none() {
+            plan.requests = Some(s.len().saturating_sub(plan.warmup).max(1));
+        }
+        let span = s.last().copied().unwrap_or(0.0);
+        plan.load = Load::Rate {
+            per_s: if span > 0.0 {
+                s.len() as f64 / span
+            } else {
+                1.0
+            },
+            arrival: load::Arrival::Constant,
+            max_concurrency: match o.plan.load {
+                Load::Rate {
+                    max_concurrency, ..
+                } => max_concurrency,
+                Load::Concurrency(_) => None,
+            },
+        };
+    }
     let (mut records, connections) = rt
-        .block_on(load::run(Arc::new(target), prompts.clone(), o.plan, mark))
+        .block_on(load::run(
+            Arc::new(target),
+            prompts.clone(),
+            plan,
+            mark,
+            schedule,
+        ))
         .map_err(|e| e.to_string())?;
     // Counts for what the server did not count, after the load: never on the timed path.
     if let Some(t) = &tokenizer {
@@ -450,7 +504,7 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
     // From the scheduled time only where arrivals do not wait for responses: in a closed
     // loop the schedule is the send, the figures would repeat TTFT and E2E, and the "lag"
     // would be the client's microseconds between deciding and sending.
-    if matches!(o.plan.load, Load::Concurrency(_)) {
+    if matches!(plan.load, Load::Concurrency(_)) {
         summary.ttft_sched_ms = None;
         summary.e2e_sched_ms = None;
         summary.send_lag_ms = None;
