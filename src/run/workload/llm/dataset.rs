@@ -188,8 +188,10 @@ pub fn with_prefixes(prompts: Vec<Prompt>, k: usize, len: u32, seed: u64) -> Vec
 /// Words of one 512-token block of a trace's `hash_ids`: the same id, the same words, so
 /// that requests sharing ids share a prefix as they did in the traced service.
 fn block_words(id: u64, len: usize, seed: u64, out: &mut Vec<&'static str>) {
-    let mut rng =
-        rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    // Its own stream: block 0 must not repeat the filler words drawn from `seed` itself.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        seed ^ 0x626c_6f63_6b00_0000 ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
     out.extend((0..len).map(|_| WORDS[rng.random_range(0..WORDS.len())]));
 }
 
@@ -201,10 +203,19 @@ fn civil_seconds(s: &str) -> Option<f64> {
     let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
     let mut t = time.trim_end_matches('Z').split(':');
     let (h, mi) = (
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<u32>().ok()?,
+        t.next()?.parse::<u32>().ok()?,
     );
-    let sec = t.next()?.parse::<f64>().ok()?;
+    let sec_text = t.next()?;
+    // Digits and one point only: "NaN" or "inf" are not times.
+    if sec_text.is_empty() || !sec_text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let sec = sec_text.parse::<f64>().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec >= 61.0 {
+        return None;
+    }
+    let (h, mi) = (f64::from(h), f64::from(mi));
     // Days from the civil date (Howard Hinnant's algorithm).
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);

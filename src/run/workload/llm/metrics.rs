@@ -8,6 +8,10 @@ use serde::Serialize;
 
 pub use crate::define::fields::Slo;
 
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Send lag (actual − scheduled send) whose p99 above this means the client fell behind an
 /// open-loop schedule: the load the server saw was lighter and later than the one asked
 /// for. rigor's own p99 was 2.4 ms at 13.7 req/s on the H200's machine (docs/gpu-serving.md)
@@ -110,6 +114,9 @@ pub struct Summary {
     pub ttft_reasoning_ms: Option<Dist>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttft_answer_ms: Option<Dist>,
+    /// Requests that reasoned and never reached their answer (`output_len` too short).
+    #[serde(skip_serializing_if = "is_zero_usize")]
+    pub reasoned_unanswered: usize,
     /// The share of content chunks that carried reasoning, over those requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_chunk_share: Option<f64>,
@@ -268,10 +275,20 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         .iter()
         .filter_map(|r| since_send(r.first_reasoning_s, r))
         .collect();
-    let ttft_answer: Vec<f64> = reasoned
+    // Over every request that reasoned, or not at all: a median over the few that reached
+    // their answer would read as the whole load's.
+    let unanswered = reasoned
         .iter()
-        .filter_map(|r| since_send(r.first_answer_s, r))
-        .collect();
+        .filter(|r| r.first_answer_s.is_none())
+        .count();
+    let ttft_answer: Vec<f64> = if unanswered == 0 {
+        reasoned
+            .iter()
+            .filter_map(|r| since_send(r.first_answer_s, r))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let all_chunks: usize = reasoned.iter().map(|r| r.chunks_s.len()).sum();
     let reasoning_chunk_share = (all_chunks > 0).then(|| {
         reasoned
@@ -280,12 +297,14 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
             .sum::<f64>()
             / all_chunks as f64
     });
-    let reasoning_tokens: Vec<f64> = reasoned
+    let reasoning_tokens: Vec<f64> = ok
         .iter()
         .filter_map(|r| r.reasoning_tokens.map(|n| n as f64))
         .collect();
     let with_cache: Vec<(u64, u64)> = ok
         .iter()
+        // Both from the server: its cache count against its own prompt count.
+        .filter(|r| r.tokens_from.as_deref() == Some("server"))
         .filter_map(|r| Some((r.cached_tokens?, r.input_tokens?)))
         .collect();
     let prompt_in: u64 = with_cache.iter().map(|c| c.1).sum();
@@ -316,6 +335,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         ttft_first_event_ms: dist(&first_event),
         ttft_reasoning_ms: dist(&ttft_reasoning),
         ttft_answer_ms: dist(&ttft_answer),
+        reasoned_unanswered: unanswered,
         reasoning_chunk_share,
         prompt_cached_fraction,
         reasoning_tokens: dist(&reasoning_tokens),

@@ -38,6 +38,8 @@ pub struct Options {
     pub input_len: u32,
     /// `dataset = "trace:…"`: how many times faster than recorded to replay it.
     pub trace_speed: f64,
+    /// The cap on requests in flight, for a rate or a trace (None: none).
+    pub max_concurrency: Option<usize>,
     /// Shared prefixes: how many, and their length in words (0: none).
     pub prefixes: usize,
     pub prefix_len: u32,
@@ -152,6 +154,11 @@ impl Options {
             return Err("bound the load with `requests` or `duration`".into());
         }
         let rate: Option<f64> = opt_num(f, "rate")?;
+        if f["dataset"].starts_with("trace:") && rate.is_some_and(|r| r > 0.0) {
+            return Err(
+                "a trace brings its own schedule: remove `rate` (`trace_speed` scales it)".into(),
+            );
+        }
         let load = match rate {
             Some(r) if r > 0.0 => Load::Rate {
                 per_s: r,
@@ -200,6 +207,7 @@ impl Options {
             dataset: f["dataset"].clone(),
             input_len: num(f, "input_len")?,
             trace_speed: num(f, "trace_speed")?,
+            max_concurrency: opt_num(f, "max_concurrency")?,
             prefixes: num(f, "prefixes")?,
             prefix_len: num(f, "prefix_len")?,
             output_len: num(f, "output_len")?,
@@ -342,7 +350,14 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
                 o.plan.warmup
             )));
         }
-        schedule = Some(at.iter().map(|t| t / o.trace_speed).collect());
+        let at: Vec<f64> = at.iter().map(|t| t / o.trace_speed).collect();
+        if at.iter().any(|t| !t.is_finite() || *t > 1e9) {
+            return Err(LlmError(format!(
+                "trace {path} at trace_speed {} lasts beyond any run: raise trace_speed",
+                o.trace_speed
+            )));
+        }
+        schedule = Some(at);
         p
     } else if let Some(path) = o.dataset.strip_prefix("sharegpt:") {
         let text =
@@ -411,7 +426,8 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
         None => rt.block_on(detect(&scraper)),
     };
     let mut exact_length_note = None;
-    if o.exact_length {
+    // An embedding generates nothing: no output length to fix.
+    if o.exact_length && o.target.endpoint != Endpoint::Embeddings {
         match detected.server.exact_length_fields() {
             Some(fields) => {
                 for (k, v) in fields {
@@ -446,17 +462,12 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
         let span = s.last().copied().unwrap_or(0.0);
         plan.load = Load::Rate {
             per_s: if span > 0.0 {
-                s.len() as f64 / span
+                s.len().saturating_sub(1).max(1) as f64 / span
             } else {
                 1.0
             },
             arrival: load::Arrival::Constant,
-            max_concurrency: match o.plan.load {
-                Load::Rate {
-                    max_concurrency, ..
-                } => max_concurrency,
-                Load::Concurrency(_) => None,
-            },
+            max_concurrency: o.max_concurrency,
         };
     }
     let (mut records, connections) = rt
@@ -469,7 +480,10 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
         ))
         .map_err(|e| e.to_string())?;
     // Counts for what the server did not count, after the load: never on the timed path.
-    if let Some(t) = &tokenizer {
+    if let Some(t) = tokenizer
+        .as_ref()
+        .filter(|_| o.target.endpoint != Endpoint::Embeddings)
+    {
         for r in records
             .iter_mut()
             .filter(|r| r.ok() && r.output_tokens.is_none())
@@ -642,6 +656,15 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     }
     if let Some(g) = s.goodput_req_s {
         m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
+    }
+    if s.reasoned_unanswered > 0 {
+        missing.push((
+            "llm.ttft_answer_ms".into(),
+            format!(
+                "{} request(s) reasoned and never reached their answer: raise `output_len`",
+                s.reasoned_unanswered
+            ),
+        ));
     }
     if let Some(c) = s.prompt_cached_fraction {
         m.push(("llm.prompt_cached_fraction".into(), c, "fraction", "higher"));
