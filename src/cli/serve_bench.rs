@@ -77,6 +77,12 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         if let Some(why) = &s.tokens_missing {
             println!("token counts: {why}");
         }
+        if let Some(c) = s.prompt_cached_fraction {
+            println!(
+                "prompt tokens served from the server's cache: {:.1}%",
+                c * 100.0
+            );
+        }
         if let Some(g) = s.goodput_req_s {
             println!("goodput: {g:.2} req/s within the SLOs");
         }

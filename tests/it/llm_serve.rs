@@ -427,6 +427,8 @@ fn embeddings_are_timed_to_their_response_with_no_tokens_invented() {
         sm["ttft_ms"].is_null() && sm["output_tok_s"].is_null(),
         "{sm}"
     );
+    // What was measured: the prompts' tokens per second.
+    assert!(sm["input_tok_s"].as_f64().unwrap() > 0.0, "{sm}");
     assert!(
         sm["tokens_missing"]
             .as_str()

@@ -139,6 +139,10 @@ pub struct Summary {
     pub req_s: f64,
     pub output_tok_s: Option<f64>,
     pub total_tok_s: Option<f64>,
+    /// Σ prompt tokens of the successful requests / duration (prefill throughput; the only
+    /// token rate of embeddings), when every one has its count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tok_s: Option<f64>,
     pub goodput_req_s: Option<f64>,
     pub error_rate: f64,
     /// Failed requests by kind.
@@ -212,6 +216,10 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     } else {
         None
     };
+    let input_tok_s = (!ok.is_empty())
+        .then(|| ok.iter().map(|r| r.input_tokens).sum::<Option<u64>>())
+        .flatten()
+        .map(|i| per_s(i as f64));
     let (output_tok_s, total_tok_s) = if tokens_missing.is_none() {
         let out: u64 = ok.iter().filter_map(|r| r.output_tokens).sum();
         let inp: Option<u64> = ok.iter().map(|r| r.input_tokens).sum();
@@ -345,6 +353,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         req_s: per_s(ok.len() as f64),
         output_tok_s,
         total_tok_s,
+        input_tok_s,
         goodput_req_s,
         error_rate: if answered == 0 {
             0.0

@@ -657,6 +657,15 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     if let Some(g) = s.goodput_req_s {
         m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
     }
+    match s.input_tok_s {
+        Some(v) => m.push(("llm.input_tok_s".into(), v, "tok/s", "higher")),
+        None if s.ok > 0 => missing.push((
+            "llm.input_tok_s".into(),
+            "the server gave no prompt token count for some requests, and no tokenizer was given"
+                .into(),
+        )),
+        None => {}
+    }
     if s.reasoned_unanswered > 0 {
         missing.push((
             "llm.ttft_answer_ms".into(),
