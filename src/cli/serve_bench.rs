@@ -18,6 +18,11 @@ pub struct Args {
     /// Print the summary and every request as JSON.
     #[arg(long)]
     json: bool,
+    /// Also measure the client's floor first: the same load against a trivial endpoint
+    /// rigor serves itself on loopback, answering at once (a calibration of this machine
+    /// and client, never the server's figures).
+    #[arg(long)]
+    floor: bool,
     #[command(flatten)]
     fields: ServeFlags,
 }
@@ -27,6 +32,16 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let mut fields = a.fields.0;
     fields.insert("url", a.url);
     let opts = llm::Options::from_fields(&fields)?;
+    let floor = if a.floor {
+        let trivial = llm::floor::start(opts.output_len)?;
+        let mut f = opts.clone();
+        f.url = Some(trivial.url);
+        f.server_command = None;
+        f.server = Some(llm::profile::Server::Generic);
+        Some(llm::run(&f, None)?.summary)
+    } else {
+        None
+    };
     let out = llm::run(&opts, None)?;
     let s = &out.summary;
     if json {
@@ -34,6 +49,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "summary": s,
+                "floor": floor,
                 "server_counters": out.server_counters,
                 "requests": out.records,
             }))?
@@ -76,6 +92,20 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         println!("{t}");
         if let Some(why) = &s.tokens_missing {
             println!("token counts: {why}");
+        }
+        if let Some(fl) = &floor {
+            let d = |x: &Option<llm::metrics::Dist>| {
+                x.as_ref().map_or("not measured".to_string(), |d| {
+                    format!("{:.3} ms median, {:.3} ms p99", d.median, d.p99)
+                })
+            };
+            println!(
+                "client floor (the same load against a trivial loopback endpoint rigor serves itself, on this machine): TTFT {}, E2E {}, {:.1} req/s, {} failed",
+                d(&fl.ttft_ms),
+                d(&fl.e2e_ms),
+                fl.req_s,
+                fl.failed
+            );
         }
         if let Some(c) = s.prompt_cached_fraction {
             println!(

@@ -396,6 +396,44 @@ fn a_trace_is_replayed_on_its_schedule() {
     );
 }
 
+/// The client's floor (issue 19): the same load against rigor's own trivial loopback
+/// endpoint, beside the real server's figures, and well below them.
+#[test]
+fn the_client_floor_is_measured_beside_the_server() {
+    let _serial = serial();
+    let s = Llama::start(&[]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--requests",
+            "24",
+            "--concurrency",
+            "4",
+            "--output_len",
+            "8",
+            "--floor",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (fl, sm) = (&v["floor"], &v["summary"]);
+    assert_eq!(
+        (fl["ok"].as_u64(), fl["failed"].as_u64()),
+        (Some(24), Some(0)),
+        "{fl}"
+    );
+    let ttft = |x: &serde_json::Value| x["ttft_ms"]["median"].as_f64().unwrap();
+    assert!(
+        ttft(fl) < ttft(sm),
+        "floor {} ms, server {} ms",
+        ttft(fl),
+        ttft(sm)
+    );
+    assert!(
+        fl["req_s"].as_f64().unwrap() > sm["req_s"].as_f64().unwrap(),
+        "{fl}"
+    );
+}
+
 /// Embeddings (`/v1/embeddings`, issue 19) against the real server: each request timed to
 /// its response, its input tokens from the server's usage, and no token rate invented.
 #[test]

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod dataset;
+pub mod floor;
 pub mod http;
 pub mod load;
 pub mod metrics;

@@ -1,0 +1,103 @@
+//! The client's floor: a trivial OpenAI-style endpoint rigor serves itself on loopback,
+//! answering every request at once, so that the same load against it measures rigor and
+//! the machine, not a server. A calibration printed beside the results (`serve-bench
+//! --floor`), never a stand-in for the server under test.
+//!
+//! Hand-written on std threads (one per connection, keep-alive) rather than with hyper's
+//! server: it is small, has no timing of its own to trust, and keeps hyper's server
+//! features out of the build.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+/// A running trivial endpoint; it lives as long as the process (its threads are detached).
+pub struct Trivial {
+    pub url: String,
+}
+
+/// Starts the endpoint on 127.0.0.1 (a free port), streaming `chunks` one-word chunks.
+pub fn start(chunks: u32) -> std::io::Result<Trivial> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", l.local_addr()?);
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = serve(conn, chunks);
+            });
+        }
+    });
+    Ok(Trivial { url })
+}
+
+fn serve(s: TcpStream, chunks: u32) -> std::io::Result<()> {
+    s.set_nodelay(true)?;
+    let mut out = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h)? == 0 {
+                return Ok(());
+            }
+            if h == "\r\n" {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body)?;
+        let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let usage = serde_json::json!({"prompt_tokens": 1, "completion_tokens": chunks,
+                                        "total_tokens": chunks + 1});
+        if path.ends_with("/embeddings") {
+            json(
+                &mut out,
+                &serde_json::json!({"data": [{"embedding": [0.0]}], "usage": usage}),
+            )?;
+        } else if req["stream"] == serde_json::Value::Bool(true) {
+            out.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+            )?;
+            let mut event = |v: serde_json::Value| -> std::io::Result<()> {
+                let e = format!("data: {v}\n\n");
+                out.write_all(format!("{:x}\r\n{e}\r\n", e.len()).as_bytes())
+            };
+            for i in 0..chunks {
+                let last = i + 1 == chunks;
+                event(serde_json::json!({"choices": [{"index": 0, "text": "w ",
+                    "delta": {"content": "w "}, "finish_reason": if last { "length" } else { "" }}]}))?;
+            }
+            event(serde_json::json!({"choices": [], "usage": usage}))?;
+            let done = "data: [DONE]\n\n";
+            out.write_all(format!("{:x}\r\n{done}\r\n0\r\n\r\n", done.len()).as_bytes())?;
+        } else {
+            let text = "w ".repeat(chunks as usize);
+            json(
+                &mut out,
+                &serde_json::json!({"choices": [{"index": 0, "text": text,
+                    "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
+                    "usage": usage}),
+            )?;
+        }
+        out.flush()?;
+    }
+}
+
+fn json(out: &mut TcpStream, v: &serde_json::Value) -> std::io::Result<()> {
+    let b = v.to_string();
+    out.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{b}",
+            b.len()
+        )
+        .as_bytes(),
+    )
+}
