@@ -20,7 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
@@ -102,7 +102,7 @@ class Results:
     requests: "pandas.DataFrame"
     series: "pandas.DataFrame"
     environment: "pandas.DataFrame"
-    schema_version: int = field(default=SCHEMA_VERSIONS[-1])
+    schema_version: int
 
     def __repr__(self) -> str:
         return (
@@ -112,7 +112,7 @@ class Results:
         )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path) -> "tuple[sqlite3.Connection, int]":
     if not path.is_file():
         raise FileNotFoundError(f"no results store at {path}")
     # Read-only, so that loading never changes a store another process may be writing.
@@ -136,7 +136,7 @@ def _connect(path: Path) -> sqlite3.Connection:
             f"{', '.join(map(str, SCHEMA_VERSIONS))}). `rigor report` reads it as it is; to load it here, "
             f"let this rigor upgrade it in place by resuming its run once: `rigor run EXPERIMENT --store {path}`"
         )
-    return conn
+    return conn, version
 
 
 def _floats(blob: Optional[bytes]) -> list:
@@ -157,7 +157,7 @@ def load(path: PathLike, run: Optional[int] = None, *, series: bool = True) -> R
     `series=False` skips the telemetry series, which can be large."""
     pd = _pd()
     p = Path(path)
-    conn = _connect(p)
+    conn, version = _connect(p)
     try:
         runs = pd.read_sql_query("SELECT * FROM run ORDER BY id", conn)
         if runs.empty:
@@ -254,6 +254,7 @@ def load(path: PathLike, run: Optional[int] = None, *, series: bool = True) -> R
         requests=req,
         series=ser,
         environment=environment,
+        schema_version=version,
     )
 
 

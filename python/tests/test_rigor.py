@@ -55,9 +55,12 @@ def test_quickstart_loads_with_every_planned_trial_and_metric(quickstart):
     wall = m[(m.metric == "wall_time") & m.included]
     assert len(wall) == 30 and (wall.value > 0).all()
     assert set(m.variant) == {"sha256", "md5", "blake2b"}
-    # The same means as the report's JSON.
+    # The same per-cell means as the report's JSON.
     rep = json.loads(rigor.report(quickstart, format="json"))
-    assert rep  # a report was made from the same store
+    means = wall.groupby("cell").value.mean()
+    for c in rep["analysis"]["cells"]:
+        assert means[c["cell"]["key"]] == pytest.approx(c["metrics"]["wall_time"]["stats"]["mean"], rel=1e-9)
+    assert r.schema_version == 4
     # Environment and telemetry come along.
     assert r.environment.rigor_version.iloc[0] in subprocess.run(
         [rigor.binary(), "--version"], capture_output=True, text=True).stdout

@@ -5,6 +5,14 @@
 use crate::common::{rigor_in, text};
 use std::process::Command;
 
+/// A committed import fixture's path (tests/fixtures/import/NAME).
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/import/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 /// `rigor import ARGS` in `dir` is refused (status 1) saying `why`, and writes no `store`.
 fn refused(dir: &std::path::Path, args: &[&str], why: &str, store: &str) {
     let out = rigor_in(dir, args);
@@ -73,12 +81,7 @@ fn hyperfines_own_json_imports_and_reports_with_its_caveats() {
 #[test]
 fn aiperf_results_import_as_trials_of_their_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let f = |name: &str| {
-        format!(
-            "{}/tests/fixtures/import/aiperf-{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    };
+    let f = |name: &str| fixture(&format!("aiperf-{name}.json"));
     let mut args = vec![
         "import".to_string(),
         "aiperf".into(),
@@ -141,12 +144,7 @@ fn aiperf_results_import_as_trials_of_their_configuration() {
 #[test]
 fn vllm_results_import_as_trials_of_their_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let f = |name: &str| {
-        format!(
-            "{}/tests/fixtures/import/vllm-{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    };
+    let f = |name: &str| fixture(&format!("vllm-{name}.json"));
     // The np4 runs take their variant from vLLM's --label; the np1 runs are named here.
     let mut args = vec![
         "import".to_string(),
@@ -238,10 +236,7 @@ fn vllm_results_import_as_trials_of_their_configuration() {
         "u.db",
     );
     // AIPerf's file is not vLLM's: refused.
-    let aiperf = format!(
-        "{}/tests/fixtures/import/aiperf-np4-1.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let aiperf = fixture("aiperf-np4-1.json");
     refused(
         dir.path(),
         &["import", "vllm", &aiperf, "--store", "t.db"],
@@ -256,10 +251,7 @@ fn vllm_results_import_as_trials_of_their_configuration() {
 #[test]
 fn pytest_benchmark_rounds_import_as_trials_per_parameter() {
     let dir = tempfile::tempdir().unwrap();
-    let file = format!(
-        "{}/tests/fixtures/import/pytest-benchmark.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let file = fixture("pytest-benchmark.json");
     let d: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let rounds: usize = d["benchmarks"]

@@ -206,11 +206,13 @@ fn nonempty(s: &Option<Cow<'_, str>>) -> bool {
     s.as_deref().is_some_and(|t| !t.is_empty())
 }
 
-fn has_content(c: &Choice<'_>) -> bool {
-    nonempty(&c.text)
-        || c.delta.as_ref().is_some_and(|d| {
-            nonempty(&d.content) || nonempty(&d.reasoning_content) || nonempty(&d.reasoning)
-        })
+/// What a choice carried: (reasoning, answer). Either is generated content.
+fn carried(c: &Choice<'_>) -> (bool, bool) {
+    let d = c.delta.as_ref();
+    (
+        d.is_some_and(|d| nonempty(&d.reasoning_content) || nonempty(&d.reasoning)),
+        nonempty(&c.text) || d.is_some_and(|d| nonempty(&d.content)),
+    )
 }
 
 fn fail(r: &mut RequestRecord, kind: &str, message: String, at: f64) {
@@ -526,18 +528,14 @@ pub async fn send(
                     if let Some(e) = c.error {
                         stream_error.get_or_insert(e.to_string());
                     }
-                    if c.choices.iter().any(has_content) {
+                    let (reasoning, answer) = c
+                        .choices
+                        .iter()
+                        .map(carried)
+                        .fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1));
+                    if reasoning || answer {
                         r.first_token_s.get_or_insert(at);
                         r.chunks_s.push(at);
-                        let reasoning = c.choices.iter().any(|ch| {
-                            ch.delta.as_ref().is_some_and(|d| {
-                                nonempty(&d.reasoning_content) || nonempty(&d.reasoning)
-                            })
-                        });
-                        let answer = c.choices.iter().any(|ch| {
-                            nonempty(&ch.text)
-                                || ch.delta.as_ref().is_some_and(|d| nonempty(&d.content))
-                        });
                         if reasoning {
                             r.first_reasoning_s.get_or_insert(at);
                             r.reasoning_chunks += 1;

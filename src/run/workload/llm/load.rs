@@ -170,6 +170,11 @@ pub async fn run(
             // never joined keeps its allocation, sized for the whole request's future (a few KB),
             // and a sustained load at 14 requests/s grew by 4.5 KiB a request (bench/gpu,
             // issue 17). Now only the records themselves accumulate.
+            // tokio's timer has a 1 ms granularity and rounds up: each send sleeps to just
+            // before its arrival, then polls until it, so that sends are on time to
+            // microseconds, not to the next ms. The polling spins a core for at most 1 ms a
+            // request and a fifth of the mean gap (5% of a core at 50 req/s, 20% from 200).
+            let spin = Duration::from_secs_f64((0.2 / per_s).min(0.001));
             let mut set = tokio::task::JoinSet::new();
             for (i, offset) in at.into_iter().enumerate() {
                 let Ok(after) = Duration::try_from_secs_f64(offset) else {
@@ -179,11 +184,6 @@ pub async fn run(
                 if deadline.is_some_and(|d| when >= d) {
                     break;
                 }
-                // tokio's timer has a 1 ms granularity and rounds up: sleep to just before
-                // the arrival, then poll until it, so that sends are on time to microseconds,
-                // not to the next ms. The polling spins a core for at most 1 ms a request and
-                // a fifth of the mean gap (5% of a core at 50 req/s, 20% from 200 req/s).
-                let spin = Duration::from_secs_f64((0.2 / per_s).min(0.001));
                 let coarse = when.checked_sub(spin).unwrap_or(when);
                 tokio::time::sleep_until(coarse.into()).await;
                 while Instant::now() < when {
