@@ -8,6 +8,7 @@
 #   alone    rigor's and vLLM's clients each alone, in randomised rounds (bench/gpu/clients-alone.toml),
 #            then a sustained load at saturation for SUSTAIN seconds at RATE (issue 17)
 #   sustain  only the sustained load
+#   lanes    issue 20's acceptance on two GPUs (bench/gpu/lanes.sh): needs kind nvidia-h200-x2
 #   weights  where the weights live: the streaming seed, the decode experiment, the copy sweep
 #            (bench/gpu/weights.sh; issue 18)
 # e.g. with the device tool, carrying target/release/rigor and .gpu:
@@ -20,7 +21,7 @@ save() {
   cp "$W/serve/serve.json" "$W/serve/serve.md" "$OUT/" 2>/dev/null
   mkdir -p "$OUT/streams"; cp "$W"/serve/streams/*.jsonl "$OUT/streams/" 2>/dev/null
   cp "$W/study/study.db" "$OUT/" 2>/dev/null; cp -r "$W/study/report" "$OUT/study-report" 2>/dev/null
-  for d in weights alone sustain; do [ -d "$W/$d" ] && tar czf "$OUT/$d.tgz" -C "$W" "$d"; done
+  for d in weights alone sustain lanes; do [ -d "$W/$d" ] && tar czf "$OUT/$d.tgz" -C "$W" "$d"; done
   tail -c 2000000 "$W/run.log" > "$OUT/run.log" 2>/dev/null
 }
 trap save EXIT
@@ -44,6 +45,7 @@ trap save EXIT
       sustain) timeout "${SUSTAIN_STEP_LIMIT:-400}" bench/gpu/serve.sh check "$W/sustain" \
           --sustain-only --sustain "${SUSTAIN:-180}" --rate "${RATE:-13.7}" ;;
       weights) timeout "${WEIGHTS_LIMIT:-560}" bench/gpu/weights.sh "$W/weights" ;;
+      lanes) timeout "${LANES_LIMIT:-560}" bench/gpu/lanes.sh "$W/lanes" ;;
       study) timeout "${STUDY_LIMIT:-540}" bench/gpu/serve.sh study "$W/study" ;;
       *) echo "unknown step $step" ;;
     esac

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Results", "SchemaError", "SCHEMA_VERSIONS", "binary", "load", "report", "run"]
 
 #: Store schema versions this module reads (SQLite's `user_version`; docs/store.md).
-SCHEMA_VERSIONS = (4,)
+SCHEMA_VERSIONS = (4, 5)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -77,10 +77,11 @@ class Results:
     - `run`: the run (experiment, status, seed, planned trials, the experiment file's text).
     - `cells`: one row per cell (variant × workload × sweep point), parameters as columns
       `param.NAME`.
-    - `trials`: one row per trial attempt: cell, variant, workload, phase (`warmup` or
-      `measure`), index, attempt, `final`, `status` (`ok`, `failed`, `timeout`), `reason`,
-      `included` (counts in the statistics: a final, successful, measured trial), wall time,
-      notes and validity flags.
+    - `trials`: one row per trial attempt: cell, variant, workload, phase (`warmup`,
+      `measure`, or `isolation` for the isolation check's trials run alone), index, attempt,
+      `final`, `status` (`ok`, `failed`, `timeout`), `reason`, `included` (counts in the
+      statistics: a final, successful, measured trial), wall time, notes, validity flags,
+      and with lanes `lane` and `lane_device` (NaN / None without lanes).
     - `metrics`: one row per trial and metric (derived metrics included), with unit,
       direction, and `included` — exactly the values `rigor report` uses. Read through the
       binary (`rigor report --format csv`), which computes the derived ones.
@@ -181,7 +182,9 @@ def load(path: PathLike, run: Optional[int] = None, *, series: bool = True) -> R
         trials = pd.read_sql_query(
             "SELECT t.id AS trial_id, t.session_id, t.cell_key AS cell, c.variant, c.workload, t.phase, "
             "t.idx AS \"index\", t.seq, t.attempt, t.final, t.status, t.reason, t.exit_code, t.signal, "
-            "t.started_at, t.wall_s, t.notes, t.flags FROM trial t JOIN cell c "
+            "t.started_at, t.wall_s, t.notes, t.flags"
+            + (", t.lane, t.lane_device" if version >= 5 else ", NULL AS lane, NULL AS lane_device")
+            + " FROM trial t JOIN cell c "
             "ON c.run_id = t.run_id AND c.key = t.cell_key WHERE t.run_id = ? ORDER BY t.seq, t.attempt",
             conn,
             params=(run_id,),

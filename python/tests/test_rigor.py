@@ -60,7 +60,8 @@ def test_quickstart_loads_with_every_planned_trial_and_metric(quickstart):
     means = wall.groupby("cell").value.mean()
     for c in rep["analysis"]["cells"]:
         assert means[c["cell"]["key"]] == pytest.approx(c["metrics"]["wall_time"]["stats"]["mean"], rel=1e-9)
-    assert r.schema_version == 4
+    assert r.schema_version == 5
+    assert r.trials.lane.isna().all() and r.trials.lane_device.isna().all()
     # Environment and telemetry come along.
     assert r.environment.rigor_version.iloc[0] in subprocess.run(
         [rigor.binary(), "--version"], capture_output=True, text=True).stdout

@@ -8,6 +8,7 @@ pub mod adaptive;
 pub mod claims;
 pub mod diff;
 pub mod history;
+pub mod lanes;
 pub mod samples;
 pub mod words;
 use crate::plan::{Cell, Phase};
@@ -90,6 +91,9 @@ pub struct Analysis {
     pub adaptive: Option<AdaptiveSummary>,
     /// The experiment's `[[hypothesis]]` claims and their verdicts, in file order.
     pub claims: Vec<crate::analyse::claims::ClaimResult>,
+    /// With lanes: per-lane means, the lane and lane × variant tests, the isolation check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lanes: Option<crate::analyse::lanes::LaneAnalysis>,
     pub warnings: Vec<Warning>,
 }
 
@@ -500,6 +504,7 @@ pub fn analyze(data: &RunData) -> Analysis {
     }
 
     warnings.extend(drift_and_outlier_warnings(&cells, &settings));
+    let lanes = crate::analyse::lanes::analyze(data, &cells, &settings, &mut warnings);
     let comparisons = compare_to_baseline(&cells, &baseline, &settings, &exact, seed);
     let adaptive = serde_json::from_value::<crate::define::config::Adaptive>(exp["adaptive"].clone())
         .ok()
@@ -617,6 +622,7 @@ pub fn analyze(data: &RunData) -> Analysis {
         comparisons,
         adaptive,
         claims,
+        lanes,
         warnings,
     }
 }
@@ -904,6 +910,8 @@ mod tests {
                 flags: Vec::new(),
                 metrics,
                 missing: Vec::new(),
+                lane: None,
+                lane_device: None,
             })
             .collect();
         RunData {

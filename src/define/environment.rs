@@ -280,6 +280,8 @@ pub struct Inner<'a> {
     pub env: &'a [(String, String)],
     /// A unique container name: lets rigor remove a container its CLI left behind.
     pub name: &'a str,
+    /// The one GPU a lane's container gets, by UUID: `--gpus all` becomes this device.
+    pub gpu: Option<&'a str>,
 }
 
 /// The full argv that runs `inner` natively (`env` None) or in `env`, and the argv that
@@ -321,6 +323,9 @@ pub fn wrap(
                 argv.extend(preset_args(c.runtime, p)?);
             }
             argv.extend(c.extra_args.iter().cloned());
+            if let Some(uuid) = inner.gpu {
+                only_gpu(&mut argv, uuid);
+            }
             for m in &c.mounts {
                 argv.extend([s(f.mount), m.clone()]);
             }
@@ -344,6 +349,25 @@ pub fn wrap(
             });
             Ok((argv, cleanup))
         }
+    }
+}
+
+/// Narrows docker's and podman's `--gpus X` / `--gpus=X` to one device. The lane's
+/// `CUDA_VISIBLE_DEVICES` already hides the others from CUDA inside; this hides them from
+/// the container (and from NVML in it) too.
+fn only_gpu(argv: &mut [String], uuid: &str) {
+    let device = format!("device={uuid}");
+    let mut i = 0;
+    while i < argv.len() {
+        if argv[i] == "--gpus" && i + 1 < argv.len() {
+            argv[i + 1] = device.clone();
+            i += 2;
+            continue;
+        }
+        if argv[i].starts_with("--gpus=") {
+            argv[i] = format!("--gpus={device}");
+        }
+        i += 1;
     }
 }
 
@@ -395,6 +419,7 @@ mod tests {
             command,
             env,
             name: "rigor-exp-17",
+            gpu: None,
         }
     }
 

@@ -630,6 +630,29 @@ pub fn parse_size(s: &str) -> Option<u64> {
         .then_some(bytes as u64)
 }
 
+/// CPU numbers in a list as taskset and the kernel write them (`0-3,8,10-11`), sorted and
+/// without repeats; `None` if any part is not a number or a rising range.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',') {
+        let part = part.trim();
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                // A machine with more than 2^16 CPUs is not one rigor will meet; a typo is.
+                if a > b || b >= 1 << 16 {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().ok().filter(|&c: &usize| c < 1 << 16)?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
 /// Parses `--name value` pairs against a probe's fields, filling defaults.
 pub fn parse_args(
     probe: Probe,

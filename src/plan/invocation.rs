@@ -83,6 +83,23 @@ pub fn command_of(w: &Workload) -> &CommandWorkload {
 
 /// Builds the invocation of `cell`'s `trial`-th repetition (its index is `{trial}`).
 pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, InvocationError> {
+    build_in(exp, cell, trial, None)
+}
+
+/// Where a trial runs when the experiment has lanes: the lane's variables (they win over
+/// the file's, or two lanes could share a GPU), and its GPU for containers.
+pub struct InLane<'a> {
+    pub env: &'a [(String, String)],
+    pub gpu_uuid: Option<&'a str>,
+}
+
+/// The invocation of `trial` of `cell`, in a lane or not.
+pub fn build_in(
+    exp: &Experiment,
+    cell: &Cell,
+    trial: u32,
+    lane: Option<&InLane<'_>>,
+) -> Result<Invocation, InvocationError> {
     let variant = exp
         .variant(&cell.variant)
         .ok_or_else(|| format!("no variant `{}`", cell.variant))?;
@@ -143,6 +160,9 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, In
     for (k, v) in cw.env.iter().chain(variant.env.iter()) {
         env.insert(k.clone(), template::render(v, &values)?);
     }
+    for (k, v) in lane.map_or(&[][..], |l| l.env) {
+        env.insert(k.clone(), v.clone());
+    }
     let dir = variant.workdir.as_ref().or(cw.workdir.as_ref());
     let workdir = match dir {
         Some(d) if d.is_absolute() => d.clone(),
@@ -192,6 +212,7 @@ pub fn build(exp: &Experiment, cell: &Cell, trial: u32) -> Result<Invocation, In
             command: &argv,
             env: &env,
             name: &name,
+            gpu: lane.and_then(|l| l.gpu_uuid),
         },
     )?;
     Ok(Invocation {

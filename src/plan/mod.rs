@@ -42,6 +42,9 @@ pub fn fmt_params(params: &BTreeMap<String, ParamValue>) -> String {
 pub enum Phase {
     Warmup,
     Measure,
+    /// A trial of the isolation cell run alone, every other lane idle: compared with the
+    /// cell's measured trials beside busy lanes, never pooled with them.
+    Isolation,
 }
 
 impl Phase {
@@ -49,12 +52,14 @@ impl Phase {
         match self {
             Phase::Warmup => "warmup",
             Phase::Measure => "measure",
+            Phase::Isolation => "isolation",
         }
     }
     pub fn parse(s: &str) -> Option<Phase> {
         match s {
             "warmup" => Some(Phase::Warmup),
             "measure" => Some(Phase::Measure),
+            "isolation" => Some(Phase::Isolation),
             _ => None,
         }
     }
@@ -83,6 +88,9 @@ pub struct PlannedTrial {
     pub cell: usize,
     pub phase: Phase,
     pub index: u32,
+    /// The lane it runs on, 0-based; absent without lanes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,6 +99,13 @@ pub struct Plan {
     pub trials: Vec<PlannedTrial>,
     pub order: Order,
     pub seed: u64,
+    /// Trials run side by side; 1 without lanes.
+    #[serde(skip_serializing_if = "is_one")]
+    pub lanes: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Plan {
@@ -150,7 +165,29 @@ fn cross_product(axes: &BTreeMap<String, Vec<ParamValue>>) -> Vec<BTreeMap<Strin
 }
 
 /// The full plan. Warm-up trials come first (in the same order scheme), then measured ones.
+/// With lanes, on as many lanes as the file names (`gpus = "all"` is counted by the
+/// runner, which calls [`build_for`]).
 pub fn build(exp: &Experiment) -> Plan {
+    build_for(
+        exp,
+        exp.lanes.as_ref().and_then(|l| l.declared()).unwrap_or(1),
+    )
+}
+
+/// The plan on `lanes` lanes. With more than one:
+/// - each cell's warm-ups turn through the lanes, starting at a lane of their own, so every
+///   lane warms up and the experiment runs the trials it runs on one lane (a multiple of
+///   the lanes warms every cell on every lane);
+/// - measured trials form a randomised complete block design with the lane as the block:
+///   each cell's trials 0..L, L..2L, … are spread over the L lanes in a random permutation,
+///   so every cell runs equally often on every lane when its trials are a multiple of L;
+/// - the isolation check's alone trials of the isolation cell are spread evenly through the
+///   measured ones, each on the next lane in turn.
+///
+/// Within a lane, trials run in plan order, so each lane's order is the experiment's order
+/// scheme too. One lane gives exactly the plan without lanes.
+pub fn build_for(exp: &Experiment, lanes: usize) -> Plan {
+    let lanes = lanes.max(1);
     let cells = cells(exp);
     let n = cells.len();
     let mut rng = ChaCha8Rng::seed_from_u64(exp.seed);
@@ -207,13 +244,91 @@ pub fn build(exp: &Experiment) -> Plan {
             cell,
             phase,
             index,
+            lane: None,
         });
+    }
+    if lanes > 1 {
+        assign_lanes(&mut trials, n, lanes, exp.seed);
+        let isolation = exp.lanes.as_ref().map_or(0, |l| l.isolation);
+        add_isolation(&mut trials, isolation_cell(exp, &cells), isolation, lanes);
     }
     Plan {
         cells,
         trials,
         order: exp.order,
         seed: exp.seed,
+        lanes: lanes as u32,
+    }
+}
+
+/// The cell the isolation check runs alone: the baseline's first.
+pub fn isolation_cell(exp: &Experiment, cells: &[Cell]) -> usize {
+    cells
+        .iter()
+        .position(|c| c.variant == exp.baseline)
+        .unwrap_or(0)
+}
+
+/// Warm-ups round-robin from the cell's own lane; measured trials in blocks of `lanes` per
+/// cell, each block a seeded permutation of the lanes. Its own random stream: the order
+/// does not change.
+fn assign_lanes(trials: &mut [PlannedTrial], cells: usize, lanes: usize, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1a4e_5b1c_0c4d_e51a);
+    let most = trials
+        .iter()
+        .map(|t| t.index as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let blocks = most.div_ceil(lanes);
+    // perms[cell][block]: drawn cell by cell, block by block, whatever the run order.
+    let perms: Vec<Vec<Vec<u32>>> = (0..cells)
+        .map(|_| {
+            (0..blocks)
+                .map(|_| {
+                    let mut p: Vec<u32> = (0..lanes as u32).collect();
+                    p.shuffle(&mut rng);
+                    p
+                })
+                .collect()
+        })
+        .collect();
+    for t in trials.iter_mut() {
+        let i = t.index as usize;
+        t.lane = Some(match t.phase {
+            Phase::Measure => perms[t.cell][i / lanes][i % lanes],
+            _ => ((i + t.cell) % lanes) as u32,
+        });
+    }
+}
+
+/// Inserts `k` alone trials of `cell` among the measured trials, evenly spaced, on lanes
+/// in turn; renumbers `seq`.
+fn add_isolation(trials: &mut Vec<PlannedTrial>, cell: usize, k: u32, lanes: usize) {
+    if k == 0 {
+        return;
+    }
+    let first = trials
+        .iter()
+        .position(|t| t.phase == Phase::Measure)
+        .unwrap_or(trials.len());
+    let measured = trials.len() - first;
+    // After measured trial floor((j + 1) · M / (k + 1)): none first or last, where a lane
+    // would be alone anyway (warm-ups are still running, or the tail has drained).
+    for j in (0..k).rev() {
+        let at = first + ((j as usize + 1) * measured) / (k as usize + 1);
+        trials.insert(
+            at,
+            PlannedTrial {
+                seq: 0,
+                cell,
+                phase: Phase::Isolation,
+                index: j,
+                lane: Some(j % lanes as u32),
+            },
+        );
+    }
+    for (seq, t) in trials.iter_mut().enumerate() {
+        t.seq = seq;
     }
 }
 
@@ -245,29 +360,49 @@ pub fn estimate(
     exp: &Experiment,
     history: &std::collections::HashMap<String, Vec<f64>>,
 ) -> Estimate {
-    let gaps = plan.trials.len().saturating_sub(1) as u32;
-    let cooldowns = exp.cooldown * gaps;
-    let mut known = cooldowns;
+    // With lanes, the lanes' trials overlap: the run takes as long as its busiest lane,
+    // plus the alone trials, which overlap nothing.
+    let lanes = plan.lanes.max(1) as usize;
+    let mut per_lane = vec![(0usize, std::time::Duration::ZERO); lanes];
+    let mut alone = (0usize, std::time::Duration::ZERO);
     let mut without = 0;
-    for (i, cell) in plan.cells.iter().enumerate() {
-        let n = plan.trials.iter().filter(|t| t.cell == i).count() as f64;
-        match history.get(&cell.key).filter(|h| !h.is_empty()) {
-            Some(h) => {
-                let mut h = h.clone();
-                h.sort_by(f64::total_cmp);
-                let median = crate::stats::percentile(&h, 50.0);
-                known += std::time::Duration::from_secs_f64(median * n);
-            }
-            None => without += 1,
+    let medians: Vec<Option<f64>> = plan
+        .cells
+        .iter()
+        .map(|cell| {
+            let h = history.get(&cell.key).filter(|h| !h.is_empty())?;
+            let mut h = h.clone();
+            h.sort_by(f64::total_cmp);
+            Some(crate::stats::percentile(&h, 50.0))
+        })
+        .collect();
+    for (i, m) in medians.iter().enumerate() {
+        if m.is_none() && plan.trials.iter().any(|t| t.cell == i) {
+            without += 1;
         }
     }
+    for t in &plan.trials {
+        let slot = if t.phase == Phase::Isolation {
+            &mut alone
+        } else {
+            &mut per_lane[t.lane.unwrap_or(0) as usize % lanes]
+        };
+        slot.0 += 1;
+        if let Some(m) = medians[t.cell] {
+            slot.1 += std::time::Duration::from_secs_f64(m);
+        }
+    }
+    let busiest = per_lane.iter().map(|l| l.0).max().unwrap_or(0);
+    let gaps = (busiest + alone.0).saturating_sub(1) as u32;
+    let cooldowns = exp.cooldown * gaps;
+    let known = per_lane.iter().map(|l| l.1).max().unwrap_or_default() + alone.1 + cooldowns;
     Estimate {
         known,
         cells_without_history: without,
         cooldowns,
         upper_bound: exp
             .timeout
-            .map(|t| t * plan.trials.len() as u32 + cooldowns),
+            .map(|t| t * (busiest + alone.0) as u32 + cooldowns),
     }
 }
 

@@ -294,6 +294,10 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
         methods(a)
     );
 
+    if let Some(l) = &a.lanes {
+        lanes_section(&mut o, l);
+    }
+
     let failed: Vec<_> = data
         .trials
         .iter()
@@ -468,4 +472,125 @@ fn comparison_table(o: &mut String, a: &Analysis, workload: &str, metric: &str) 
         }
     }
     o.push('\n');
+}
+
+/// Per-lane means, the lane and lane × variant tests, and the isolation check.
+fn lanes_section(o: &mut String, l: &crate::analyse::lanes::LaneAnalysis) {
+    let _ = writeln!(
+        o,
+        "## Lanes
+"
+    );
+    for (k, d) in l.lanes.iter().enumerate() {
+        let _ = writeln!(o, "- lane {k}: {}", d.as_deref().unwrap_or("no trial"));
+    }
+    o.push('\n');
+    for g in &l.groups {
+        let unit = g
+            .unit
+            .as_deref()
+            .map(|u| format!(" [{u}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "### `{}{}` {}{unit} by lane\n",
+            esc(&g.workload),
+            esc(&crate::plan::fmt_params(&g.sweep)),
+            esc(&g.metric)
+        );
+        let lanes: Vec<u32> = (0..l.lanes.len() as u32).collect();
+        let _ = writeln!(
+            o,
+            "| variant | {} |\n|---|{}",
+            lanes
+                .iter()
+                .map(|k| format!("lane {k}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---:|".repeat(lanes.len())
+        );
+        let mut variants: Vec<&str> = Vec::new();
+        for m in &g.means {
+            if !variants.contains(&m.variant.as_str()) {
+                variants.push(&m.variant);
+            }
+        }
+        for v in variants {
+            let row: Vec<String> = lanes
+                .iter()
+                .map(|&k| {
+                    g.means
+                        .iter()
+                        .find(|m| m.variant == v && m.lane == k)
+                        .map_or("–".into(), |m| {
+                            format!("{} (n = {})", crate::analyse::words::fmt_num(m.mean), m.n)
+                        })
+                })
+                .collect();
+            let _ = writeln!(o, "| {} | {} |", esc(v), row.join(" | "));
+        }
+        let ratios: Vec<String> = g
+            .lane_ratio
+            .iter()
+            .map(|r| r.map_or("–".into(), |r| format!("{r:.4}")))
+            .collect();
+        let _ = writeln!(o, "| *lane ÷ lanes' mean* | {} |\n", ratios.join(" | "));
+        match &g.test {
+            Ok(t) => {
+                let inter = match (&t.interaction, t.interaction_p_adjusted) {
+                    (Some(i), Some(p)) => format!(
+                        "; lane × variant: F({}, {}) = {:.3}, {}",
+                        i.df,
+                        t.residual_df,
+                        i.f,
+                        crate::stats::compare::p_eq("p_adj", p)
+                    ),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    o,
+                    "Lane effect{}: F({}, {}) = {:.3}, {}{inter} (two-way ANOVA, Type II, Holm-adjusted over the lane tests).\n",
+                    if t.log_scale { " (on log values)" } else { "" },
+                    t.lane.df,
+                    t.residual_df,
+                    t.lane.f,
+                    crate::stats::compare::p_eq("p_adj", t.lane_p_adjusted)
+                );
+            }
+            Err(why) => {
+                let _ = writeln!(o, "No lane test: {}.\n", esc(why));
+            }
+        }
+    }
+    if !l.isolation.is_empty() {
+        let _ = writeln!(
+            o,
+            "### Isolation check\n\nThe cell's trials beside busy lanes against the same cell run alone (every other lane idle).\n\n| cell | metric | n alone | n beside | mean alone | mean beside | beside ÷ alone [CI] | TOST p (±margin) | outcome |\n|---|---|---:|---:|---:|---:|---|---:|---|"
+        );
+        for i in &l.isolation {
+            let ratio = match &i.ratio {
+                Ok(r) => format!(
+                    "{:.4} [{}, {}]",
+                    r.ratio,
+                    r.lo.map_or("–".into(), |v| format!("{v:.4}")),
+                    r.hi.map_or("–".into(), |v| format!("{v:.4}"))
+                ),
+                Err(why) => esc(why),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {ratio} | {} (±{}) | {} |",
+                esc(&i.cell),
+                esc(&i.metric),
+                i.n_alone,
+                i.n_beside,
+                crate::analyse::words::fmt_num(i.mean_alone),
+                crate::analyse::words::fmt_num(i.mean_beside),
+                i.tost_p.map_or("–".into(), crate::stats::compare::fmt_p),
+                i.margin,
+                i.outcome
+            );
+        }
+        o.push('\n');
+    }
 }

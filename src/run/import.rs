@@ -810,6 +810,7 @@ fn write_trials(
             missing: &[],
             telemetry: None,
             requests: &[],
+            lane: None,
         })?;
     }
     Ok(())

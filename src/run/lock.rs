@@ -1,8 +1,8 @@
 //! One runner per store, and no orphaned trial after a killed runner.
 //!
 //! The runner holds an exclusive `flock` on `<store>.lock` and writes the process group of
-//! the trial it is running (pid and start time) into it. A runner killed with -9 cannot
-//! stop its trial, so the next runner on the store does: it kills that process group if a
+//! the trial it is running (pid and start time) into it, one line per lane. A runner killed
+//! with -9 cannot stop its trials, so the next runner on the store does: it kills each process group if a
 //! group leader with the same pid, started at the same time, still exists (the start time
 //! guards against a recycled pid). This keeps the spawn path free of `pre_exec` hooks,
 //! which would force a full `fork()` instead of the much cheaper vfork-style `posix_spawn`.
@@ -114,30 +114,68 @@ impl RunLock {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(LockError::Held(store.to_path_buf()));
         }
-        let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
-        let mut note = None;
-        let mut words = text.split_whitespace().map(|w| w.parse::<u64>().ok());
-        if let (Some(Some(pid)), Some(Some(start))) = (words.next(), words.next()) {
-            let pid = pid as i32;
-            if still_running(pid, start) {
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-                note = Some(format!(
-                    "stopped process group {pid}: a trial left running by a runner that was killed"
-                ));
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        // One fixed-width record per lane (a lane that never wrote leaves a hole of NULs); a
+        // runner killed with -9 may have left one trial per lane.
+        let mut stopped = Vec::new();
+        for record in bytes.chunks(RECORD) {
+            let text = String::from_utf8_lossy(record);
+            let mut words = text
+                .split(|c: char| c == '\0' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(|w| w.parse::<u64>().ok());
+            if let (Some(Some(pid)), Some(Some(start))) = (words.next(), words.next()) {
+                let pid = pid as i32;
+                if still_running(pid, start) {
+                    // SAFETY: kill takes any pid; a negative one names the process group.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                    stopped.push(pid.to_string());
+                }
             }
         }
-        let mut lock = RunLock { file };
-        lock.clear();
+        let note = match stopped.len() {
+            0 => None,
+            1 => Some(format!(
+                "stopped process group {}: a trial left running by a runner that was killed",
+                stopped[0]
+            )),
+            _ => Some(format!(
+                "stopped process groups {}: trials left running by a runner that was killed",
+                stopped.join(", ")
+            )),
+        };
+        // Every record blank: an earlier run may have had more lanes than this one.
+        let _ = file.set_len(0);
+        let lock = RunLock { file };
         Ok((lock, note))
     }
 
-    /// Records the trial now running (its pid is its process group id). Call it right
-    /// after the spawn: the time of the call stands in for the process's start time.
+    /// The record of lane `k` (0 without lanes), for the lane's thread to write.
+    pub fn slot(&self, k: u32) -> std::io::Result<LockSlot> {
+        let mut slot = LockSlot {
+            file: self.file.try_clone()?,
+            offset: u64::from(k) * RECORD as u64,
+        };
+        slot.clear();
+        Ok(slot)
+    }
+}
+
+/// One lane's record in the lock file: the trial it is running. Lanes write their own
+/// fixed-width lines, so they never need to coordinate.
+pub struct LockSlot {
+    file: File,
+    offset: u64,
+}
+
+impl LockSlot {
+    /// Records the process group of the trial now running.
     pub fn set_running(&mut self, pid: i32) {
         self.write(&format!("{pid} {}", boottime_ms()));
     }
 
+    /// No trial is running.
     pub fn clear(&mut self) {
         self.write("");
     }
@@ -148,7 +186,7 @@ impl RunLock {
         let n = s.len().min(RECORD - 1);
         record[..n].copy_from_slice(&s.as_bytes()[..n]);
         // Best effort: the lock file only helps clean up after a crash.
-        let _ = self.file.write_all_at(&record, 0);
+        let _ = self.file.write_all_at(&record, self.offset);
     }
 }
 
@@ -191,8 +229,8 @@ mod tests {
             .spawn()
             .unwrap();
         {
-            let (mut lock, _) = RunLock::acquire(&store).unwrap();
-            lock.set_running(child.id() as i32);
+            let (lock, _) = RunLock::acquire(&store).unwrap();
+            lock.slot(1).unwrap().set_running(child.id() as i32);
             // Dropped without clear(): as if the runner died.
         }
         let (_lock, note) = RunLock::acquire(&store).unwrap();

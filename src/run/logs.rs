@@ -46,9 +46,19 @@ fn open_append(path: &Path) -> io::Result<File> {
 impl RunLogs {
     /// Opens (or continues, on resume) `<dir>/run-<id>.stdout.log` and `.stderr.log`.
     pub fn open(dir: &Path, run_id: i64) -> io::Result<RunLogs> {
+        RunLogs::open_lane(dir, run_id, None)
+    }
+
+    /// A lane's logs, `<dir>/run-<id>.lane<k>.stdout.log`: trials side by side would mix
+    /// their output in one file.
+    pub fn open_lane(dir: &Path, run_id: i64, lane: Option<u32>) -> io::Result<RunLogs> {
         std::fs::create_dir_all(dir)?;
-        let stdout_path = dir.join(format!("run-{run_id}.stdout.log"));
-        let stderr_path = dir.join(format!("run-{run_id}.stderr.log"));
+        let stem = match lane {
+            None => format!("run-{run_id}"),
+            Some(k) => format!("run-{run_id}.lane{k}"),
+        };
+        let stdout_path = dir.join(format!("{stem}.stdout.log"));
+        let stderr_path = dir.join(format!("{stem}.stderr.log"));
         let stdout = open_append(&stdout_path)?;
         let stderr = open_append(&stderr_path)?;
         let len = (stdout.metadata()?.len(), stderr.metadata()?.len());

@@ -8,6 +8,7 @@
 pub mod exec;
 pub mod extract;
 pub mod import;
+pub mod lanes;
 pub mod lock;
 pub mod logs;
 pub mod netns;
@@ -22,7 +23,7 @@ use crate::machine::envinfo;
 use crate::plan::invocation::{self, Invocation};
 use crate::plan::{self, Plan, PlannedTrial};
 use crate::run::extract::{Extractor, MetricValue};
-use crate::run::lock::{LockError, RunLock};
+use crate::run::lock::{LockError, LockSlot, RunLock};
 use crate::run::logs::RunLogs;
 use crate::run::progress::{Progress, TrialEvent};
 use crate::store::{
@@ -34,6 +35,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use telemetry::{Recording, Sampler, Sources, WindowSpan};
 
@@ -85,6 +87,8 @@ fn adaptive_round(
             cell,
             phase: plan::Phase::Measure,
             index: finished,
+            // Each cell's successive trials turn through the lanes: balanced every L rounds.
+            lane: (plan.lanes > 1).then(|| (finished + cell as u32) % plan.lanes),
         })
         .collect())
 }
@@ -152,6 +156,8 @@ pub enum RunError {
          hint: use a fixed number of trials (`trials = 30`) for a sharded run"
     )]
     ShardAdaptive,
+    #[error("lanes: {0}")]
+    Lanes(String),
 }
 
 /// Checks every variant's environment before any trial runs: the runtime answers, the
@@ -388,7 +394,7 @@ fn run_attempt(
     logs: &mut RunLogs,
     header: &str,
     interrupt: &AtomicBool,
-    lock: &mut RunLock,
+    lock: &mut LockSlot,
     sources: &Sources,
     sampler: &mut Option<Sampler>,
 ) -> AttemptResult {
@@ -691,6 +697,367 @@ fn look_at_gpus(sources: &Sources) -> Vec<telemetry::gate::GpuState> {
         .collect()
 }
 
+/// The trials still to run, by lane, and the alone trials of the isolation check, which
+/// wait until every lane is idle and every trial planned before them has started.
+struct Queue {
+    lanes: Vec<std::collections::VecDeque<PlannedTrial>>,
+    alone: std::collections::VecDeque<PlannedTrial>,
+}
+
+impl Queue {
+    fn new(lanes: usize) -> Queue {
+        Queue {
+            lanes: vec![Default::default(); lanes],
+            alone: Default::default(),
+        }
+    }
+
+    /// Trials arrive in plan order.
+    fn push(&mut self, t: PlannedTrial) {
+        let k = t.lane.unwrap_or(0) as usize % self.lanes.len();
+        if t.phase == plan::Phase::Isolation {
+            self.alone.push_back(t);
+        } else {
+            self.lanes[k].push_back(t);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.alone.is_empty() && self.lanes.iter().all(|q| q.is_empty())
+    }
+
+    /// What to start now, given which lanes are busy: each idle lane's next trial, unless
+    /// an alone trial comes first in plan order; that one once every lane is idle and
+    /// nothing planned before it is left.
+    fn next(&mut self, busy: &[bool]) -> Vec<(usize, PlannedTrial)> {
+        let barrier = self.alone.front().map(|t| t.seq);
+        if let Some(b) = barrier
+            && busy.iter().all(|x| !x)
+            && self
+                .lanes
+                .iter()
+                .all(|q| q.front().is_none_or(|t| t.seq > b))
+            && let Some(t) = self.alone.pop_front()
+        {
+            return vec![(t.lane.unwrap_or(0) as usize % self.lanes.len(), t)];
+        }
+        let mut out = Vec::new();
+        for (k, q) in self.lanes.iter_mut().enumerate() {
+            if !busy[k]
+                && q.front().is_some_and(|t| barrier.is_none_or(|b| t.seq < b))
+                && let Some(t) = q.pop_front()
+            {
+                out.push((k, t));
+            }
+        }
+        out
+    }
+}
+
+/// A trial for a lane's thread, with the attempts earlier sessions made of it.
+struct Job {
+    trial: PlannedTrial,
+    key: plan::TrialKey,
+    label: String,
+    made: u32,
+}
+
+/// One attempt, for the runner's thread to store: the store has one writer.
+struct Finished {
+    lane: usize,
+    seq: usize,
+    key: plan::TrialKey,
+    label: String,
+    attempt: u32,
+    is_final: bool,
+    started_at: String,
+    result: AttemptResult,
+    inv: Invocation,
+}
+
+enum Event {
+    Note(String),
+    Started(String),
+    Attempt(Box<Finished>),
+    /// The lane is free again; `stopped`: interrupted, its trial left to run on resume.
+    Done {
+        lane: usize,
+        stopped: bool,
+    },
+}
+
+/// `a/w[x=1] #3`, with its lane when there are lanes.
+fn trial_label(plan: &Plan, t: &PlannedTrial, laned: bool) -> String {
+    let what = match t.phase {
+        plan::Phase::Warmup => format!("warmup {}", t.index + 1),
+        plan::Phase::Measure => format!("#{}", t.index + 1),
+        plan::Phase::Isolation => format!("alone {}", t.index + 1),
+    };
+    let cell = &plan.cells[t.cell].key;
+    match t.lane.filter(|_| laned) {
+        Some(l) => format!("[lane {l}] {cell} {what}"),
+        None => format!("{cell} {what}"),
+    }
+}
+
+/// A note when some cell does not run equally often on every lane.
+pub fn lane_balance(plan: &Plan) -> Option<String> {
+    if plan.lanes < 2 {
+        return None;
+    }
+    let mut counts = vec![vec![0u32; plan.lanes as usize]; plan.cells.len()];
+    for t in plan
+        .trials
+        .iter()
+        .filter(|t| t.phase == plan::Phase::Measure)
+    {
+        counts[t.cell][t.lane.unwrap_or(0) as usize % plan.lanes as usize] += 1;
+    }
+    let uneven = counts
+        .iter()
+        .filter(|c| c.iter().max() != c.iter().min())
+        .count();
+    (uneven > 0).then(|| {
+        format!(
+            "{uneven} cell(s) do not run equally often on each of the {} lanes: their trials are not a multiple of {}; the lane is then partly confounded with the variant (set trials to a multiple of the lanes)",
+            plan.lanes, plan.lanes
+        )
+    })
+}
+
+/// One lane: its thread runs the trials it is given, one at a time, with its own logs,
+/// lock record, sampler (its GPU only) and CPU pinning.
+struct LaneWorker<'a> {
+    k: usize,
+    exp: &'a Experiment,
+    cells: &'a [plan::Cell],
+    lane: Option<&'a lanes::Lane>,
+    extractors: &'a HashMap<&'a String, Extractor<'a>>,
+    environments: &'a HashMap<String, String>,
+    interrupt: &'a AtomicBool,
+    /// The runner can keep nothing more (a full disk): start no further attempt.
+    halt: &'a AtomicBool,
+    sources: Sources,
+    events: mpsc::Sender<Event>,
+}
+
+impl LaneWorker<'_> {
+    fn serve(self, mut logs: RunLogs, mut slot: LockSlot, jobs: mpsc::Receiver<Job>) {
+        let note = |s: String| {
+            let _ = self.events.send(Event::Note(s));
+        };
+        if let Some(l) = self.lane
+            && let Some(cpus) = &l.cpus
+            && let Err(e) = lanes::pin_this_thread(cpus)
+        {
+            note(format!(
+                "lane {}: cannot pin to CPUs {}: {e}; its trials run unpinned",
+                l.index,
+                lanes::fmt_cpus(cpus)
+            ));
+        }
+        // Spawned here, so its threads share the lane's pinning.
+        let mut sampler = if self.sources.active() {
+            match Sampler::spawn(&self.sources) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    note(format!("no telemetry: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
+        // The cooldown counts from the end of the lane's last trial: time spent waiting for
+        // an alone trial or for the other lanes already cooled it.
+        let mut last_end: Option<Instant> = None;
+        while let Ok(job) = jobs.recv() {
+            let rest = last_end.map_or(Duration::ZERO, |t| {
+                self.exp.cooldown.saturating_sub(t.elapsed())
+            });
+            let cooled = rest.is_zero() || pause(rest, self.interrupt);
+            let stopped =
+                !cooled || self.run_job(&job, &mut logs, &mut slot, &mut sampler, &mut programs);
+            last_end = Some(Instant::now());
+            if self
+                .events
+                .send(Event::Done {
+                    lane: self.k,
+                    stopped,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+        slot.clear();
+    }
+
+    /// Every attempt of one trial, each sent to be stored as it ends. True if interrupted.
+    fn run_job(
+        &self,
+        job: &Job,
+        logs: &mut RunLogs,
+        slot: &mut LockSlot,
+        sampler: &mut Option<Sampler>,
+        programs: &mut HashMap<(String, Option<String>), Option<PathBuf>>,
+    ) -> bool {
+        let exp = self.exp;
+        let cell = &self.cells[job.trial.cell];
+        let lane_env = self.lane.map(|l| l.env()).unwrap_or_default();
+        let in_lane = self.lane.map(|l| invocation::InLane {
+            env: &lane_env,
+            gpu_uuid: l.gpu_uuid.as_deref(),
+        });
+        let invocation =
+            invocation::build_in(exp, cell, job.trial.index, in_lane.as_ref()).map(|mut inv| {
+                // The exact program that runs is recorded, and the PATH walk stays out of the timing.
+                let path = inv
+                    .env
+                    .iter()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| v.clone());
+                let key = (inv.argv[0].clone(), path);
+                let resolved = programs.entry(key).or_insert_with_key(|(prog, path)| {
+                    exec::resolve_program(prog, path.as_deref())
+                });
+                if let Some(p) = resolved {
+                    inv.argv[0] = p.display().to_string();
+                }
+                inv
+            });
+        let max_attempts = exp.retries + 1;
+        for attempt in (job.made + 1)..=max_attempts.max(job.made + 1) {
+            if self.halt.load(Ordering::Relaxed) {
+                return false;
+            }
+            let gate = match &exp.gate {
+                None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
+                Some(g) => telemetry::gate::wait(
+                    g,
+                    || look_at_gpus(&self.sources),
+                    self.interrupt,
+                    GATE_POLL,
+                ),
+            };
+            let _ = self.events.send(Event::Started(job.label.clone()));
+            let started_at = now_rfc3339();
+            let header = format!(
+                "trial {} {} attempt {attempt} at {started_at}",
+                job.trial.seq, job.label
+            );
+            let (mut result, inv) = match (&invocation, &gate) {
+                (_, telemetry::gate::Outcome::Interrupted) => return true,
+                (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
+                    (AttemptResult::failed(format!("gate: {why}")), inv.clone())
+                }
+                (Ok(inv), telemetry::gate::Outcome::Open(..)) => (
+                    run_attempt(
+                        exp,
+                        &self.extractors[&cell.workload],
+                        inv,
+                        logs,
+                        &header,
+                        self.interrupt,
+                        slot,
+                        &self.sources,
+                        sampler,
+                    ),
+                    inv.clone(),
+                ),
+                (Err(e), _) => (
+                    AttemptResult::failed(format!("cannot build the command: {e}")),
+                    Invocation {
+                        cleanup: None,
+                        argv: Vec::new(),
+                        env: Vec::new(),
+                        workdir: exp.base_dir.clone(),
+                    },
+                ),
+            };
+            slot.clear();
+            if let Some(line) = self.environments.get(&cell.variant) {
+                result.notes.push(format!("environment: {line}"));
+            }
+            finish_attempt(exp, logs, &mut result, &inv);
+            if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
+                result.notes.push(format!(
+                    "waited {:.1} s at the gate ({why})",
+                    waited.as_secs_f64()
+                ));
+            }
+            if result.interrupted {
+                // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
+                return true;
+            }
+            let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
+            let sent = self.events.send(Event::Attempt(Box::new(Finished {
+                lane: self.k,
+                seq: job.trial.seq,
+                key: job.key.clone(),
+                label: job.label.clone(),
+                attempt,
+                is_final,
+                started_at,
+                result,
+                inv,
+            })));
+            if is_final || sent.is_err() {
+                break;
+            }
+        }
+        self.interrupt.load(Ordering::Relaxed)
+    }
+}
+
+/// After an attempt's metrics and requests were read: its logs cut to the limit, and what
+/// a failed container trial left behind removed.
+fn finish_attempt(
+    exp: &Experiment,
+    logs: &mut RunLogs,
+    result: &mut AttemptResult,
+    inv: &Invocation,
+) {
+    for (range, stream) in [
+        (&mut result.stdout, "stdout"),
+        (&mut result.stderr, "stderr"),
+    ] {
+        let Some(range) = range else { continue };
+        match logs.cap(range, exp.log_limit) {
+            Ok(Some(cut)) => result.notes.push(format!(
+                "{cut} bytes cut from the middle of its {stream} in the log (experiment.log_limit = {} bytes)",
+                exp.log_limit
+            )),
+            Ok(None) => {}
+            Err(e) => result
+                .notes
+                .push(format!("its {stream} could not be cut to the log limit: {e}")),
+        }
+    }
+    // A container the CLI lost hold of (timeout, kill) is removed by name.
+    if result.status != TrialStatus::Ok
+        && let Some(rm) = &inv.cleanup
+    {
+        match std::process::Command::new(&rm[0])
+            .args(&rm[1..])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+        {
+            Ok(st) if st.success() => result.notes.push(format!("cleanup: {}", rm.join(" "))),
+            // Also what a runtime says when the container never started.
+            Ok(st) => result.notes.push(format!(
+                "cleanup `{}` exited with {st} (no container left, or it could not be removed)",
+                rm.join(" ")
+            )),
+            Err(e) => result
+                .notes
+                .push(format!("cleanup `{}` failed: {e}", rm.join(" "))),
+        }
+    }
+}
+
 /// Runs (or resumes) the experiment.
 pub fn run(
     src: &Source,
@@ -699,7 +1066,8 @@ pub fn run(
     interrupt: &AtomicBool,
 ) -> Result<RunOutcome, RunError> {
     let exp = &src.experiment;
-    let mut plan: Plan = plan::build(exp);
+    let lanes = lanes::resolve(exp).map_err(|e| RunError::Lanes(e.0))?;
+    let mut plan: Plan = plan::build_for(exp, lanes.len().max(1));
     if let Some((i, n)) = opts.shard {
         if exp.adaptive.is_some() {
             return Err(RunError::ShardAdaptive);
@@ -713,7 +1081,7 @@ pub fn run(
         return Err(RunError::GateWithoutNvml(why.clone()));
     }
     let environments = check_environments(exp)?;
-    let (mut lock, leftover) = RunLock::acquire(&opts.store)?;
+    let (lock, leftover) = RunLock::acquire(&opts.store)?;
     if let Some(note) = leftover {
         progress.note(&note);
     }
@@ -797,8 +1165,20 @@ pub fn run(
     })?;
     store.set_run_status(run_id, "running")?;
     let log_dir = log_dir(&opts.store);
-    let mut logs =
-        RunLogs::open(&log_dir, run_id).map_err(|e| RunError::Logs(log_dir.clone(), e))?;
+    let lane_count = lanes.len().max(1);
+    let mut lane_logs = Vec::new();
+    let mut slots = Vec::new();
+    for k in 0..lane_count {
+        let lane = (!lanes.is_empty()).then_some(k as u32);
+        lane_logs.push(
+            RunLogs::open_lane(&log_dir, run_id, lane)
+                .map_err(|e| RunError::Logs(log_dir.clone(), e))?,
+        );
+        slots.push(
+            lock.slot(k as u32)
+                .map_err(|e| RunError::Lanes(format!("cannot write the lock file: {e}")))?,
+        );
+    }
 
     if let Some(why) = &sources.gpu_unavailable {
         let wants_gpu = exp.telemetry.gpu == crate::define::config::GpuTelemetry::On
@@ -807,238 +1187,183 @@ pub fn run(
             progress.note(&format!("no GPU telemetry: {why}"));
         }
     }
-    let mut sampler = if sources.active() {
-        match Sampler::spawn(&sources) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                progress.note(&format!("no telemetry: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    if let Some(note) = lane_balance(&plan) {
+        progress.note(&note);
+    }
     progress.begin(plan.trials.len(), done);
-    let mut executed = 0;
-    let mut interrupted = false;
-    let mut first = true;
     let extractors: HashMap<&String, Extractor<'_>> = exp
         .workloads
         .iter()
         .map(|w| (&w.name, Extractor::new(invocation::command_of(w))))
         .collect();
-    let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
-    let mut queue: std::collections::VecDeque<PlannedTrial> = plan
+    let mut queue = Queue::new(lane_count);
+    for t in plan
         .trials
         .iter()
         .filter(|t| !attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
-        .cloned()
-        .collect();
+    {
+        queue.push(t.clone());
+    }
+    let halt = AtomicBool::new(false);
     let session_start = Instant::now();
-    'trials: loop {
-        let t = match queue.pop_front() {
-            Some(t) => t,
-            None => match &exp.adaptive {
-                None => break,
-                Some(rule) => {
-                    if let Some(b) = rule.budget
-                        && session_start.elapsed() >= b
+    let mut executed = 0;
+    let mut interrupted = false;
+    let mut failure: Option<RunError> = None;
+    std::thread::scope(|scope| {
+        let (events_tx, events) = mpsc::channel::<Event>();
+        let mut jobs = Vec::new();
+        for (k, (logs, slot)) in lane_logs.into_iter().zip(slots).enumerate() {
+            let (tx, rx) = mpsc::channel::<Job>();
+            jobs.push(tx);
+            let lane = lanes.get(k);
+            let worker = LaneWorker {
+                k,
+                exp,
+                cells: &plan.cells,
+                lane,
+                extractors: &extractors,
+                environments: &environments,
+                interrupt,
+                halt: &halt,
+                sources: match lane {
+                    Some(l) => sources.for_lane(l.gpu),
+                    None => sources.clone(),
+                },
+                events: events_tx.clone(),
+            };
+            scope.spawn(move || worker.serve(logs, slot, rx));
+        }
+        let mut busy = vec![false; lane_count];
+        let mut alone = false;
+        let mut stopping = false;
+        loop {
+            if !stopping && !alone {
+                for (k, job) in queue.next(&busy) {
+                    alone = job.phase == plan::Phase::Isolation;
+                    busy[k] = true;
+                    let key = plan.key(&job);
+                    let made = attempts.get(&key).map_or(0, |(n, _)| *n);
+                    let label = trial_label(&plan, &job, !lanes.is_empty());
+                    if jobs[k]
+                        .send(Job {
+                            trial: job,
+                            key,
+                            label,
+                            made,
+                        })
+                        .is_err()
                     {
-                        progress.note(&format!(
-                            "adaptive: the time budget ({}) is spent; no new round",
-                            humantime::format_duration(b)
-                        ));
-                        break;
+                        busy[k] = false;
                     }
-                    let round = adaptive_round(&store, run_id, &plan, exp)?;
-                    if round.is_empty() {
-                        break;
-                    }
-                    progress.grow(round.len());
-                    progress.note(&format!(
-                        "adaptive: another round over {} open cell(s)",
-                        round.len()
-                    ));
-                    queue.extend(round);
-                    continue;
-                }
-            },
-        };
-        let t = &t;
-        let key = plan.key(t);
-        let cell = &plan.cells[t.cell];
-        if !first && !exp.cooldown.is_zero() && !pause(exp.cooldown, interrupt) {
-            interrupted = true;
-            break;
-        }
-        first = false;
-        let label = format!(
-            "{} {}{}",
-            cell.key,
-            if t.phase == plan::Phase::Warmup {
-                "warmup "
-            } else {
-                "#"
-            },
-            t.index + 1
-        );
-        let made = attempts.get(&key).map_or(0, |(n, _)| *n);
-        let max_attempts = exp.retries + 1;
-        let invocation = invocation::build(exp, cell, t.index).map(|mut inv| {
-            // The exact program that runs is recorded, and the PATH walk stays out of the timing.
-            let path = inv
-                .env
-                .iter()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.clone());
-            let key = (inv.argv[0].clone(), path);
-            let resolved = programs
-                .entry(key)
-                .or_insert_with_key(|(prog, path)| exec::resolve_program(prog, path.as_deref()));
-            if let Some(p) = resolved {
-                inv.argv[0] = p.display().to_string();
-            }
-            inv
-        });
-        for attempt in (made + 1)..=max_attempts.max(made + 1) {
-            let gate = match &exp.gate {
-                None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
-                Some(g) => {
-                    telemetry::gate::wait(g, || look_at_gpus(&sources), interrupt, GATE_POLL)
-                }
-            };
-            progress.trial_started(&label);
-            let started_at = now_rfc3339();
-            let header = format!("trial {} {label} attempt {attempt} at {started_at}", t.seq);
-            let (mut result, inv) = match (&invocation, &gate) {
-                (_, telemetry::gate::Outcome::Interrupted) => {
-                    interrupted = true;
-                    break 'trials;
-                }
-                (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
-                    (AttemptResult::failed(format!("gate: {why}")), inv.clone())
-                }
-                (Ok(inv), telemetry::gate::Outcome::Open(..)) => (
-                    run_attempt(
-                        exp,
-                        &extractors[&cell.workload],
-                        inv,
-                        &mut logs,
-                        &header,
-                        interrupt,
-                        &mut lock,
-                        &sources,
-                        &mut sampler,
-                    ),
-                    inv.clone(),
-                ),
-                (Err(e), _) => (
-                    AttemptResult::failed(format!("cannot build the command: {e}")),
-                    Invocation {
-                        cleanup: None,
-                        argv: Vec::new(),
-                        env: Vec::new(),
-                        workdir: exp.base_dir.clone(),
-                    },
-                ),
-            };
-            if let Some(line) = environments.get(&cell.variant) {
-                result.notes.push(format!("environment: {line}"));
-            }
-            // After its metrics and requests were read: the log keeps head and tail.
-            for (range, stream) in [
-                (&mut result.stdout, "stdout"),
-                (&mut result.stderr, "stderr"),
-            ] {
-                let Some(range) = range else { continue };
-                match logs.cap(range, exp.log_limit) {
-                    Ok(Some(cut)) => result.notes.push(format!(
-                        "{cut} bytes cut from the middle of its {stream} in the log (experiment.log_limit = {} bytes)",
-                        exp.log_limit
-                    )),
-                    Ok(None) => {}
-                    Err(e) => result
-                        .notes
-                        .push(format!("its {stream} could not be cut to the log limit: {e}")),
                 }
             }
-            // A container the CLI lost hold of (timeout, kill) is removed by name.
-            if result.status != TrialStatus::Ok
-                && let Some(rm) = &inv.cleanup
-            {
-                match std::process::Command::new(&rm[0])
-                    .args(&rm[1..])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .status()
+            if busy.iter().all(|b| !b) {
+                if stopping || !queue.is_empty() {
+                    break;
+                }
+                // Every planned trial ran: an adaptive run may want another round.
+                let Some(rule) = &exp.adaptive else { break };
+                if let Some(b) = rule.budget
+                    && session_start.elapsed() >= b
                 {
-                    Ok(st) if st.success() => {
-                        result.notes.push(format!("cleanup: {}", rm.join(" ")))
+                    progress.note(&format!(
+                        "adaptive: the time budget ({}) is spent; no new round",
+                        humantime::format_duration(b)
+                    ));
+                    break;
+                }
+                let round = match adaptive_round(&store, run_id, &plan, exp) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
-                    // Also what a runtime says when the container never started.
-                    Ok(st) => result.notes.push(format!(
-                        "cleanup `{}` exited with {st} (no container left, or it could not be removed)",
-                        rm.join(" ")
-                    )),
-                    Err(e) => result
-                        .notes
-                        .push(format!("cleanup `{}` failed: {e}", rm.join(" "))),
+                };
+                if round.is_empty() {
+                    break;
+                }
+                progress.grow(round.len());
+                progress.note(&format!(
+                    "adaptive: another round over {} open cell(s)",
+                    round.len()
+                ));
+                for t in round {
+                    queue.push(t);
+                }
+                continue;
+            }
+            let Ok(event) = events.recv() else { break };
+            match event {
+                Event::Note(n) => progress.note(&n),
+                Event::Started(label) => progress.trial_started(&label),
+                Event::Attempt(f) => {
+                    let f = *f;
+                    let r = &f.result;
+                    if failure.is_none() {
+                        let recorded = store.record_attempt(&AttemptRecord {
+                            run_id,
+                            session_id: session,
+                            key: &f.key,
+                            seq: f.seq,
+                            attempt: f.attempt,
+                            is_final: f.is_final,
+                            status: r.status,
+                            reason: r.reason.as_deref(),
+                            exit_code: r.exit_code,
+                            signal: r.signal,
+                            started_at: &f.started_at,
+                            wall_s: r.wall.map(|w| w.as_secs_f64()),
+                            argv: &f.inv.argv,
+                            env: &f.inv.env,
+                            workdir: &f.inv.workdir,
+                            stdout_log: r.stdout.as_ref(),
+                            stderr_log: r.stderr.as_ref(),
+                            notes: &r.notes,
+                            flags: &r.flags,
+                            metrics: &r.metrics,
+                            missing: &r.missing,
+                            telemetry: r.telemetry.as_ref(),
+                            requests: &r.requests,
+                            lane: lanes.get(f.lane).map(|l| (l.index, l.device.as_str())),
+                        });
+                        if let Err(e) = recorded {
+                            // Nothing more can be kept: stop starting trials.
+                            failure = Some(e.into());
+                            halt.store(true, Ordering::Relaxed);
+                            stopping = true;
+                        }
+                    }
+                    progress.trial_finished(&TrialEvent {
+                        label: &f.label,
+                        attempt: f.attempt,
+                        status: r.status.as_str(),
+                        wall: r.wall,
+                        reason: r.reason.as_deref(),
+                        will_retry: !f.is_final,
+                    });
+                    if f.is_final && failure.is_none() {
+                        executed += 1;
+                    }
+                }
+                Event::Done { lane, stopped } => {
+                    busy[lane] = false;
+                    alone = false;
+                    if stopped {
+                        interrupted = true;
+                        stopping = true;
+                    }
                 }
             }
-            if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
-                result.notes.push(format!(
-                    "waited {:.1} s at the gate ({why})",
-                    waited.as_secs_f64()
-                ));
-            }
-            if result.interrupted {
-                // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
+            if interrupt.load(Ordering::Relaxed) {
                 interrupted = true;
-                break 'trials;
-            }
-            let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
-            store.record_attempt(&AttemptRecord {
-                run_id,
-                session_id: session,
-                key: &key,
-                seq: t.seq,
-                attempt,
-                is_final,
-                status: result.status,
-                reason: result.reason.as_deref(),
-                exit_code: result.exit_code,
-                signal: result.signal,
-                started_at: &started_at,
-                wall_s: result.wall.map(|w| w.as_secs_f64()),
-                argv: &inv.argv,
-                env: &inv.env,
-                workdir: &inv.workdir,
-                stdout_log: result.stdout.as_ref(),
-                stderr_log: result.stderr.as_ref(),
-                notes: &result.notes,
-                flags: &result.flags,
-                metrics: &result.metrics,
-                missing: &result.missing,
-                telemetry: result.telemetry.as_ref(),
-                requests: &result.requests,
-            })?;
-            progress.trial_finished(&TrialEvent {
-                label: &label,
-                attempt,
-                status: result.status.as_str(),
-                wall: result.wall,
-                reason: result.reason.as_deref(),
-                will_retry: !is_final,
-            });
-            if is_final {
-                executed += 1;
-                break;
+                stopping = true;
             }
         }
-        if interrupt.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
+        // Closing the job channels ends the lane threads; the scope waits for them.
+        drop(jobs);
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
     progress.end();
 

@@ -16,6 +16,8 @@ pub enum StatsError {
     NonFinite,
     #[error("the baseline mean is zero: a ratio to it is undefined")]
     ZeroBaseline,
+    #[error("the values never vary within a cell: an F test has no error term to test against")]
+    NoResidual,
     #[error("{0} cannot be computed in floating point for these values")]
     Numeric(&'static str),
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS run (
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS trial (
     run_id INTEGER NOT NULL REFERENCES run(id),
     session_id INTEGER NOT NULL REFERENCES session(id),
     cell_key TEXT NOT NULL,
-    phase TEXT NOT NULL,               -- warmup | measure
+    phase TEXT NOT NULL,               -- warmup | measure | isolation (alone, for the isolation check)
     idx INTEGER NOT NULL,
     seq INTEGER NOT NULL,              -- position in the planned order
     attempt INTEGER NOT NULL,          -- 1-based
@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS trial (
     notes TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
     flags TEXT NOT NULL DEFAULT '[]',  -- JSON array: "kind: text" validity flags (throttle, foreign-process)
     telemetry TEXT,                    -- JSON: sampled GPUs, GPU processes, unavailable readings
+    lane INTEGER,                      -- the lane it ran on, 0-based; NULL without lanes
+    lane_device TEXT,                  -- what the lane is: "gpu 1 (GPU-…)", "cpus 8-15"
     UNIQUE (run_id, cell_key, phase, idx, attempt)
 );
 CREATE TABLE IF NOT EXISTS metric (
@@ -212,6 +214,9 @@ pub struct TrialRow {
     pub flags: Vec<String>,
     pub metrics: Vec<StoredMetric>,
     pub missing: Vec<(String, String)>,
+    /// The lane it ran on; `None` without lanes.
+    pub lane: Option<u32>,
+    pub lane_device: Option<String>,
 }
 
 /// Everything about one run, as the analysis needs it.
@@ -251,6 +256,8 @@ pub struct AttemptRecord<'a> {
     pub telemetry: Option<&'a crate::trial::Recording>,
     /// llm-serve: every request.
     pub requests: &'a [crate::trial::RequestRecord],
+    /// The lane and what it is, with lanes.
+    pub lane: Option<(u32, &'a str)>,
 }
 
 pub struct NewRun<'a> {
@@ -480,6 +487,13 @@ impl Store {
                 self.conn
                     .execute_batch("ALTER TABLE request ADD COLUMN detail TEXT;"),
             )?;
+        }
+        if (1..5).contains(&version) {
+            // Schemas 1 to 4 ran one trial at a time: no lanes.
+            self.sql(self.conn.execute_batch(
+                "ALTER TABLE trial ADD COLUMN lane INTEGER;
+                 ALTER TABLE trial ADD COLUMN lane_device TEXT;",
+            ))?;
         }
         self.sql(self.conn.execute_batch(SCHEMA))?;
         self.sql(
@@ -756,9 +770,9 @@ impl Store {
                 "INSERT INTO trial (run_id, session_id, cell_key, phase, idx, seq, attempt, final, status,
                                 reason, exit_code, signal, started_at, wall_s, argv, env, workdir,
                                 stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes,
-                                flags, telemetry)
+                                flags, telemetry, lane, lane_device)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                     ?21, ?22, ?23, ?24, ?25, ?26)",
+                     ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -788,6 +802,8 @@ impl Store {
                     serde_json::to_string(a.notes).unwrap_or_default(),
                     serde_json::to_string(a.flags).unwrap_or_default(),
                     a.telemetry.map(telemetry_json),
+                    a.lane.map(|l| l.0 as i64),
+                    a.lane.map(|l| l.1),
                 ])
             }),
         )?;
@@ -980,7 +996,7 @@ impl Store {
             let mut stmt = self.sql(self.conn.prepare(
                 "SELECT id, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, started_at,
                         wall_s, argv, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes,
-                        flags
+                        flags, lane, lane_device
                  FROM trial WHERE run_id = ?1 ORDER BY seq, attempt",
             ))?;
             let rows = self.sql(stmt.query_map([run_id], |r| {
@@ -1004,6 +1020,8 @@ impl Store {
                     flags: serde_json::from_str(&r.get::<_, String>(20)?).unwrap_or_default(),
                     metrics: Vec::new(),
                     missing: Vec::new(),
+                    lane: r.get::<_, Option<i64>>(21)?.map(|l| l as u32),
+                    lane_device: r.get(22)?,
                 })
             }))?;
             for row in rows {
@@ -1280,11 +1298,14 @@ mod tests {
                 missing: &missing,
                 telemetry: Some(&rec),
                 requests: &[],
+                lane: Some((1, "cpus 2-3")),
             })
             .unwrap();
         assert_eq!(store.series(trial_id).unwrap()["gpu0.power_w"], power);
         let data = store.load(run).unwrap();
         assert_eq!(data.trials[0].flags, flags);
+        assert_eq!(data.trials[0].lane, Some(1));
+        assert_eq!(data.trials[0].lane_device.as_deref(), Some("cpus 2-3"));
         assert_eq!(data.trials.len(), 1);
         assert_eq!(data.trials[0].metrics[0].value, 2.0);
         assert_eq!(data.trials[0].metrics[0].n_samples, 2);
@@ -1390,7 +1411,8 @@ pub fn merge(
             )?;
             tx.execute(
                 "INSERT OR IGNORE INTO trial SELECT id + ?1, ?2, session_id + ?3, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, signal,
-                        started_at, wall_s, argv, env, workdir, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes, flags, telemetry
+                        started_at, wall_s, argv, env, workdir, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes, flags, telemetry,
+                        lane, lane_device
                  FROM shard.trial WHERE run_id = ?4",
                 params![trial_offset, rid, session_offset, src_run],
             )?;

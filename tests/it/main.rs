@@ -10,6 +10,7 @@ mod docs;
 mod environments;
 mod history;
 mod import;
+mod lanes;
 mod layers;
 mod llm_serve;
 mod report_html;

@@ -348,3 +348,50 @@ fn pocock_boundaries_match_scipy_and_the_published_constants() {
         assert!((pocock_constant(1, k, 0.05) - published).abs() < 5e-4);
     }
 }
+
+#[test]
+fn two_way_anova_matches_statsmodels_type_ii() {
+    let g = golden();
+    for (name, c) in g["anova"].as_object().unwrap() {
+        let rows: Vec<(usize, usize, f64)> = c["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r[0].as_u64().unwrap() as usize,
+                    r[1].as_u64().unwrap() as usize,
+                    r[2].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let t = rigor::stats::anova::two_way(&rows).unwrap();
+        let ab = t.interaction.as_ref().unwrap();
+        for (term, got) in [("a", &t.a), ("b", &t.b), ("ab", ab)] {
+            close(&format!("{name} {term} ss"), got.ss, &c[term]["ss"], 1e-8);
+            close(&format!("{name} {term} df"), got.df, &c[term]["df"], REL);
+            close(&format!("{name} {term} F"), got.f, &c[term]["f"], 1e-8);
+            close(&format!("{name} {term} p"), got.p, &c[term]["p"], 1e-7);
+        }
+        close(
+            &format!("{name} residual"),
+            t.residual_ss,
+            &c["residual_ss"],
+            1e-9,
+        );
+        close(
+            &format!("{name} residual df"),
+            t.residual_df,
+            &c["residual_df"],
+            REL,
+        );
+        for (j, want) in c["b_effects_from_0"].as_array().unwrap().iter().enumerate() {
+            let got = t.b_effects[j] - t.b_effects[0];
+            let want = want.as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-10,
+                "{name} lane {j}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -56,6 +56,10 @@ pub struct Experiment {
     /// Conditions to wait for before each trial.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<Gate>,
+    /// Independent trials side by side, one per lane (a GPU or a CPU set). Omitted from
+    /// the stored form when absent, so that files written before lanes keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lanes: Option<Lanes>,
     pub variants: Vec<Variant>,
     pub workloads: Vec<Workload>,
     /// Claims written before the run, checked by the report; like `analysis`, they change
@@ -70,6 +74,42 @@ pub struct Experiment {
     /// holding the experiment file.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// `[experiment] lanes = { gpus = [0, 1] }`: what each lane runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LaneDevices {
+    /// NVML indices or UUIDs, one GPU per lane.
+    Gpus(Vec<String>),
+    /// Every GPU the machine has, counted when the run starts.
+    AllGpus,
+    /// CPU lists (`"0-7"`, `"8-15,24"`), one per lane.
+    Cpus(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lanes {
+    pub devices: LaneDevices,
+    /// GPU lanes: each lane's processes run on the CPUs of its GPU's NUMA node.
+    pub numa: bool,
+    /// Trials of the isolation cell run alone (every other lane idle), compared with its
+    /// trials beside busy lanes; 0: no isolation check.
+    pub isolation: u32,
+}
+
+/// Alone trials of the isolation check unless the file says otherwise.
+pub const DEFAULT_ISOLATION_TRIALS: u32 = 6;
+
+impl Lanes {
+    /// Lanes the file names; `None` for `gpus = "all"`, counted on the machine.
+    pub fn declared(&self) -> Option<usize> {
+        match &self.devices {
+            LaneDevices::Gpus(g) => Some(g.len()),
+            LaneDevices::Cpus(c) => Some(c.len()),
+            LaneDevices::AllGpus => None,
+        }
+    }
 }
 
 /// 16 MiB of stdout and 16 MiB of stderr per trial.

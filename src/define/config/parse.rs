@@ -196,6 +196,16 @@ struct RawExperiment {
     retries: Option<u32>,
     log_limit: Option<Spanned<toml::Value>>,
     design: Option<Spanned<Design>>,
+    lanes: Option<Spanned<RawLanes>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLanes {
+    gpus: Option<Spanned<toml::Value>>,
+    cpus: Option<Vec<Spanned<String>>>,
+    numa: Option<Spanned<bool>>,
+    isolation: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -537,6 +547,7 @@ impl<'a> Parser<'a> {
             },
             telemetry: self.telemetry(raw.telemetry.as_ref())?,
             gate: self.gate(raw.gate.as_ref())?,
+            lanes: self.lanes(exp.lanes.as_ref())?,
             hypotheses: self.hypotheses(&raw.hypothesis, &variants, &workloads, &analysis)?,
             derived: self.derived(&raw.derived, &workloads)?,
             analysis,
@@ -1637,6 +1648,112 @@ impl<'a> Parser<'a> {
             .flag_foreign_processes
             .unwrap_or(out.flag_foreign_processes);
         Ok(out)
+    }
+
+    fn lanes(&self, l: Option<&Spanned<RawLanes>>) -> Result<Option<Lanes>> {
+        let Some(l) = l else { return Ok(None) };
+        let span = l.span();
+        let l = l.get_ref();
+        let devices = match (&l.gpus, &l.cpus) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(self
+                    .err(span, "experiment.lanes", "lanes are either GPUs or CPU sets")
+                    .with_hint("write `lanes = { gpus = [0, 1] }` (or \"all\") for GPU work, or `lanes = { cpus = [\"0-7\", \"8-15\"] }` for CPU work"));
+            }
+            (Some(g), None) => match g.get_ref() {
+                toml::Value::String(s) if s == "all" => LaneDevices::AllGpus,
+                toml::Value::Array(items) => {
+                    let mut gpus = Vec::new();
+                    for item in items {
+                        let id = match item {
+                            toml::Value::Integer(i) if *i >= 0 => i.to_string(),
+                            toml::Value::String(s)
+                                if s.starts_with("GPU-") || s.starts_with("MIG-") =>
+                            {
+                                s.clone()
+                            }
+                            other => {
+                                return Err(self
+                                    .err(g.span(), "experiment.lanes.gpus", format!("`{other}` is not a GPU index or UUID"))
+                                    .with_hint("use NVML indices (as `nvidia-smi` numbers them) or UUIDs such as \"GPU-5d1c...\"; `rigor env` lists them"));
+                            }
+                        };
+                        if gpus.contains(&id) {
+                            return Err(self
+                                .err(
+                                    g.span(),
+                                    "experiment.lanes.gpus",
+                                    format!("GPU {id} is named twice"),
+                                )
+                                .with_hint("each lane has a GPU of its own"));
+                        }
+                        gpus.push(id);
+                    }
+                    if gpus.is_empty() {
+                        return Err(self
+                            .err(g.span(), "experiment.lanes.gpus", "no GPU is named")
+                            .with_hint("name at least one GPU, or \"all\""));
+                    }
+                    LaneDevices::Gpus(gpus)
+                }
+                other => {
+                    return Err(self
+                        .err(g.span(), "experiment.lanes.gpus", format!("expected a list of GPUs or \"all\", found {other}"))
+                        .with_hint("e.g. `gpus = [0, 1]`, or `gpus = \"all\"` for every GPU of the machine"));
+                }
+            },
+            (None, Some(c)) => {
+                let mut sets: Vec<Vec<usize>> = Vec::new();
+                for s in c {
+                    let Some(cpus) = crate::define::fields::parse_cpu_list(s.get_ref()) else {
+                        return Err(self
+                            .err(s.span(), "experiment.lanes.cpus", format!("`{}` is not a CPU list", s.get_ref()))
+                            .with_hint("CPU numbers and ranges as taskset writes them, e.g. \"0-7\" or \"0,2,4-6\""));
+                    };
+                    if let Some(prev) = sets.iter().find(|p| p.iter().any(|c| cpus.contains(c))) {
+                        let shared: Vec<String> = prev
+                            .iter()
+                            .filter(|c| cpus.contains(c))
+                            .map(|c| c.to_string())
+                            .collect();
+                        return Err(self
+                            .err(
+                                s.span(),
+                                "experiment.lanes.cpus",
+                                format!("CPU {} is in two lanes", shared.join(", ")),
+                            )
+                            .with_hint("lanes run side by side: give each a CPU set of its own"));
+                    }
+                    sets.push(cpus);
+                }
+                if c.is_empty() {
+                    return Err(self
+                        .err(span, "experiment.lanes.cpus", "no CPU set is named")
+                        .with_hint("e.g. `cpus = [\"0-7\", \"8-15\"]`"));
+                }
+                LaneDevices::Cpus(c.iter().map(|s| s.get_ref().trim().to_string()).collect())
+            }
+        };
+        let numa = match &l.numa {
+            Some(n) if *n.get_ref() && matches!(devices, LaneDevices::Cpus(_)) => {
+                return Err(self
+                    .err(
+                        n.span(),
+                        "experiment.lanes.numa",
+                        "numa pins a GPU lane to its GPU's CPUs; CPU lanes are pinned already",
+                    )
+                    .with_hint("remove `numa`, or use `gpus`"));
+            }
+            Some(n) => *n.get_ref(),
+            None => false,
+        };
+        Ok(Some(Lanes {
+            devices,
+            numa,
+            isolation: l
+                .isolation
+                .unwrap_or(crate::define::config::DEFAULT_ISOLATION_TRIALS),
+        }))
     }
 
     fn gate(&self, g: Option<&Spanned<RawGate>>) -> Result<Option<Gate>> {

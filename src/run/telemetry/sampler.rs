@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 pub const SLOW_PERIOD: Duration = Duration::from_millis(100);
 
 /// What can be sampled on this machine, opened once per run.
+#[derive(Clone)]
 pub struct Sources {
     pub settings: Telemetry,
     nvml: Option<&'static Nvml>,
@@ -87,6 +88,17 @@ impl Sources {
             return s;
         }
         s.nvml = Some(nvml);
+        s
+    }
+
+    /// What a lane samples: its own GPU only (a CPU lane keeps the run's GPUs).
+    pub fn for_lane(&self, gpu: Option<u32>) -> Sources {
+        let mut s = self.clone();
+        if let Some(g) = gpu
+            && s.nvml.is_some()
+        {
+            s.gpus = vec![g];
+        }
         s
     }
 
