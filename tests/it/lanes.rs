@@ -16,15 +16,15 @@ fn rigor(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Two CPU lanes need two CPUs (CI machines and the README's have them): a machine with
-/// one fails here with the reason, not somewhere obscure.
-fn two_cpus() -> bool {
+/// A directory for a test of two CPU lanes, which need two CPUs (CI machines and the
+/// README's have them): a machine with one fails here with the reason, not somewhere obscure.
+fn lane_dir() -> tempfile::TempDir {
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert!(
         n >= 2,
         "CPU lanes need 2 CPUs; this machine lets rigor use {n}"
     );
-    true
+    tempfile::tempdir().unwrap()
 }
 
 fn experiment(dir: &Path, name: &str, body: &str) -> PathBuf {
