@@ -86,32 +86,37 @@ pub fn resolve_program(program: &str, path: Option<&str>) -> Option<PathBuf> {
 
 pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
     let program = spec.argv.first().map(String::as_str).unwrap_or("");
+    // Stdout goes through a pipe that rigor copies to the log, so that window markers are
+    // stamped as they arrive. The copier's thread is started before the clock: its start
+    // is the harness's cost, not the trial's.
+    let (reader, writer) = std::io::pipe().map_err(ExecError::Log)?;
+    let log = spec.stdout.try_clone().map_err(ExecError::Log)?;
+    let copier = Copier::spawn(reader, log).map_err(ExecError::Log)?;
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.workdir)
         .stdin(Stdio::null())
-        // Through a pipe that rigor copies to the log, so that window markers are stamped
-        // as they arrive.
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(spec.stderr.try_clone().map_err(ExecError::Log)?)
         .process_group(0);
     let start = Instant::now();
-    let log = spec.stdout.try_clone().map_err(ExecError::Log)?;
-    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
-        program: program.to_string(),
-        source,
-    })?;
-    let pid = child.id() as libc::pid_t;
-    let copier = match child.stdout.take().map(|p| Copier::spawn(p, log)) {
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
-            stop_group(pid, &mut ExitWaiter::new(pid));
-            let _ = reap(pid);
-            return Err(ExecError::Log(e));
+    let spawned = cmd.spawn();
+    // The command holds the pipe's write end: only the trial's processes may keep it open,
+    // or the copier would never see the end of the output.
+    drop(cmd);
+    let child = match spawned {
+        Ok(c) => c,
+        Err(source) => {
+            copier.finish();
+            return Err(ExecError::Spawn {
+                program: program.to_string(),
+                source,
+            });
         }
-        None => None,
     };
+    let pid = child.id() as libc::pid_t;
+    let copier = Some(copier);
     (spec.on_start)(pid);
     let deadline = spec.timeout.map(|t| start + t);
     let mut waiter = ExitWaiter::new(pid);

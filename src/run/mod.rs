@@ -779,7 +779,8 @@ enum Event {
     Note(String),
     Started(String),
     Attempt(Box<Finished>),
-    /// The lane is free again; `stopped`: interrupted, its trial left to run on resume.
+    /// The lane is free again without a final attempt; `stopped`: interrupted, its trial
+    /// left to run on resume. (A final attempt frees its lane itself.)
     Done {
         lane: usize,
         stopped: bool,
@@ -825,6 +826,15 @@ pub fn lane_balance(plan: &Plan) -> Option<String> {
     })
 }
 
+/// What a lane keeps between its trials.
+struct LaneState {
+    logs: RunLogs,
+    slot: LockSlot,
+    sampler: Option<Sampler>,
+    programs: HashMap<(String, Option<String>), Option<PathBuf>>,
+    last_end: Option<Instant>,
+}
+
 /// One lane: its thread runs the trials it is given, one at a time, with its own logs,
 /// lock record, sampler (its GPU only) and CPU pinning.
 struct LaneWorker<'a> {
@@ -839,10 +849,26 @@ struct LaneWorker<'a> {
     halt: &'a AtomicBool,
     sources: Sources,
     events: mpsc::Sender<Event>,
+    /// Tell the runner when each attempt starts (a lane on a thread of its own; the runner
+    /// announces its own thread's trials itself).
+    announce: bool,
 }
 
 impl LaneWorker<'_> {
-    fn serve(self, mut logs: RunLogs, mut slot: LockSlot, jobs: mpsc::Receiver<Job>) {
+    /// The lane's thread: its trials, one at a time, until the runner closes the channel.
+    fn serve(self, logs: RunLogs, slot: LockSlot, jobs: mpsc::Receiver<Job>) {
+        let mut st = self.start(logs, slot);
+        while let Ok(job) = jobs.recv() {
+            if !self.handle(&mut st, &job) {
+                break;
+            }
+        }
+        st.slot.clear();
+    }
+
+    /// Pins the calling thread (a lane's CPUs) and starts its sampler there, so that the
+    /// sampler's threads share the pinning.
+    fn start(&self, logs: RunLogs, slot: LockSlot) -> LaneState {
         let note = |s: String| {
             let _ = self.events.send(Event::Note(s));
         };
@@ -856,8 +882,7 @@ impl LaneWorker<'_> {
                 lanes::fmt_cpus(cpus)
             ));
         }
-        // Spawned here, so its threads share the lane's pinning.
-        let mut sampler = if self.sources.active() {
+        let sampler = if self.sources.active() {
             match Sampler::spawn(&self.sources) {
                 Ok(s) => Some(s),
                 Err(e) => {
@@ -868,33 +893,49 @@ impl LaneWorker<'_> {
         } else {
             None
         };
-        let mut programs: HashMap<(String, Option<String>), Option<PathBuf>> = HashMap::new();
+        LaneState {
+            logs,
+            slot,
+            sampler,
+            programs: HashMap::new(),
+            last_end: None,
+        }
+    }
+
+    /// One trial, after the lane's cooldown. False when the runner is gone.
+    fn handle(&self, st: &mut LaneState, job: &Job) -> bool {
         // The cooldown counts from the end of the lane's last trial: time spent waiting for
         // an alone trial or for the other lanes already cooled it.
-        let mut last_end: Option<Instant> = None;
-        while let Ok(job) = jobs.recv() {
-            let rest = last_end.map_or(Duration::ZERO, |t| {
-                self.exp.cooldown.saturating_sub(t.elapsed())
-            });
-            let cooled = rest.is_zero() || pause(rest, self.interrupt);
-            let stopped =
-                !cooled || self.run_job(&job, &mut logs, &mut slot, &mut sampler, &mut programs);
-            last_end = Some(Instant::now());
-            if self
+        let rest = st.last_end.map_or(Duration::ZERO, |t| {
+            self.exp.cooldown.saturating_sub(t.elapsed())
+        });
+        let cooled = rest.is_zero() || pause(rest, self.interrupt);
+        let end = if cooled {
+            self.run_job(
+                job,
+                &mut st.logs,
+                &mut st.slot,
+                &mut st.sampler,
+                &mut st.programs,
+            )
+        } else {
+            JobEnd::Stopped(true)
+        };
+        st.last_end = Some(Instant::now());
+        match end {
+            JobEnd::Freed => true,
+            JobEnd::Stopped(stopped) => self
                 .events
                 .send(Event::Done {
                     lane: self.k,
                     stopped,
                 })
-                .is_err()
-            {
-                break;
-            }
+                .is_ok(),
         }
-        slot.clear();
     }
 
-    /// Every attempt of one trial, each sent to be stored as it ends. True if interrupted.
+    /// Every attempt of one trial, each sent to be stored as it ends. `Freed` when the last
+    /// one was sent final (that event frees the lane), else whether it was interrupted.
     fn run_job(
         &self,
         job: &Job,
@@ -902,7 +943,7 @@ impl LaneWorker<'_> {
         slot: &mut LockSlot,
         sampler: &mut Option<Sampler>,
         programs: &mut HashMap<(String, Option<String>), Option<PathBuf>>,
-    ) -> bool {
+    ) -> JobEnd {
         let exp = self.exp;
         let cell = &self.cells[job.trial.cell];
         let lane_env = self.lane.map(|l| l.env()).unwrap_or_default();
@@ -930,7 +971,7 @@ impl LaneWorker<'_> {
         let max_attempts = exp.retries + 1;
         for attempt in (job.made + 1)..=max_attempts.max(job.made + 1) {
             if self.halt.load(Ordering::Relaxed) {
-                return false;
+                return JobEnd::Stopped(false);
             }
             let gate = match &exp.gate {
                 None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
@@ -941,14 +982,16 @@ impl LaneWorker<'_> {
                     GATE_POLL,
                 ),
             };
-            let _ = self.events.send(Event::Started(job.label.clone()));
+            if self.announce {
+                let _ = self.events.send(Event::Started(job.label.clone()));
+            }
             let started_at = now_rfc3339();
             let header = format!(
                 "trial {} {} attempt {attempt} at {started_at}",
                 job.trial.seq, job.label
             );
             let (mut result, inv) = match (&invocation, &gate) {
-                (_, telemetry::gate::Outcome::Interrupted) => return true,
+                (_, telemetry::gate::Outcome::Interrupted) => return JobEnd::Stopped(true),
                 (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
                     (AttemptResult::failed(format!("gate: {why}")), inv.clone())
                 }
@@ -989,7 +1032,7 @@ impl LaneWorker<'_> {
             }
             if result.interrupted {
                 // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
-                return true;
+                return JobEnd::Stopped(true);
             }
             let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
             let sent = self.events.send(Event::Attempt(Box::new(Finished {
@@ -1003,12 +1046,23 @@ impl LaneWorker<'_> {
                 result,
                 inv,
             })));
-            if is_final || sent.is_err() {
+            if sent.is_err() {
                 break;
             }
+            if is_final {
+                return JobEnd::Freed;
+            }
         }
-        self.interrupt.load(Ordering::Relaxed)
+        JobEnd::Stopped(self.interrupt.load(Ordering::Relaxed))
     }
+}
+
+/// How a lane's trial ended, for its thread.
+enum JobEnd {
+    /// Its final attempt was sent: that event frees the lane.
+    Freed,
+    /// No final attempt: interrupted (true), or stopped by a halt.
+    Stopped(bool),
 }
 
 /// After an attempt's metrics and requests were read: its logs cut to the limit, and what
@@ -1212,6 +1266,9 @@ pub fn run(
     std::thread::scope(|scope| {
         let (events_tx, events) = mpsc::channel::<Event>();
         let mut jobs = Vec::new();
+        // One lane runs on this thread: handing each trial to another thread and its
+        // results back cost a short trial more than everything else the runner does.
+        let mut inline = None;
         for (k, (logs, slot)) in lane_logs.into_iter().zip(slots).enumerate() {
             let (tx, rx) = mpsc::channel::<Job>();
             jobs.push(tx);
@@ -1230,31 +1287,53 @@ pub fn run(
                     None => sources.clone(),
                 },
                 events: events_tx.clone(),
+                announce: lane_count > 1,
             };
-            scope.spawn(move || worker.serve(logs, slot, rx));
+            if lane_count == 1 {
+                let state = worker.start(logs, slot);
+                inline = Some((worker, state, rx));
+            } else {
+                scope.spawn(move || worker.serve(logs, slot, rx));
+            }
+        }
+        // What starting the lanes had to say; no trial has been handed out yet.
+        while let Ok(Event::Note(n)) = events.try_recv() {
+            progress.note(&n);
         }
         let mut busy = vec![false; lane_count];
         let mut alone = false;
         let mut stopping = false;
+        // Starts what can start on idle lanes.
+        let dispatch = |queue: &mut Queue, busy: &mut [bool], alone: &mut bool| {
+            for (k, job) in queue.next(busy) {
+                *alone = job.phase == plan::Phase::Isolation;
+                busy[k] = true;
+                let key = plan.key(&job);
+                let made = attempts.get(&key).map_or(0, |(n, _)| *n);
+                let label = trial_label(&plan, &job, !lanes.is_empty());
+                if jobs[k]
+                    .send(Job {
+                        trial: job,
+                        key,
+                        label,
+                        made,
+                    })
+                    .is_err()
+                {
+                    busy[k] = false;
+                }
+            }
+        };
         loop {
             if !stopping && !alone {
-                for (k, job) in queue.next(&busy) {
-                    alone = job.phase == plan::Phase::Isolation;
-                    busy[k] = true;
-                    let key = plan.key(&job);
-                    let made = attempts.get(&key).map_or(0, |(n, _)| *n);
-                    let label = trial_label(&plan, &job, !lanes.is_empty());
-                    if jobs[k]
-                        .send(Job {
-                            trial: job,
-                            key,
-                            label,
-                            made,
-                        })
-                        .is_err()
-                    {
-                        busy[k] = false;
-                    }
+                dispatch(&mut queue, &mut busy, &mut alone);
+            }
+            if let Some((worker, state, rx)) = &mut inline
+                && let Ok(job) = rx.try_recv()
+            {
+                progress.trial_started(&job.label);
+                if !worker.handle(state, &job) {
+                    break;
                 }
             }
             if busy.iter().all(|b| !b) {
@@ -1299,6 +1378,15 @@ pub fn run(
                 Event::Attempt(f) => {
                     let f = *f;
                     let r = &f.result;
+                    // The lane's next trial starts before this one is stored: the commit
+                    // overlaps it instead of holding the lane idle.
+                    if f.is_final {
+                        busy[f.lane] = false;
+                        alone = false;
+                        if !stopping && !interrupt.load(Ordering::Relaxed) {
+                            dispatch(&mut queue, &mut busy, &mut alone);
+                        }
+                    }
                     if failure.is_none() {
                         let recorded = store.record_attempt(&AttemptRecord {
                             run_id,
@@ -1361,6 +1449,9 @@ pub fn run(
         }
         // Closing the job channels ends the lane threads; the scope waits for them.
         drop(jobs);
+        if let Some((_, mut state, _)) = inline {
+            state.slot.clear();
+        }
     });
     if let Some(e) = failure {
         return Err(e);

@@ -108,7 +108,7 @@ pub struct Copier {
 }
 
 impl Copier {
-    pub fn spawn(pipe: std::process::ChildStdout, log: File) -> io::Result<Copier> {
+    pub fn spawn(pipe: std::io::PipeReader, log: File) -> io::Result<Copier> {
         let finished = Arc::new(AtomicBool::new(false));
         let done = finished.clone();
         let handle = std::thread::Builder::new()
@@ -127,7 +127,7 @@ impl Copier {
     }
 }
 
-fn copy(mut pipe: std::process::ChildStdout, mut log: File, finished: &AtomicBool) -> Copied {
+fn copy(mut pipe: std::io::PipeReader, mut log: File, finished: &AtomicBool) -> Copied {
     let mut out = Copied::default();
     let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();

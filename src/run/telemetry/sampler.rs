@@ -1,9 +1,9 @@
 //! The sampling threads of a run. During each trial, one thread takes the fast readings at
 //! the asked interval and another the slow ones (the energy counter, process lists, /proc
-//! scans) every [`SLOW_PERIOD`], so that no slow call ever delays a fast sample. Each
-//! takes its first sample before the trial starts and its last after it ends; in between
-//! it wakes on a fixed schedule (absolute deadlines: no drift) and is woken at once to
-//! stop. Every reading is stamped with the moment it was taken.
+//! scans) every [`SLOW_PERIOD`], so that no slow call ever delays a fast sample. The first
+//! sample of each is taken before the trial starts and the last after it ends, by the
+//! runner's own thread; in between the threads wake on a fixed schedule (absolute
+//! deadlines: no drift). Every reading is stamped with the moment it was taken.
 
 crate::reason_error!(
     /// Why the sampler cannot start or follow a trial (its thread is gone).
@@ -17,7 +17,7 @@ use nvml_wrapper::Nvml;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -120,19 +120,33 @@ pub struct Sampler {
     slow: Worker,
 }
 
-/// One sampling thread and its two channels.
+/// One sampling thread. The first and last samples of a trial are taken by the caller, in
+/// `begin` and `end`, under the lock: handing them to the thread and waiting for its answer
+/// cost a short trial two thread switches each way, more than the samples themselves. The
+/// thread takes the samples in between, on its schedule, and `end` never waits for it
+/// unless it is in the middle of one.
 struct Worker {
-    commands: mpsc::Sender<Command>,
-    recordings: mpsc::Receiver<Recording>,
+    shared: Arc<(Mutex<State>, Condvar)>,
     handle: Option<JoinHandle<()>>,
+    template: Recording,
 }
 
-enum Command {
-    Begin {
-        pgid: Arc<AtomicI32>,
-        start: Instant,
-    },
-    End,
+struct State {
+    readings: Box<dyn Readings>,
+    rec: Recording,
+    /// A trial is being sampled.
+    active: bool,
+    /// Counts trials, so that a thread waking late never samples into the next one.
+    generation: u64,
+    start: Instant,
+    pgid: Arc<AtomicI32>,
+    /// When the trial's schedule started (its first sample), and the samples so far.
+    t0: Instant,
+    last: Instant,
+    cost_total: f64,
+    gaps: Vec<f64>,
+    /// The run is over: the thread returns.
+    closed: bool,
 }
 
 /// What one thread reads at each of its samples.
@@ -141,6 +155,10 @@ trait Readings: Send {
     fn sample(&mut self, rec: &mut Recording, start: Instant, pgid: i32, last: bool);
     /// A new trial begins.
     fn reset(&mut self, rec: &mut Recording);
+    /// Nothing to read at all (no GPU for the fast thread).
+    fn idle(&self) -> bool {
+        false
+    }
 }
 
 /// The fast GPU readings.
@@ -154,6 +172,7 @@ struct Fast {
 struct Slow {
     readers: Vec<GpuReader<'static>>,
     host: bool,
+    proc: host::HostReader,
     /// pid → (ours, name), decided once per trial.
     owners: HashMap<u32, (bool, Option<String>)>,
     /// The thread ticks at the PCIe counters' period; the other slow readings are taken
@@ -163,80 +182,171 @@ struct Slow {
 }
 
 impl Worker {
-    /// A thread that opens its NVML devices once and samples trials with `readings`.
+    /// A thread that samples trials with `readings` every `period` between their first and
+    /// last samples.
     fn spawn(
         name: &str,
         period: Duration,
         template: Recording,
-        mut readings: Box<dyn Readings>,
+        readings: Box<dyn Readings>,
     ) -> Result<Worker, TelemetryError> {
-        let (cmd_tx, cmd_rx) = mpsc::channel::<Command>();
-        let (rec_tx, rec_rx) = mpsc::channel::<Recording>();
-        let handle = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                while let Ok(cmd) = cmd_rx.recv() {
-                    let Command::Begin { pgid, start } = cmd else {
-                        continue;
-                    };
-                    let mut rec = template.clone();
-                    readings.reset(&mut rec);
-                    trial(
-                        readings.as_mut(),
-                        &mut rec,
-                        start,
-                        &pgid,
-                        period,
-                        &cmd_rx,
-                        &rec_tx,
-                    );
-                    if rec_tx.send(rec).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| format!("cannot start the telemetry thread: {e}"))?;
+        let idle = readings.idle();
+        let now = Instant::now();
+        let shared = Arc::new((
+            Mutex::new(State {
+                readings,
+                rec: Recording::default(),
+                active: false,
+                generation: 0,
+                start: now,
+                pgid: Arc::new(AtomicI32::new(0)),
+                t0: now,
+                last: now,
+                cost_total: 0.0,
+                gaps: Vec::new(),
+                closed: false,
+            }),
+            Condvar::new(),
+        ));
+        let handle = if idle {
+            None
+        } else {
+            let shared = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name(name.into())
+                    .spawn(move || schedule(&shared, period))
+                    .map_err(|e| format!("cannot start the telemetry thread: {e}"))?,
+            )
+        };
         Ok(Worker {
-            commands: cmd_tx,
-            recordings: rec_rx,
-            handle: Some(handle),
+            shared,
+            handle,
+            template,
         })
     }
 
-    fn begin(&self, pgid: &Arc<AtomicI32>, start: Instant) -> Result<(), TelemetryError> {
-        self.commands
-            .send(Command::Begin {
-                pgid: pgid.clone(),
-                start,
-            })
-            .map_err(|_| "the telemetry thread has stopped".to_string())?;
-        Ok(())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while sampling leaves readings that are still plain data.
+        self.shared.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The ready signal (an empty recording) after the first sample.
-    fn ready(&self) -> Result<(), TelemetryError> {
-        self.recordings
-            .recv()
-            .map(|_| ())
-            .map_err(|_| "the telemetry thread has stopped".into())
+    /// The trial's first sample, taken now; the thread samples from here on.
+    fn begin(&self, pgid: &Arc<AtomicI32>, start: Instant) {
+        let mut st = self.lock();
+        let mut rec = self.template.clone();
+        st.readings.reset(&mut rec);
+        let t0 = Instant::now();
+        st.readings
+            .sample(&mut rec, start, pgid.load(Ordering::Relaxed), false);
+        let cost = t0.elapsed().as_secs_f64() * 1e3;
+        rec.sample_ms_max = cost;
+        rec.ticks = 1;
+        st.rec = rec;
+        st.cost_total = cost;
+        st.gaps.clear();
+        st.t0 = t0;
+        st.last = t0;
+        st.start = start;
+        st.pgid = pgid.clone();
+        st.active = true;
+        st.generation += 1;
     }
 
+    /// The trial's last sample, taken now, and its recording. The thread is not woken: it
+    /// finds the trial over at its next deadline.
     fn end(&self) -> Recording {
-        let _ = self.commands.send(Command::End);
-        self.recordings.recv().unwrap_or_else(|_| Recording {
-            gpu_unavailable: Some("the telemetry thread failed".into()),
-            ..Default::default()
-        })
+        let mut st = self.lock();
+        let st = &mut *st;
+        if !st.active {
+            return Recording {
+                gpu_unavailable: Some("the telemetry sampler was not running".into()),
+                ..Default::default()
+            };
+        }
+        let now = Instant::now();
+        let pgid = st.pgid.load(Ordering::Relaxed);
+        st.readings.sample(&mut st.rec, st.start, pgid, true);
+        let cost = now.elapsed().as_secs_f64() * 1e3;
+        st.active = false;
+        let mut rec = std::mem::take(&mut st.rec);
+        st.cost_total += cost;
+        rec.sample_ms_max = rec.sample_ms_max.max(cost);
+        rec.ticks += 1;
+        rec.sample_ms_mean = st.cost_total / rec.ticks as f64;
+        // The last sample is taken at once when the trial ends: not a gap of the schedule.
+        if !st.gaps.is_empty() {
+            let gaps = &mut st.gaps;
+            gaps.sort_by(f64::total_cmp);
+            rec.max_gap_ms = gaps[gaps.len() - 1];
+            rec.gap_ms_median = Some(crate::stats::percentile(gaps, 50.0));
+            rec.gap_ms_p99 = Some(crate::stats::percentile(gaps, 99.0));
+        }
+        rec
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Closing the channel ends the thread's loop.
-        let (dead, _) = mpsc::channel();
-        self.commands = dead;
+        self.lock().closed = true;
+        self.shared.1.notify_one();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
+        }
+    }
+}
+
+/// The thread: looks every period for a trial to sample, then samples it on a fixed
+/// schedule from its first sample (absolute deadlines, no drift) until `end` marks it over.
+/// `begin` does not wake it: a wake-up per trial cost a short trial more than a sample, and
+/// a trial shorter than a period gets no sample from the thread anyway.
+fn schedule(shared: &(Mutex<State>, Condvar), period: Duration) {
+    let (lock, wake) = shared;
+    let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let mut done = 0u64;
+    loop {
+        while (!st.active || st.generation == done) && !st.closed {
+            st = wake
+                .wait_timeout(st, period)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if st.closed {
+            return;
+        }
+        let generation = st.generation;
+        done = generation;
+        let mut next = st.t0 + period;
+        loop {
+            let wait = next.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                st = wake
+                    .wait_timeout(st, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            if st.closed || !st.active || st.generation != generation {
+                break;
+            }
+            if Instant::now() < next {
+                continue; // woken early (a spurious wake-up)
+            }
+            let now = Instant::now();
+            let st_ = &mut *st;
+            let pgid = st_.pgid.load(Ordering::Relaxed);
+            st_.readings.sample(&mut st_.rec, st_.start, pgid, false);
+            let cost = now.elapsed().as_secs_f64() * 1e3;
+            st_.cost_total += cost;
+            st_.rec.sample_ms_max = st_.rec.sample_ms_max.max(cost);
+            st_.rec.ticks += 1;
+            st_.gaps
+                .push(now.duration_since(st_.last).as_secs_f64() * 1e3);
+            st_.last = now;
+            next += period;
+            // Fell behind by more than a period: resume the schedule from now.
+            if next + period < Instant::now() {
+                next = Instant::now() + period;
+            }
         }
     }
 }
@@ -276,6 +386,10 @@ impl Readings for Fast {
 }
 
 impl Readings for Slow {
+    fn idle(&self) -> bool {
+        self.readers.is_empty() && !self.host
+    }
+
     fn reset(&mut self, rec: &mut Recording) {
         self.owners.clear();
         self.tick = 0;
@@ -349,8 +463,11 @@ impl Readings for Slow {
                            r: Result<f64, crate::machine::Unavailable>| {
                 rec.record(name.to_string(), unit, kind, t, r)
             };
-            let (cpu, net) = (host::read_cpu(), host::read_net());
-            let mem = host::read_meminfo().map(|(t, a)| (t - a.min(t)) as f64 / 1024.0);
+            let (cpu, net) = (self.proc.cpu(), self.proc.net());
+            let mem = self
+                .proc
+                .meminfo()
+                .map(|(t, a)| (t - a.min(t)) as f64 / 1024.0);
             let first =
                 |r: &Result<(u64, u64), crate::machine::Unavailable>| r.clone().map(|x| x.0 as f64);
             let second =
@@ -421,6 +538,7 @@ impl Sampler {
             Box::new(Slow {
                 readers,
                 host: sources.settings.host,
+                proc: host::HostReader::open(),
                 owners: HashMap::new(),
                 every: (slow_period.as_nanos() / tick.as_nanos()).max(1) as u64,
                 tick: 0,
@@ -434,19 +552,17 @@ impl Sampler {
     /// Returns the instant the series' clock starts from.
     pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<Instant, TelemetryError> {
         let start = Instant::now();
-        self.fast.begin(&pgid, start)?;
-        self.slow.begin(&pgid, start)?;
-        self.fast.ready()?;
-        self.slow.ready()?;
+        // The slow readings first: the fast ones' first sample is then the nearer the trial.
+        self.slow.begin(&pgid, start);
+        self.fast.begin(&pgid, start);
         Ok(start)
     }
 
     /// Takes the last samples and returns the trial's recording: the fast thread's, with
     /// the slow thread's readings merged in.
     pub fn end(&mut self) -> Recording {
-        let _ = self.slow.commands.send(Command::End);
         let mut rec = self.fast.end();
-        let slow = self.slow.recordings.recv().unwrap_or_default();
+        let slow = self.slow.end();
         rec.series.extend(slow.series);
         for (k, v) in slow.unavailable {
             rec.unavailable.entry(k).or_insert(v);
@@ -458,60 +574,5 @@ impl Sampler {
         rec.slow_ticks = slow.ticks;
         rec.slow_max_gap_ms = slow.max_gap_ms;
         rec
-    }
-}
-
-/// Samples one trial on one thread: the first sample, a ready signal (an empty
-/// recording), then samples on schedule until `End`.
-fn trial(
-    readings: &mut dyn Readings,
-    rec: &mut Recording,
-    start: Instant,
-    pgid: &AtomicI32,
-    period: Duration,
-    commands: &mpsc::Receiver<Command>,
-    ready: &mpsc::Sender<Recording>,
-) {
-    let t0 = Instant::now();
-    readings.sample(rec, start, pgid.load(Ordering::Relaxed), false);
-    let mut cost_total = t0.elapsed().as_secs_f64() * 1e3;
-    rec.sample_ms_max = cost_total;
-    rec.ticks = 1;
-    let _ = ready.send(Recording::default());
-    let mut gaps = Vec::new();
-    let mut last = t0;
-    let mut next = t0 + period;
-    loop {
-        let wait = next.saturating_duration_since(Instant::now());
-        let stop = !matches!(
-            commands.recv_timeout(wait),
-            Err(mpsc::RecvTimeoutError::Timeout)
-        );
-        let now = Instant::now();
-        readings.sample(rec, start, pgid.load(Ordering::Relaxed), stop);
-        let cost = now.elapsed().as_secs_f64() * 1e3;
-        cost_total += cost;
-        rec.sample_ms_max = rec.sample_ms_max.max(cost);
-        rec.ticks += 1;
-        rec.sample_ms_mean = cost_total / rec.ticks as f64;
-        // The last sample is taken at once when the trial ends: not a gap of the schedule.
-        if !stop {
-            gaps.push(now.duration_since(last).as_secs_f64() * 1e3);
-        }
-        last = now;
-        if stop {
-            break;
-        }
-        next += period;
-        // Fell behind by more than a period: resume the schedule from now.
-        if next + period < Instant::now() {
-            next = Instant::now() + period;
-        }
-    }
-    if !gaps.is_empty() {
-        gaps.sort_by(f64::total_cmp);
-        rec.max_gap_ms = gaps[gaps.len() - 1];
-        rec.gap_ms_median = Some(crate::stats::percentile(&gaps, 50.0));
-        rec.gap_ms_p99 = Some(crate::stats::percentile(&gaps, 99.0));
     }
 }
