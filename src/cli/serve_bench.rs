@@ -33,12 +33,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     fields.insert("url", a.url);
     let opts = llm::Options::from_fields(&fields)?;
     let floor = if a.floor {
-        let trivial = llm::floor::start(opts.output_len)?;
-        let mut f = opts.clone();
-        f.url = Some(trivial.url);
-        f.server_command = None;
-        f.server = Some(llm::profile::Server::Generic);
-        Some(llm::run(&f, None)?.summary)
+        Some(llm::floor::measure(&opts, false)?)
     } else {
         None
     };

@@ -350,6 +350,15 @@ pub fn to_markdown_with(a: &Analysis, data: &RunData, figures: Figures<'_>) -> S
                     }
                     continue;
                 }
+                if k == "client_floor"
+                    && let Some(floors) = v.as_object()
+                {
+                    for (w, f) in floors {
+                        let _ =
+                            writeln!(o, "- client floor, `{}`: {}", esc(w), esc(&floor_line(f)));
+                    }
+                    continue;
+                }
                 let shown = match v {
                     serde_json::Value::String(s) => s.clone(),
                     serde_json::Value::Object(o) if o.contains_key("unavailable") => {
@@ -593,4 +602,24 @@ fn lanes_section(o: &mut String, l: &crate::analyse::lanes::LaneAnalysis) {
         }
         o.push('\n');
     }
+}
+
+/// The client floor as one line: what rigor reached against a trivial loopback endpoint.
+fn floor_line(f: &serde_json::Value) -> String {
+    if let Some(why) = f["unavailable"].as_str() {
+        return format!("not measured ({why})");
+    }
+    let dist = |k: &str| match (f[k]["median"].as_f64(), f[k]["p99"].as_f64()) {
+        (Some(m), Some(p)) => format!("{k} median {m:.3} ms, p99 {p:.3} ms"),
+        _ => format!("{k} not measured"),
+    };
+    format!(
+        "{}; {}; {:.1} req/s over {} requests ({} failed), the load of {} against a trivial loopback endpoint rigor serves itself: the measurement floor on this machine, not the server's",
+        dist("ttft_ms"),
+        dist("e2e_ms"),
+        f["req_s"].as_f64().unwrap_or(0.0),
+        f["requests"].as_u64().unwrap_or(0),
+        f["failed"].as_u64().unwrap_or(0),
+        f["cell"].as_str().unwrap_or("?")
+    )
 }

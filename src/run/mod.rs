@@ -697,6 +697,72 @@ fn look_at_gpus(sources: &Sources) -> Vec<telemetry::gate::GpuState> {
         .collect()
 }
 
+/// The client's floor, once per session, for each `llm-serve` workload: its first cell's
+/// load (at most 200 requests or 5 s) against a trivial endpoint rigor serves itself on
+/// loopback. What rigor and this machine reach with no server to wait for: a calibration
+/// kept with the session's environment, never a stand-in for the server under test.
+fn client_floor(
+    exp: &Experiment,
+    plan: &Plan,
+    progress: &mut dyn Progress,
+) -> Option<serde_json::Value> {
+    use crate::define::fields::Probe;
+    let mut out = serde_json::Map::new();
+    for w in exp
+        .workloads
+        .iter()
+        .filter(|w| w.kind.probe() == Some(Probe::LlmServe))
+    {
+        let Some(cell) = plan.cells.iter().find(|c| c.workload == w.name) else {
+            continue;
+        };
+        let measured = invocation::build(exp, cell, 0)
+            .map_err(|e| e.to_string())
+            .and_then(|inv| {
+                // `rigor probe llm-serve --field value…`, wherever the probe's words begin.
+                let at = inv
+                    .argv
+                    .iter()
+                    .position(|a| a == "llm-serve")
+                    .ok_or("the workload's command names no llm-serve probe")?;
+                let fields =
+                    crate::define::fields::parse_args(Probe::LlmServe, &inv.argv[at + 1..])
+                        .map_err(|e| e.to_string())?;
+                let opts = workload::llm::Options::from_fields(&fields).map_err(|e| e.0)?;
+                workload::llm::floor::measure(&opts, true).map_err(|e| e.0)
+            });
+        let value = match measured {
+            Ok(s) => {
+                progress.note(&format!(
+                    "client floor for `{}` (its first cell's load against a trivial loopback endpoint): TTFT median {}, {:.1} req/s",
+                    w.name,
+                    s.ttft_ms
+                        .as_ref()
+                        .map_or("–".into(), |d| format!("{:.2} ms", d.median)),
+                    s.req_s
+                ));
+                serde_json::json!({
+                    "cell": cell.key,
+                    "requests": s.requests,
+                    "ok": s.ok,
+                    "failed": s.failed,
+                    "duration_s": s.duration_s,
+                    "req_s": s.req_s,
+                    "ttft_ms": s.ttft_ms,
+                    "e2e_ms": s.e2e_ms,
+                    "itl_ms": s.itl_ms,
+                })
+            }
+            Err(why) => {
+                progress.note(&format!("no client floor for `{}`: {why}", w.name));
+                serde_json::json!({ "unavailable": why })
+            }
+        };
+        out.insert(w.name.clone(), value);
+    }
+    (!out.is_empty()).then_some(serde_json::Value::Object(out))
+}
+
 /// The trials still to run, by lane, and the alone trials of the isolation check, which
 /// wait until every lane is idle and every trial planned before them has started.
 struct Queue {
@@ -1207,8 +1273,15 @@ pub fn run(
         .iter()
         .filter(|t| attempts.get(&plan.key(t)).is_some_and(|(_, fin)| *fin))
         .count();
-    let environment =
+    let mut environment =
         serde_json::to_value(envinfo::capture(&exp.base_dir, Some(&file_sha))).unwrap_or_default();
+    // Measured when this session has trials to run, not on a resume that finds none.
+    if done < plan.trials.len()
+        && let Some(floor) = client_floor(exp, &plan, progress)
+        && let Some(map) = environment.as_object_mut()
+    {
+        map.insert("client_floor".into(), floor);
+    }
     let session = store.start_session(&NewSession {
         run_id,
         rigor_version: env!("CARGO_PKG_VERSION"),

@@ -877,6 +877,22 @@ slo = "ttft_ms<=10000"
         md.contains("llm.ttft_ms.mean") && md.contains("four-slots"),
         "{md}"
     );
+    // The client floor, measured once for the session against rigor's own trivial endpoint,
+    // is kept with the environment and stated as the floor, not as the server's numbers.
+    let env: String = db
+        .query_row("SELECT environment FROM session", [], |r| r.get(0))
+        .unwrap();
+    let env: serde_json::Value = serde_json::from_str(&env).unwrap();
+    let floor = &env["client_floor"]["load"];
+    assert_eq!(floor["failed"], 0, "{floor}");
+    assert_eq!(floor["requests"], 16, "{floor}");
+    let ttft = floor["ttft_ms"]["median"].as_f64().unwrap();
+    assert!(ttft > 0.0 && ttft < 50.0, "floor TTFT {ttft} ms");
+    assert!(
+        md.contains("- client floor, `load`: ttft_ms median")
+            && md.contains("the measurement floor on this machine, not the server's"),
+        "{md}"
+    );
     // The serving figures: TTFT CDFs from the stored requests, and latency against
     // throughput over the clients sweep.
     let out_dir = dir.path().join("rep");

@@ -10,6 +10,33 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
+/// Most requests, and longest duration, of the floor measured once per run: a calibration
+/// needs a few hundred requests, not the experiment's whole load.
+const RUN_FLOOR_REQUESTS: usize = 200;
+const RUN_FLOOR_DURATION: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The load of `o` against a trivial endpoint: what rigor itself reaches on this machine.
+/// `cap`: at most 200 requests or 5 s (the floor measured once per `rigor run`).
+pub fn measure(o: &super::Options, cap: bool) -> Result<super::metrics::Summary, super::LlmError> {
+    let trivial = start(o.output_len)
+        .map_err(|e| super::LlmError(format!("cannot serve the trivial endpoint: {e}")))?;
+    let mut f = o.clone();
+    f.url = Some(trivial.url);
+    f.server_command = None;
+    f.server = Some(super::profile::Server::Generic);
+    f.records = false;
+    if cap {
+        let p = &mut f.plan;
+        p.warmup = p.warmup.min(10);
+        match (p.requests, p.duration) {
+            (Some(n), _) => p.requests = Some(n.min(RUN_FLOOR_REQUESTS)),
+            (None, Some(d)) => p.duration = Some(d.min(RUN_FLOOR_DURATION)),
+            (None, None) => p.requests = Some(RUN_FLOOR_REQUESTS),
+        }
+    }
+    Ok(super::run(&f, None)?.summary)
+}
+
 /// A running trivial endpoint; it lives as long as the process (its threads are detached).
 pub struct Trivial {
     pub url: String,
