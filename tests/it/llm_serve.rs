@@ -481,6 +481,27 @@ fn embeddings_are_timed_to_their_response_with_no_tokens_invented() {
             "{r}"
         );
     }
+    // Vectors sent as base64 (llama.cpp honours `encoding_format`) are answers too.
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "embeddings",
+            "--requests",
+            "6",
+            "--input_len",
+            "16",
+            "--extra-body",
+            r#"{"encoding_format": "base64"}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let sm = &v["summary"];
+    assert_eq!(
+        (sm["ok"].as_u64(), sm["failed"].as_u64()),
+        (Some(6), Some(0)),
+        "{sm}"
+    );
 }
 
 #[test]

@@ -179,7 +179,31 @@ struct Message {
 #[derive(Deserialize)]
 struct EmbeddingData {
     #[serde(default)]
-    embedding: Vec<f64>,
+    embedding: Embedding,
+}
+
+/// A vector as floats, or as base64 bytes (`encoding_format = "base64"` in `extra_body`,
+/// which servers send to save bandwidth): either is an answer, only an empty one is not.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Embedding {
+    Floats(Vec<f64>),
+    Base64(String),
+}
+
+impl Default for Embedding {
+    fn default() -> Self {
+        Embedding::Floats(Vec::new())
+    }
+}
+
+impl Embedding {
+    fn is_empty(&self) -> bool {
+        match self {
+            Embedding::Floats(v) => v.is_empty(),
+            Embedding::Base64(s) => s.is_empty(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -642,6 +666,23 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_embedding_as_floats_or_base64_is_an_answer_and_an_empty_one_is_not() {
+        let read = |j: &str| serde_json::from_str::<FullResponse>(j).unwrap().data;
+        let floats =
+            read(r#"{"data": [{"embedding": [0.5, -1.0]}], "usage": {"prompt_tokens": 3}}"#);
+        assert!(!floats[0].embedding.is_empty());
+        let b64 = read(r#"{"data": [{"embedding": "AAAAPwAAgL8="}]}"#);
+        assert!(!b64[0].embedding.is_empty());
+        for empty in [
+            r#"{"data": [{"embedding": []}]}"#,
+            r#"{"data": [{"embedding": ""}]}"#,
+            r#"{"data": [{}]}"#,
+        ] {
+            assert!(read(empty)[0].embedding.is_empty(), "{empty}");
+        }
+    }
 
     #[test]
     fn a_refused_field_names_the_setting_that_removes_it() {

@@ -144,6 +144,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_tok_s: Option<f64>,
     pub goodput_req_s: Option<f64>,
+    /// Why there is no goodput although an SLO was set: a part of it cannot be judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goodput_missing: Option<String>,
     pub error_rate: f64,
     /// Failed requests by kind.
     pub errors: std::collections::BTreeMap<String, usize>,
@@ -230,22 +233,35 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
     } else {
         (None, None)
     };
+    // A part of the SLO no request can be judged on would make every request miss it: a
+    // goodput of 0 that was never measured. Non-streamed requests have no first token, and
+    // no time per output token without chunks or counts.
+    let goodput_missing = if !slo.is_set() || ok.is_empty() {
+        None
+    } else if slo.ttft_ms.is_some() && ok.iter().all(|r| r.first_token_s.is_none()) {
+        Some("the SLO has a TTFT limit, and no request had a first-token time (non-streamed requests have none): stream, or drop ttft_ms from the SLO".to_string())
+    } else if slo.tpot_ms.is_some() && ok.iter().all(|r| tpot_of(r).is_none()) {
+        Some("the SLO has a TPOT limit, and no request had a time per output token (no streamed chunks or no token counts)".to_string())
+    } else {
+        None
+    };
     // With no measured request there is no rate to give, not a goodput of 0.
-    let goodput_req_s = (slo.is_set() && !measured.is_empty()).then(|| {
-        let good = ok
-            .iter()
-            .filter(|r| {
-                let t = r.first_token_s.map(|f| (f - r.sent_s) * 1e3);
-                let e = (r.end_s - r.sent_s) * 1e3;
-                slo.ttft_ms.is_none_or(|l| t.is_some_and(|t| t <= l))
-                    && slo
-                        .tpot_ms
-                        .is_none_or(|l| tpot_of(r).is_some_and(|p| p <= l))
-                    && slo.e2e_ms.is_none_or(|l| e <= l)
-            })
-            .count();
-        per_s(good as f64)
-    });
+    let goodput_req_s =
+        (slo.is_set() && !measured.is_empty() && goodput_missing.is_none()).then(|| {
+            let good = ok
+                .iter()
+                .filter(|r| {
+                    let t = r.first_token_s.map(|f| (f - r.sent_s) * 1e3);
+                    let e = (r.end_s - r.sent_s) * 1e3;
+                    slo.ttft_ms.is_none_or(|l| t.is_some_and(|t| t <= l))
+                        && slo
+                            .tpot_ms
+                            .is_none_or(|l| tpot_of(r).is_some_and(|p| p <= l))
+                        && slo.e2e_ms.is_none_or(|l| e <= l)
+                })
+                .count();
+            per_s(good as f64)
+        });
     let mut errors = std::collections::BTreeMap::new();
     for r in measured.iter().filter(|r| !r.ok() && !r.cancelled()) {
         *errors
@@ -355,6 +371,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         total_tok_s,
         input_tok_s,
         goodput_req_s,
+        goodput_missing,
         error_rate: if answered == 0 {
             0.0
         } else {
@@ -382,6 +399,22 @@ mod tests {
             status: Some(200),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_ttft_limit_on_unstreamed_requests_leaves_goodput_missing_not_zero() {
+        // Non-streamed: no chunks, so no first-token time.
+        let rs = vec![
+            req(0, 0.0, &[], 0.2, Some(3)),
+            req(1, 0.1, &[], 0.4, Some(3)),
+        ];
+        let s = summarize(&rs, &Slo::parse("ttft_ms<=200").unwrap());
+        assert!(s.goodput_req_s.is_none());
+        assert!(s.goodput_missing.as_deref().unwrap().contains("TTFT limit"));
+        // An end-to-end limit can be judged on them.
+        let s = summarize(&rs, &Slo::parse("e2e_ms<=250").unwrap());
+        assert!(s.goodput_missing.is_none());
+        assert!((s.goodput_req_s.unwrap() - 1.0 / 0.4).abs() < 1e-9);
     }
 
     #[test]

@@ -658,6 +658,9 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     if let Some(g) = s.goodput_req_s {
         m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
     }
+    if let Some(why) = &s.goodput_missing {
+        missing.push(("llm.goodput_req_s".into(), why.clone()));
+    }
     match s.input_tok_s {
         Some(v) => m.push(("llm.input_tok_s".into(), v, "tok/s", "higher")),
         None if s.ok > 0 => missing.push((
