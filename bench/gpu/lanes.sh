@@ -6,6 +6,8 @@
 #   kill.db           a short two-lane run (numa = true) killed with -9 while both lanes are
 #                     busy, then resumed: exactly the planned trials, leftover trials stopped
 #   ./lanes.sh OUT    (from the repository root, target/release/rigor built)
+# ISO=N alone trials (default 2), COOLDOWN=… overrides the example's cooldown for the
+# two-lane run, SKIP_ONE=1 / SKIP_KILL=1 leave out the one-lane run / the kill test.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:?results directory}; mkdir -p "$W"
@@ -20,6 +22,8 @@ nvidia-smi topo -m 2>/dev/null | head -5
 sed "0,/^order = /s/^order = .*/&\nlanes = { gpus = [0, 1], isolation = $ISO }/" \
   examples/gpu-matmul.toml > "$W/two.toml"
 sed -i 's/^name = "gpu-matmul"/name = "gpu-matmul-lanes"/' "$W/two.toml"
+# COOLDOWN=0s: lanes never idle between trials, so every trial runs beside a busy lane.
+[ -n "${COOLDOWN:-}" ] && sed -i "s/^cooldown = .*/cooldown = \"$COOLDOWN\"/" "$W/two.toml"
 "$R" plan "$W/two.toml" --show 12
 t0=$(now); "$R" run "$W/two.toml" --store "$W/two.db" --progress lines > "$W/two.log" 2>&1; rc2=$?; t1=$(now)
 echo "two lanes: rc $rc2, $(python3 -c "print(round($t1 - $t0, 1))") s"

@@ -63,6 +63,9 @@ pub struct Isolation {
     pub metric: String,
     pub n_alone: usize,
     pub n_beside: usize,
+    /// The cell's measured trials left out: the other lanes were idle for more than half
+    /// of each.
+    pub n_not_beside: usize,
     pub mean_alone: f64,
     pub mean_beside: f64,
     /// Beside / alone, with Fieller's interval.
@@ -351,11 +354,16 @@ fn isolation(
     let Some(cell) = cells.iter().find(|c| c.cell.key == cell_key) else {
         return Vec::new();
     };
-    let beside: Vec<&TrialRow> = data
+    // Beside busy lanes means beside: a trial of the cell that ran while the other lanes
+    // were mostly idle (draining for an alone trial, the run's tail, a resume on one lane)
+    // would pull the comparison towards "no interference".
+    let spans = spans_by_lane(data);
+    let (beside, idle): (Vec<&TrialRow>, Vec<&TrialRow>) = data
         .trials
         .iter()
         .filter(|t| t.cell_key == cell_key && super::included(t))
-        .collect();
+        .partition(|t| busy_beside(t, &spans));
+    let idle = idle.len();
     let mut out = Vec::new();
     // Wall time too: a trial's process (its start, its CUDA context) can be slowed by the
     // lanes beside it while the part it times is not.
@@ -388,6 +396,7 @@ fn isolation(
             metric,
             n_alone: a.len(),
             n_beside: b.len(),
+            n_not_beside: idle,
             mean_alone: mean(&a),
             mean_beside: mean(&b),
             ratio,
@@ -441,4 +450,39 @@ fn isolation(
         });
     }
     out
+}
+
+/// Each lane's trial spans (seconds since the epoch), from their start and wall time.
+fn spans_by_lane(data: &RunData) -> BTreeMap<u32, Vec<(f64, f64)>> {
+    let mut out: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
+    for t in &data.trials {
+        if let (Some(l), Some(span)) = (t.lane, span_of(t)) {
+            out.entry(l).or_default().push(span);
+        }
+    }
+    out
+}
+
+fn span_of(t: &TrialRow) -> Option<(f64, f64)> {
+    let start = humantime::parse_rfc3339_weak(&t.started_at)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some((start, start + t.wall_s?))
+}
+
+/// Whether some other lane ran a trial through at least half of `t`'s span.
+fn busy_beside(t: &TrialRow, spans: &BTreeMap<u32, Vec<(f64, f64)>>) -> bool {
+    let (Some(lane), Some((s, e))) = (t.lane, span_of(t)) else {
+        return false;
+    };
+    if e <= s {
+        return false;
+    }
+    spans.iter().filter(|(l, _)| **l != lane).any(|(_, v)| {
+        // A lane runs one trial at a time: its spans do not overlap each other.
+        let covered: f64 = v.iter().map(|&(a, b)| (b.min(e) - a.max(s)).max(0.0)).sum();
+        covered >= 0.5 * (e - s)
+    })
 }

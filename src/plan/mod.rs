@@ -301,12 +301,15 @@ fn assign_lanes(trials: &mut [PlannedTrial], cells: usize, lanes: usize, seed: u
     }
 }
 
-/// Inserts `k` alone trials of `cell` among the measured trials, evenly spaced, on lanes
-/// in turn; renumbers `seq`.
+/// Inserts `k` (rounded up to a multiple of the lanes) alone trials of `cell` among the
+/// measured trials, evenly spaced, on lanes in turn; renumbers `seq`.
 fn add_isolation(trials: &mut Vec<PlannedTrial>, cell: usize, k: u32, lanes: usize) {
     if k == 0 {
         return;
     }
+    // As many on every lane: the alone trials then have the lanes' mix that the cell's
+    // measured trials have, so a lane that is simply slower cannot pass for interference.
+    let k = k.div_ceil(lanes as u32) * lanes as u32;
     let first = trials
         .iter()
         .position(|t| t.phase == Phase::Measure)

@@ -574,7 +574,7 @@ fn lanes_section(o: &mut String, l: &crate::analyse::lanes::LaneAnalysis) {
     if !l.isolation.is_empty() {
         let _ = writeln!(
             o,
-            "### Isolation check\n\nThe cell's trials beside busy lanes against the same cell run alone (every other lane idle).\n\n| cell | metric | n alone | n beside | mean alone | mean beside | beside ÷ alone [CI] | TOST p (±margin) | outcome |\n|---|---|---:|---:|---:|---:|---|---:|---|"
+            "### Isolation check\n\nThe cell's trials beside busy lanes (another lane ran a trial through at least half of each) against the same cell run alone (every other lane idle); its trials with the other lanes mostly idle are left out.\n\n| cell | metric | n alone | n beside | left out | mean alone | mean beside | beside ÷ alone [CI] | TOST p (±margin) | outcome |\n|---|---|---:|---:|---:|---:|---:|---|---:|---|"
         );
         for i in &l.isolation {
             let ratio = match &i.ratio {
@@ -588,11 +588,12 @@ fn lanes_section(o: &mut String, l: &crate::analyse::lanes::LaneAnalysis) {
             };
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {ratio} | {} (±{}) | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {ratio} | {} (±{}) | {} |",
                 esc(&i.cell),
                 esc(&i.metric),
                 i.n_alone,
                 i.n_beside,
+                i.n_not_beside,
                 crate::analyse::words::fmt_num(i.mean_alone),
                 crate::analyse::words::fmt_num(i.mean_beside),
                 i.tost_p.map_or("–".into(), crate::stats::compare::fmt_p),

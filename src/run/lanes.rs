@@ -91,6 +91,13 @@ fn gpu_lanes(exp: &Experiment, numa: bool) -> Result<Vec<Lane>, LaneError> {
     }
     let mut out = Vec::new();
     for (k, id) in ids.iter().enumerate() {
+        // A MIG instance's NVML index is its index within its parent GPU, which telemetry
+        // and the gate would read as a different, whole GPU.
+        if id.starts_with("MIG-") {
+            return Err(LaneError(format!(
+                "lane {k}: {id} is a MIG instance; lanes are whole GPUs for now (their telemetry and gate read whole GPUs)"
+            )));
+        }
         let device = match id.parse::<u32>() {
             Ok(i) if i < count => nvml.device_by_index(i),
             Ok(i) => {

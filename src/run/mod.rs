@@ -821,11 +821,14 @@ impl Queue {
 }
 
 /// A trial for a lane's thread, with the attempts earlier sessions made of it.
+#[derive(Clone)]
 struct Job {
     trial: PlannedTrial,
     key: plan::TrialKey,
     label: String,
     made: u32,
+    /// The next attempt right after a failed one (no cooldown between them).
+    again: bool,
 }
 
 /// One attempt, for the runner's thread to store: the store has one writer.
@@ -892,6 +895,16 @@ pub fn lane_balance(plan: &Plan) -> Option<String> {
     })
 }
 
+/// What came of handing a lane one attempt.
+enum Handled {
+    /// The trial is over (its final attempt, or stopped).
+    Done,
+    /// Its next attempt is due.
+    Again,
+    /// The runner is gone.
+    Gone,
+}
+
 /// What a lane keeps between its trials.
 struct LaneState {
     logs: RunLogs,
@@ -923,10 +936,32 @@ struct LaneWorker<'a> {
 impl LaneWorker<'_> {
     /// The lane's thread: its trials, one at a time, until the runner closes the channel.
     fn serve(self, logs: RunLogs, slot: LockSlot, jobs: mpsc::Receiver<Job>) {
+        // A panic on this thread frees its lane and stops the run, instead of leaving the
+        // runner waiting for a lane that will never answer; the panic itself propagates
+        // when the runner joins the thread.
+        struct OnPanic<'e>(&'e mpsc::Sender<Event>, usize);
+        impl Drop for OnPanic<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let _ = self.0.send(Event::Done {
+                        lane: self.1,
+                        stopped: true,
+                    });
+                }
+            }
+        }
+        let _guard = OnPanic(&self.events, self.k);
         let mut st = self.start(logs, slot);
-        while let Ok(job) = jobs.recv() {
-            if !self.handle(&mut st, &job) {
-                break;
+        'jobs: while let Ok(mut job) = jobs.recv() {
+            loop {
+                match self.handle(&mut st, &job) {
+                    Handled::Done => break,
+                    Handled::Again => {
+                        job.made += 1;
+                        job.again = true;
+                    }
+                    Handled::Gone => break 'jobs,
+                }
             }
         }
         st.slot.clear();
@@ -969,12 +1004,14 @@ impl LaneWorker<'_> {
     }
 
     /// One trial, after the lane's cooldown. False when the runner is gone.
-    fn handle(&self, st: &mut LaneState, job: &Job) -> bool {
+    fn handle(&self, st: &mut LaneState, job: &Job) -> Handled {
         // The cooldown counts from the end of the lane's last trial: time spent waiting for
-        // an alone trial or for the other lanes already cooled it.
-        let rest = st.last_end.map_or(Duration::ZERO, |t| {
-            self.exp.cooldown.saturating_sub(t.elapsed())
-        });
+        // an alone trial or for the other lanes already cooled it. Attempts of one trial
+        // follow each other without one.
+        let rest = match st.last_end {
+            Some(t) if !job.again => self.exp.cooldown.saturating_sub(t.elapsed()),
+            _ => Duration::ZERO,
+        };
         let cooled = rest.is_zero() || pause(rest, self.interrupt);
         let end = if cooled {
             self.run_job(
@@ -989,19 +1026,25 @@ impl LaneWorker<'_> {
         };
         st.last_end = Some(Instant::now());
         match end {
-            JobEnd::Freed => true,
-            JobEnd::Stopped(stopped) => self
-                .events
-                .send(Event::Done {
+            JobEnd::Freed => Handled::Done,
+            JobEnd::Again => Handled::Again,
+            JobEnd::Stopped(stopped) => {
+                let sent = self.events.send(Event::Done {
                     lane: self.k,
                     stopped,
-                })
-                .is_ok(),
+                });
+                if sent.is_ok() {
+                    Handled::Done
+                } else {
+                    Handled::Gone
+                }
+            }
         }
     }
 
-    /// Every attempt of one trial, each sent to be stored as it ends. `Freed` when the last
-    /// one was sent final (that event frees the lane), else whether it was interrupted.
+    /// The trial's next attempt, sent to be stored as it ends. `Freed` when it was the
+    /// final one (that event frees the lane), `Again` when another is due, else whether it
+    /// was interrupted.
     fn run_job(
         &self,
         job: &Job,
@@ -1035,91 +1078,86 @@ impl LaneWorker<'_> {
                 inv
             });
         let max_attempts = exp.retries + 1;
-        for attempt in (job.made + 1)..=max_attempts.max(job.made + 1) {
-            if self.halt.load(Ordering::Relaxed) {
-                return JobEnd::Stopped(false);
-            }
-            let gate = match &exp.gate {
-                None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
-                Some(g) => telemetry::gate::wait(
-                    g,
-                    || look_at_gpus(&self.sources),
-                    self.interrupt,
-                    GATE_POLL,
-                ),
-            };
-            if self.announce {
-                let _ = self.events.send(Event::Started(job.label.clone()));
-            }
-            let started_at = now_rfc3339();
-            let header = format!(
-                "trial {} {} attempt {attempt} at {started_at}",
-                job.trial.seq, job.label
-            );
-            let (mut result, inv) = match (&invocation, &gate) {
-                (_, telemetry::gate::Outcome::Interrupted) => return JobEnd::Stopped(true),
-                (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
-                    (AttemptResult::failed(format!("gate: {why}")), inv.clone())
-                }
-                (Ok(inv), telemetry::gate::Outcome::Open(..)) => (
-                    run_attempt(
-                        exp,
-                        &self.extractors[&cell.workload],
-                        inv,
-                        logs,
-                        &header,
-                        self.interrupt,
-                        slot,
-                        &self.sources,
-                        sampler,
-                    ),
-                    inv.clone(),
-                ),
-                (Err(e), _) => (
-                    AttemptResult::failed(format!("cannot build the command: {e}")),
-                    Invocation {
-                        cleanup: None,
-                        argv: Vec::new(),
-                        env: Vec::new(),
-                        workdir: exp.base_dir.clone(),
-                    },
-                ),
-            };
-            slot.clear();
-            if let Some(line) = self.environments.get(&cell.variant) {
-                result.notes.push(format!("environment: {line}"));
-            }
-            finish_attempt(exp, logs, &mut result, &inv);
-            if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
-                result.notes.push(format!(
-                    "waited {:.1} s at the gate ({why})",
-                    waited.as_secs_f64()
-                ));
-            }
-            if result.interrupted {
-                // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
-                return JobEnd::Stopped(true);
-            }
-            let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
-            let sent = self.events.send(Event::Attempt(Box::new(Finished {
-                lane: self.k,
-                seq: job.trial.seq,
-                key: job.key.clone(),
-                label: job.label.clone(),
-                attempt,
-                is_final,
-                started_at,
-                result,
-                inv,
-            })));
-            if sent.is_err() {
-                break;
-            }
-            if is_final {
-                return JobEnd::Freed;
-            }
+        // One attempt: the runner stores it before the next one, if any, starts.
+        let attempt = job.made + 1;
+        if self.halt.load(Ordering::Relaxed) {
+            return JobEnd::Stopped(false);
         }
-        JobEnd::Stopped(self.interrupt.load(Ordering::Relaxed))
+        let gate = match &exp.gate {
+            None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
+            Some(g) => {
+                telemetry::gate::wait(g, || look_at_gpus(&self.sources), self.interrupt, GATE_POLL)
+            }
+        };
+        if self.announce {
+            let _ = self.events.send(Event::Started(job.label.clone()));
+        }
+        let started_at = now_rfc3339();
+        let header = format!(
+            "trial {} {} attempt {attempt} at {started_at}",
+            job.trial.seq, job.label
+        );
+        let (mut result, inv) = match (&invocation, &gate) {
+            (_, telemetry::gate::Outcome::Interrupted) => return JobEnd::Stopped(true),
+            (Ok(inv), telemetry::gate::Outcome::TimedOut(why)) => {
+                (AttemptResult::failed(format!("gate: {why}")), inv.clone())
+            }
+            (Ok(inv), telemetry::gate::Outcome::Open(..)) => (
+                run_attempt(
+                    exp,
+                    &self.extractors[&cell.workload],
+                    inv,
+                    logs,
+                    &header,
+                    self.interrupt,
+                    slot,
+                    &self.sources,
+                    sampler,
+                ),
+                inv.clone(),
+            ),
+            (Err(e), _) => (
+                AttemptResult::failed(format!("cannot build the command: {e}")),
+                Invocation {
+                    cleanup: None,
+                    argv: Vec::new(),
+                    env: Vec::new(),
+                    workdir: exp.base_dir.clone(),
+                },
+            ),
+        };
+        slot.clear();
+        if let Some(line) = self.environments.get(&cell.variant) {
+            result.notes.push(format!("environment: {line}"));
+        }
+        finish_attempt(exp, logs, &mut result, &inv);
+        if let telemetry::gate::Outcome::Open(waited, Some(why)) = &gate {
+            result.notes.push(format!(
+                "waited {:.1} s at the gate ({why})",
+                waited.as_secs_f64()
+            ));
+        }
+        if result.interrupted {
+            // An interrupted trial is not a result: it is left unrecorded and runs again on resume.
+            return JobEnd::Stopped(true);
+        }
+        let is_final = result.status == TrialStatus::Ok || attempt >= max_attempts;
+        let sent = self.events.send(Event::Attempt(Box::new(Finished {
+            lane: self.k,
+            seq: job.trial.seq,
+            key: job.key.clone(),
+            label: job.label.clone(),
+            attempt,
+            is_final,
+            started_at,
+            result,
+            inv,
+        })));
+        match (sent, is_final) {
+            (Err(_), _) => JobEnd::Stopped(self.interrupt.load(Ordering::Relaxed)),
+            (Ok(()), true) => JobEnd::Freed,
+            (Ok(()), false) => JobEnd::Again,
+        }
     }
 }
 
@@ -1127,6 +1165,8 @@ impl LaneWorker<'_> {
 enum JobEnd {
     /// Its final attempt was sent: that event frees the lane.
     Freed,
+    /// A failed attempt with another to come was sent.
+    Again,
     /// No final attempt: interrupted (true), or stopped by a halt.
     Stopped(bool),
 }
@@ -1376,6 +1416,8 @@ pub fn run(
         let mut busy = vec![false; lane_count];
         let mut alone = false;
         let mut stopping = false;
+        // The inline lane's trial whose next attempt is due.
+        let mut again: Option<Job> = None;
         // Starts what can start on idle lanes.
         let dispatch = |queue: &mut Queue, busy: &mut [bool], alone: &mut bool| {
             for (k, job) in queue.next(busy) {
@@ -1390,6 +1432,7 @@ pub fn run(
                         key,
                         label,
                         made,
+                        again: false,
                     })
                     .is_err()
                 {
@@ -1401,12 +1444,29 @@ pub fn run(
             if !stopping && !alone {
                 dispatch(&mut queue, &mut busy, &mut alone);
             }
+            // The inline lane runs one attempt per pass, so that each is stored (by the
+            // event handling below) before the next begins.
+            if stopping
+                && let Some((_, _, rx)) = &inline
+                && (again.take().is_some() || rx.try_recv().is_ok())
+            {
+                // Handed out, or with attempts to come, but not to run now: it runs again
+                // on resume.
+                busy[0] = false;
+            }
             if let Some((worker, state, rx)) = &mut inline
-                && let Ok(job) = rx.try_recv()
+                && !stopping
+                && let Some(mut job) = again.take().or_else(|| rx.try_recv().ok())
             {
                 progress.trial_started(&job.label);
-                if !worker.handle(state, &job) {
-                    break;
+                match worker.handle(state, &job) {
+                    Handled::Done => {}
+                    Handled::Again => {
+                        job.made += 1;
+                        job.again = true;
+                        again = Some(job);
+                    }
+                    Handled::Gone => break,
                 }
             }
             if busy.iter().all(|b| !b) {
@@ -1444,7 +1504,18 @@ pub fn run(
                 }
                 continue;
             }
-            let Ok(event) = events.recv() else { break };
+            // Woken now and then to see an interrupt even while every lane is mid-trial.
+            let event = match events.recv_timeout(Duration::from_millis(250)) {
+                Ok(e) => e,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if interrupt.load(Ordering::Relaxed) {
+                        interrupted = true;
+                        stopping = true;
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             match event {
                 Event::Note(n) => progress.note(&n),
                 Event::Started(label) => progress.trial_started(&label),
@@ -1488,9 +1559,12 @@ pub fn run(
                             lane: lanes.get(f.lane).map(|l| (l.index, l.device.as_str())),
                         });
                         if let Err(e) = recorded {
-                            // Nothing more can be kept: stop starting trials.
+                            // Nothing more can be kept: no further attempt starts, and the
+                            // trials running (one may just have been handed out) are stopped
+                            // now rather than run to an end that could not be stored.
                             failure = Some(e.into());
                             halt.store(true, Ordering::Relaxed);
+                            interrupt.store(true, Ordering::Relaxed);
                             stopping = true;
                         }
                     }

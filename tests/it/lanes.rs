@@ -99,6 +99,7 @@ command = "sh -c 'echo lane=$RIGOR_LANE; grep Cpus_allowed_list /proc/self/statu
 
 #[test]
 fn cpu_lanes_run_side_by_side_balanced_pinned_and_alone_when_asked() {
+    let _alone = crate::common::exclusive();
     let tmp = lane_dir();
     let d = tmp.path();
     let f = experiment(d, "lanes", LANES);
@@ -118,7 +119,7 @@ fn cpu_lanes_run_side_by_side_balanced_pinned_and_alone_when_asked() {
     assert!(out.status.success(), "{}", text(&out));
     // 12 trials of 0.3 s: 3.6 s one at a time; 2 lanes with 2 alone trials ≈ 2.1 s.
     assert!(
-        took < Duration::from_secs_f64(3.0),
+        took < Duration::from_secs_f64(3.4),
         "two lanes took {took:?}: not side by side"
     );
     let db = Connection::open(d.join("s.db")).unwrap();
@@ -196,10 +197,14 @@ fn cpu_lanes_run_side_by_side_balanced_pinned_and_alone_when_asked() {
     assert_eq!(g["means"].as_array().unwrap().len(), 4);
     assert!(g["test"]["lane"]["p"].as_f64().is_some(), "{g}");
     let iso = &lanes["isolation"][0];
-    assert_eq!(
-        (iso["n_alone"].as_u64(), iso["n_beside"].as_u64()),
-        (Some(2), Some(4))
+    // Beside: the cell's trials with the other lane busy through at least half of each;
+    // the rest (a drain before an alone trial, the run's tail) are counted as left out.
+    let (beside, left_out) = (
+        iso["n_beside"].as_u64().unwrap(),
+        iso["n_not_beside"].as_u64().unwrap(),
     );
+    assert_eq!(iso["n_alone"].as_u64(), Some(2));
+    assert!(beside >= 2 && beside + left_out == 4, "{iso}");
     assert!(["equivalent", "differs", "inconclusive"].contains(&iso["outcome"].as_str().unwrap()));
     let md = rigor(d, &["report", "s.db", "--format", "md"]);
     let md = String::from_utf8_lossy(&md.stdout);
@@ -211,9 +216,10 @@ fn cpu_lanes_run_side_by_side_balanced_pinned_and_alone_when_asked() {
 
 #[test]
 fn a_slower_lane_is_a_finding_not_noise() {
+    let _alone = crate::common::exclusive();
     let tmp = lane_dir();
     let d = tmp.path();
-    // Lane 1 is 20% slower for both variants.
+    // Lane 1 is 60% slower for both variants: a finding even on a loaded test machine.
     let f = experiment(
         d,
         "slow",
@@ -229,7 +235,7 @@ name = "b"
 [[workload]]
 name = "w"
 kind = "command"
-command = "sh -c 'if [ $RIGOR_LANE = 1 ]; then sleep 0.06; else sleep 0.05; fi'"
+command = "sh -c 'if [ $RIGOR_LANE = 1 ]; then sleep 0.08; else sleep 0.05; fi'"
 "#,
     );
     let out = run(d, &f);
@@ -359,4 +365,56 @@ fn lanes_that_cannot_be_are_refused_at_their_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lane 1 names CPU 60000"), "{err}");
+}
+
+#[test]
+fn each_attempt_is_stored_before_the_next_begins_with_one_lane_or_two() {
+    let tmp = lane_dir();
+    let d = tmp.path();
+    // Each attempt writes how many attempts the store already holds for its trial, then
+    // fails until its third attempt: every attempt must find all earlier ones stored.
+    let probe = d.join("seen.py");
+    std::fs::write(
+        &probe,
+        r#"import sqlite3, sys
+store, out, cell = sys.argv[1], sys.argv[2], sys.argv[3]
+n = sqlite3.connect(store).execute(
+    "SELECT count(*) FROM trial WHERE cell_key = ? AND phase = 'measure' AND idx = 0", (cell,)
+).fetchone()[0]
+with open(out, "a") as f:
+    f.write(f"{n}\n")
+sys.exit(0 if n >= 2 else 1)
+"#,
+    )
+    .unwrap();
+    for (name, lanes) in [
+        ("one", ""),
+        ("two", "lanes = { cpus = [\"0\", \"1\"], isolation = 0 }"),
+    ] {
+        let f = experiment(
+            d,
+            name,
+            &format!(
+                "[experiment]\nname = \"{name}\"\ntrials = 1\nretries = 2\n{lanes}\n[[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\n[[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"python3 {} {} {{variant}}-{name}.txt {{variant}}/w\"\n",
+                probe.display(),
+                d.join(format!("{name}.db")).display()
+            ),
+        );
+        let out = rigor(
+            d,
+            &[
+                "run",
+                f.to_str().unwrap(),
+                "--store",
+                &format!("{name}.db"),
+                "--progress",
+                "none",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        for v in ["a", "b"] {
+            let seen = std::fs::read_to_string(d.join(format!("{v}-{name}.txt"))).unwrap();
+            assert_eq!(seen, "0\n1\n2\n", "{name} lanes, variant {v}");
+        }
+    }
 }

@@ -145,6 +145,7 @@ struct State {
     last: Instant,
     cost_total: f64,
     gaps: Vec<f64>,
+    period_ms: f64,
     /// The run is over: the thread returns.
     closed: bool,
 }
@@ -204,6 +205,7 @@ impl Worker {
                 last: now,
                 cost_total: 0.0,
                 gaps: Vec::new(),
+                period_ms: period.as_secs_f64() * 1e3,
                 closed: false,
             }),
             Condvar::new(),
@@ -265,6 +267,12 @@ impl Worker {
             };
         }
         let now = Instant::now();
+        // Longer than a period since the thread's last sample: a gap of the schedule (a
+        // starved or stopped thread), not just the trial ending between two ticks.
+        let since = now.duration_since(st.last).as_secs_f64() * 1e3;
+        if since > st.period_ms {
+            st.gaps.push(since);
+        }
         let pgid = st.pgid.load(Ordering::Relaxed);
         st.readings.sample(&mut st.rec, st.start, pgid, true);
         let cost = now.elapsed().as_secs_f64() * 1e3;
