@@ -142,6 +142,11 @@ pub struct RequestRecord {
     /// The generated text, kept only when a local tokenizer may need to count it.
     #[serde(skip)]
     pub generated: String,
+    /// Multi-turn loads: the conversation (0-based) and its turn (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
 }
 
 fn is_zero(n: &u32) -> bool {

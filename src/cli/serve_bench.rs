@@ -110,6 +110,16 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         }
         if let Some(g) = s.goodput_req_s {
             println!("goodput: {g:.2} req/s within the SLOs");
+        } else if let Some(why) = &s.goodput_missing {
+            println!("goodput: not measured: {why}");
+        }
+        if !s.ttft_by_turn.is_empty() {
+            let turns: Vec<String> = s
+                .ttft_by_turn
+                .iter()
+                .map(|(t, d)| format!("turn {t} {:.2} ms (p99 {:.2})", d.median, d.p99))
+                .collect();
+            println!("TTFT by turn, median: {}", turns.join(", "));
         }
         if let Some(d) = &s.server {
             println!("server: {} (by {})", d.server.name(), d.by);

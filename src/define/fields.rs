@@ -481,6 +481,18 @@ const LLM_FIELDS: &[Field] = &[
         help: "words in each shared prefix (with `prefixes`)",
     },
     Field {
+        name: "turns",
+        default: Some("1"),
+        check: positive,
+        help: "multi-turn conversations: each client holds conversations of this many turns, each turn's request carrying the whole history (its earlier prompts and the server's own replies); chat endpoint and a concurrency load",
+    },
+    Field {
+        name: "think_time",
+        default: Some("0"),
+        check: duration,
+        help: "with `turns`: the pause between a reply and the conversation's next turn",
+    },
+    Field {
         name: "output_len",
         default: Some("64"),
         check: positive,

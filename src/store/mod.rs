@@ -123,7 +123,8 @@ CREATE TABLE IF NOT EXISTS request (   -- llm-serve: every request of a trial, a
     error TEXT,                        -- NULL: ok; else connect | send | http | timeout | stalled | stream | body | empty | cancelled
     message TEXT,
     detail TEXT,                       -- JSON: retries, first_sent_s, connect_ms, first_event_s, finish_reason, notes, tokens_from,
-                                       --   first_reasoning_s, first_answer_s, reasoning_chunks, reasoning_tokens
+                                       --   first_reasoning_s, first_answer_s, reasoning_chunks, reasoning_tokens,
+                                       --   conversation, turn (multi-turn loads)
     PRIMARY KEY (trial_id, idx)
 );
 CREATE TABLE IF NOT EXISTS missing_metric (
@@ -1154,6 +1155,8 @@ fn request_detail(r: &crate::trial::RequestRecord) -> Option<String> {
     put("reasoning_tokens", r.reasoning_tokens.map(Into::into));
     put("cached_tokens", r.cached_tokens.map(Into::into));
     put("tokens_from", r.tokens_from.clone().map(Into::into));
+    put("conversation", r.conversation.map(Into::into));
+    put("turn", r.turn.map(Into::into));
     if !r.notes.is_empty() {
         m.insert("notes".into(), r.notes.clone().into());
     }

@@ -251,6 +251,80 @@ fn a_local_tokenizer_builds_prompts_of_exact_token_lengths() {
 }
 
 #[test]
+fn multi_turn_conversations_carry_their_history_and_time_each_turn() {
+    let _serial = serial();
+    let s = Llama::start(&["-np", "2"]);
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "chat",
+            "--turns",
+            "3",
+            "--think-time",
+            "50ms",
+            "--concurrency",
+            "2",
+            "--requests",
+            "6",
+            "--input_len",
+            "16",
+            "--output_len",
+            "8",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let sum = &v["summary"];
+    assert_eq!(
+        (sum["ok"].as_u64(), sum["failed"].as_u64()),
+        (Some(6), Some(0)),
+        "{sum}"
+    );
+    let by_turn = sum["ttft_by_turn"].as_array().unwrap();
+    assert_eq!(by_turn.len(), 3, "{sum}");
+    // Two conversations of three turns; each turn's prompt holds the conversation so far
+    // (the server's own replies included), so its prompt grows turn by turn.
+    let reqs = v["requests"].as_array().unwrap();
+    for conv in 0..2u64 {
+        let mut turns: Vec<&serde_json::Value> = reqs
+            .iter()
+            .filter(|r| r["conversation"].as_u64() == Some(conv))
+            .collect();
+        turns.sort_by_key(|r| r["turn"].as_u64());
+        assert_eq!(turns.len(), 3, "conversation {conv}");
+        for w in turns.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            assert!(
+                b["input_tokens"].as_u64().unwrap()
+                    > a["input_tokens"].as_u64().unwrap() + a["output_tokens"].as_u64().unwrap(),
+                "history not carried: {a} then {b}"
+            );
+            // The next turn waits for the reply and the think time.
+            assert!(
+                b["sent_s"].as_f64().unwrap() >= a["end_s"].as_f64().unwrap() + 0.05,
+                "{a} then {b}"
+            );
+        }
+    }
+    // A rate cannot schedule turns that follow replies: refused with the reason.
+    let (out, _) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "chat",
+            "--turns",
+            "2",
+            "--rate",
+            "5",
+            "--requests",
+            "4",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("use `concurrency`"), "{}", text(&out));
+}
+
+#[test]
 fn chat_without_streaming_has_usage_but_no_first_token_time() {
     let _serial = serial();
     let s = Llama::start(&[]);

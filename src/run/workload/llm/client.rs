@@ -66,6 +66,12 @@ pub struct Prompt {
 
 /// Builds the JSON body of one request.
 pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
+    body_after(target, p, &[])
+}
+
+/// The body of a conversation's turn: `history` is its earlier (user, assistant) pairs,
+/// the server's own replies, carried forward before this turn's prompt.
+pub fn body_after(target: &Target, p: &Prompt, history: &[(String, String)]) -> Vec<u8> {
     let mut b = serde_json::Map::new();
     b.insert("model".into(), target.model.clone().into());
     match target.endpoint {
@@ -73,10 +79,13 @@ pub fn body(target: &Target, p: &Prompt) -> Vec<u8> {
             b.insert("prompt".into(), p.text.clone().into());
         }
         Endpoint::Chat => {
-            b.insert(
-                "messages".into(),
-                serde_json::json!([{"role": "user", "content": p.text}]),
-            );
+            let mut messages: Vec<serde_json::Value> = Vec::with_capacity(history.len() * 2 + 1);
+            for (user, assistant) in history {
+                messages.push(serde_json::json!({"role": "user", "content": user}));
+                messages.push(serde_json::json!({"role": "assistant", "content": assistant}));
+            }
+            messages.push(serde_json::json!({"role": "user", "content": p.text}));
+            b.insert("messages".into(), messages.into());
         }
         Endpoint::Embeddings => {
             b.insert("input".into(), p.text.clone().into());

@@ -42,6 +42,9 @@ pub struct Plan {
     /// With a duration: how long requests in flight when it ends may still finish.
     pub grace: Duration,
     pub seed: u64,
+    /// Turns per conversation (1: independent requests) and the pause between them.
+    pub turns: u32,
+    pub think: Duration,
 }
 
 /// Offsets (s) of `n` arrivals at `per_s` per second.
@@ -117,6 +120,77 @@ pub async fn run(
     let mut handles = Vec::new();
     let mut out = Vec::new();
     match plan.load {
+        Load::Concurrency(c) if plan.turns > 1 => {
+            // Each client holds one conversation at a time: its turns in order, each body
+            // built when its turn comes (it carries the replies so far), a think time between.
+            let turns = plan.turns as usize;
+            let next = Arc::new(AtomicUsize::new(0));
+            for _ in 0..c.max(1) {
+                let (pool, path, target, prompts, next, begin) = (
+                    pool.clone(),
+                    path.clone(),
+                    target.clone(),
+                    prompts.clone(),
+                    next.clone(),
+                    begin.clone(),
+                );
+                let think = plan.think;
+                handles.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    'conversations: loop {
+                        let conv = next.fetch_add(1, Ordering::Relaxed);
+                        let mut history: Vec<(String, String)> = Vec::new();
+                        for t in 0..turns {
+                            let i = conv * turns + t;
+                            if t > 0 && !think.is_zero() {
+                                tokio::time::sleep(think).await;
+                            }
+                            // After the think time: a duration may have ended during it.
+                            if total.is_some_and(|n| i >= n)
+                                || deadline.is_some_and(|d| Instant::now() >= d)
+                            {
+                                break 'conversations;
+                            }
+                            let p = &prompts[i % prompts.len()];
+                            let body = bytes::Bytes::from(client::body_after(&target, p, &history));
+                            begin(i);
+                            let mut r = record(i, Instant::now());
+                            r.conversation = Some(conv);
+                            r.turn = Some(t as u32 + 1);
+                            let done =
+                                client::send(&pool, &path, &target, body, origin, cancel_at, r)
+                                    .await;
+                            let ok = done.ok();
+                            history.push((p.text.clone(), done.generated.clone()));
+                            mine.push(done);
+                            // A failed turn ends its conversation: the next would carry a
+                            // history the server never produced. Its later turns are kept as
+                            // cancelled (never sent), not left out.
+                            if !ok {
+                                for later in t + 1..turns {
+                                    let j = conv * turns + later;
+                                    if total.is_some_and(|n| j >= n) {
+                                        break;
+                                    }
+                                    let mut r = record(j, Instant::now());
+                                    r.conversation = Some(conv);
+                                    r.turn = Some(later as u32 + 1);
+                                    r.error = Some("cancelled".into());
+                                    r.message = Some(format!(
+                                        "not sent: turn {} of its conversation failed",
+                                        t + 1
+                                    ));
+                                    r.end_s = r.scheduled_s;
+                                    mine.push(r);
+                                }
+                                break;
+                            }
+                        }
+                    }
+                    mine
+                }));
+            }
+        }
         Load::Concurrency(c) => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..c.max(1) {

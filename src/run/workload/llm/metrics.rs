@@ -102,6 +102,9 @@ pub struct Summary {
     /// From the first send to the last end among measured requests, s.
     pub duration_s: f64,
     pub ttft_ms: Option<Dist>,
+    /// Multi-turn loads: TTFT by turn (1-based), each turn's prompt carrying the history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttft_by_turn: Vec<(u32, Dist)>,
     pub itl_ms: Option<Dist>,
     pub tpot_ms: Option<Dist>,
     pub e2e_ms: Option<Dist>,
@@ -353,6 +356,17 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         exact_length: None,
         duration_s,
         ttft_ms: dist(&ttft),
+        ttft_by_turn: {
+            let mut by: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
+            for r in &ok {
+                if let (Some(t), Some(f)) = (r.turn, r.first_token_s) {
+                    by.entry(t).or_default().push((f - r.sent_s) * 1e3);
+                }
+            }
+            by.into_iter()
+                .filter_map(|(t, v)| dist(&v).map(|d| (t, d)))
+                .collect()
+        },
         itl_ms: dist(&itl),
         tpot_ms: dist(&tpot),
         e2e_ms: dist(&e2e),

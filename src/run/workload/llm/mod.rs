@@ -160,6 +160,19 @@ impl Options {
                 "a trace brings its own schedule: remove `rate` (`trace_speed` scales it)".into(),
             );
         }
+        let turns: u32 = num(f, "turns")?;
+        let think = match f["think_time"].as_str() {
+            "0" => Duration::ZERO,
+            t => humantime::parse_duration(t).map_err(|e| LlmError(format!("think_time: {e}")))?,
+        };
+        if turns > 1 {
+            if f["endpoint"] != "chat" {
+                return Err("turns: a conversation's history is a list of messages: use endpoint = \"chat\"".into());
+            }
+            if rate.is_some_and(|r| r > 0.0) || f["dataset"].starts_with("trace:") {
+                return Err("turns: a conversation's turns follow its replies, which a rate or a trace cannot schedule: use `concurrency` (each client holds one conversation at a time)".into());
+            }
+        }
         let load = match rate {
             Some(r) if r > 0.0 => Load::Rate {
                 per_s: r,
@@ -195,7 +208,8 @@ impl Options {
                     .map_err(|e| LlmError(format!("timeout: {e}")))?,
                 stall,
                 request_usage: f["usage"] == "true",
-                keep_text: !f["tokenizer"].is_empty(),
+                // A conversation's next turn carries the server's replies.
+                keep_text: !f["tokenizer"].is_empty() || turns > 1,
             },
             plan: Plan {
                 load,
@@ -204,6 +218,8 @@ impl Options {
                 warmup: num(f, "warmup_requests")?,
                 grace,
                 seed: num(f, "seed")?,
+                turns,
+                think,
             },
             dataset: f["dataset"].clone(),
             input_len: num(f, "input_len")?,
@@ -657,6 +673,11 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     }
     if let Some(g) = s.goodput_req_s {
         m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
+    }
+    for (turn, d) in &s.ttft_by_turn {
+        for (stat, v) in [("mean", d.mean), ("median", d.median), ("p99", d.p99)] {
+            m.push((format!("llm.ttft_ms.turn{turn}.{stat}"), v, "ms", "lower"));
+        }
     }
     if let Some(why) = &s.goodput_missing {
         missing.push(("llm.goodput_req_s".into(), why.clone()));
