@@ -306,6 +306,44 @@ fn multi_turn_conversations_carry_their_history_and_time_each_turn() {
             );
         }
     }
+    // From ShareGPT: each conversation's own human turns, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sg.json");
+    std::fs::write(
+        &file,
+        r#"[{"conversations": [{"from": "human", "value": "name three colours"}, {"from": "gpt", "value": "red green blue"},
+                               {"from": "human", "value": "and three more please"}, {"from": "gpt", "value": "cyan magenta yellow"}]},
+            {"conversations": [{"from": "human", "value": "count to four"}, {"from": "gpt", "value": "one two three four"},
+                               {"from": "human", "value": "now backwards"}, {"from": "gpt", "value": "four three two one"}]}]"#,
+    )
+    .unwrap();
+    let dataset = format!("sharegpt:{}", file.display());
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "chat",
+            "--turns",
+            "2",
+            "--dataset",
+            &dataset,
+            "--requests",
+            "4",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let reqs = v["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 4);
+    for pair in reqs.chunks(2) {
+        assert_eq!(
+            (pair[0]["turn"].as_u64(), pair[1]["turn"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert!(
+            pair[1]["input_tokens"].as_u64() > pair[0]["input_tokens"].as_u64(),
+            "{pair:?}"
+        );
+    }
     // A rate cannot schedule turns that follow replies: refused with the reason.
     let (out, _) = bench_json(
         &s.url(),

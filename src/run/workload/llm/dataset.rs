@@ -367,6 +367,18 @@ pub fn jsonl(text: &str, default_output: u32) -> Result<Vec<Prompt>, super::LlmE
 /// the first reply (in words × 4/3, without a tokenizer), between 4 and `max_output`.
 /// Conversations without both turns are skipped; the order is shuffled by the seed.
 pub fn sharegpt(text: &str, max_output: u32, seed: u64) -> Result<Vec<Prompt>, super::LlmError> {
+    sharegpt_turns(text, max_output, seed, 1)
+}
+
+/// ShareGPT conversations with at least `turns` human turns each followed by a reply, in
+/// seeded order, flattened: prompt `c · turns + t` is conversation c's turn t, its
+/// `max_tokens` from that turn's reply. One turn is the single-turn dataset.
+pub fn sharegpt_turns(
+    text: &str,
+    max_output: u32,
+    seed: u64,
+    turns: u32,
+) -> Result<Vec<Prompt>, super::LlmError> {
     #[derive(serde::Deserialize)]
     struct Turn {
         from: String,
@@ -379,33 +391,77 @@ pub fn sharegpt(text: &str, max_output: u32, seed: u64) -> Result<Vec<Prompt>, s
     }
     let all: Vec<Conversation> = serde_json::from_str(text)
         .map_err(|e| super::LlmError(format!("not a ShareGPT JSON array: {e}")))?;
-    let mut out: Vec<Prompt> = all
+    let turns = turns.max(1) as usize;
+    let mut out: Vec<Vec<Prompt>> = all
         .into_iter()
         .filter_map(|c| {
-            let human = c.conversations.iter().position(|t| t.from == "human")?;
-            let reply = c.conversations[human + 1..]
-                .iter()
-                .find(|t| t.from == "gpt")?;
-            let words = reply.value.split_whitespace().count() as u32;
-            let prompt = &c.conversations[human].value;
-            (!prompt.trim().is_empty() && words > 0).then(|| Prompt {
-                text: prompt.clone(),
-                max_tokens: (words * 4 / 3).clamp(4, max_output.max(4)),
-            })
+            // Each human turn with the reply that follows it, in order, up to `turns`.
+            let mut pairs = Vec::new();
+            let mut at = 0;
+            while pairs.len() < turns {
+                let human = at
+                    + c.conversations[at..]
+                        .iter()
+                        .position(|t| t.from == "human")?;
+                let reply = human
+                    + 1
+                    + c.conversations[human + 1..]
+                        .iter()
+                        .position(|t| t.from == "gpt")?;
+                let words = c.conversations[reply].value.split_whitespace().count() as u32;
+                let prompt = &c.conversations[human].value;
+                if prompt.trim().is_empty() || words == 0 {
+                    return None;
+                }
+                pairs.push(Prompt {
+                    text: prompt.clone(),
+                    max_tokens: (words * 4 / 3).clamp(4, max_output.max(4)),
+                });
+                at = reply + 1;
+            }
+            Some(pairs)
         })
         .collect();
     if out.is_empty() {
-        return Err("no conversation has a human turn followed by a reply".into());
+        return Err(if turns == 1 {
+            "no conversation has a human turn followed by a reply".into()
+        } else {
+            super::LlmError(format!(
+                "no conversation has {turns} human turns each followed by a reply: lower `turns`"
+            ))
+        });
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     for i in (1..out.len()).rev() {
         out.swap(i, rng.random_range(0..=i));
     }
-    Ok(out)
+    Ok(out.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sharegpt_turns_are_a_conversations_own_human_turns_in_order() {
+        let text = r#"[
+          {"conversations": [{"from": "human", "value": "a1"}, {"from": "gpt", "value": "x y z"},
+                             {"from": "human", "value": "a2"}, {"from": "gpt", "value": "x"}]},
+          {"conversations": [{"from": "human", "value": "b1"}, {"from": "gpt", "value": "x"}]},
+          {"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "c1"},
+                             {"from": "gpt", "value": "x y"}, {"from": "human", "value": "c2"},
+                             {"from": "gpt", "value": "x y"}, {"from": "human", "value": "c3"}]}
+        ]"#;
+        let p = super::sharegpt_turns(text, 64, 1, 2).unwrap();
+        let texts: Vec<&str> = p.iter().map(|p| p.text.as_str()).collect();
+        // Only conversations with two answered human turns, each kept whole and in order.
+        assert_eq!(texts.len(), 4);
+        for pair in texts.chunks(2) {
+            assert!(pair == ["a1", "a2"] || pair == ["c1", "c2"], "{texts:?}");
+        }
+        assert_eq!(super::sharegpt_turns(text, 64, 1, 1).unwrap().len(), 3);
+        let e = super::sharegpt_turns(text, 64, 1, 3).unwrap_err();
+        assert!(e.0.contains("3 human turns"), "{}", e.0);
+    }
+
     #[test]
     fn azure_csv_traces_give_offsets_and_lengths() {
         let csv = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n2023-11-17 00:00:00.5,3,2\n";

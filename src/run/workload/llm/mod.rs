@@ -379,7 +379,8 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
     } else if let Some(path) = o.dataset.strip_prefix("sharegpt:") {
         let text =
             std::fs::read_to_string(path).map_err(|e| LlmError(format!("dataset {path}: {e}")))?;
-        dataset::sharegpt(&text, o.output_len, o.plan.seed)
+        // With turns, a conversation's own human turns, in order.
+        dataset::sharegpt_turns(&text, o.output_len, o.plan.seed, o.plan.turns)
             .map_err(|e| LlmError(format!("dataset {path}: {e}")))?
     } else {
         let text = std::fs::read_to_string(&o.dataset)
