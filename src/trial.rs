@@ -142,6 +142,9 @@ pub struct RequestRecord {
     /// The generated text, kept only when a local tokenizer may need to count it.
     #[serde(skip)]
     pub generated: String,
+    /// The answer's text, without reasoning: a conversation's next turn carries it.
+    #[serde(skip)]
+    pub reply: String,
     /// Multi-turn loads: the conversation (0-based) and its turn (1-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<usize>,

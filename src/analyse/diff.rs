@@ -61,7 +61,10 @@ pub fn environment_changes(old: &RunData, new: &RunData) -> Vec<(String, String,
         if let Some(s) = d.sessions.last() {
             flatten(&s.environment, String::new(), &mut m);
         }
-        m.retain(|k, _| k != "captured_at" && !k.starts_with("load_average"));
+        // The client floor is a measurement of each session, not a setting of the machine.
+        m.retain(|k, _| {
+            k != "captured_at" && !k.starts_with("load_average") && !k.starts_with("client_floor")
+        });
         m
     };
     let (a, b) = (env(old), env(new));

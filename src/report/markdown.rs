@@ -610,6 +610,12 @@ fn floor_line(f: &serde_json::Value) -> String {
     if let Some(why) = f["unavailable"].as_str() {
         return format!("not measured ({why})");
     }
+    if f["ok"].as_u64() == Some(0) {
+        return format!(
+            "not measured: none of its {} requests to the trivial endpoint succeeded",
+            f["requests"].as_u64().unwrap_or(0)
+        );
+    }
     let dist = |k: &str| match (f[k]["median"].as_f64(), f[k]["p99"].as_f64()) {
         (Some(m), Some(p)) => format!("{k} median {m:.3} ms, p99 {p:.3} ms"),
         _ => format!("{k} not measured"),

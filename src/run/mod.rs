@@ -725,9 +725,27 @@ fn client_floor(
                     .iter()
                     .position(|a| a == "llm-serve")
                     .ok_or("the workload's command names no llm-serve probe")?;
-                let fields =
+                let mut fields =
                     crate::define::fields::parse_args(Probe::LlmServe, &inv.argv[at + 1..])
                         .map_err(|e| e.to_string())?;
+                // The trial reads its files from its working directory: so does the floor.
+                // (The trivial endpoint needs no key, whose variable may be the trial's own.)
+                for (name, prefixes) in [
+                    ("dataset", &["sharegpt:", "trace:", ""][..]),
+                    ("tokenizer", &[""][..]),
+                ] {
+                    if let Some(v) = fields.get(name).cloned()
+                        && !v.is_empty()
+                        && !(name == "dataset" && v == "synthetic")
+                        && let Some(p) = prefixes.iter().find(|p| v.starts_with(**p))
+                        && Path::new(&v[p.len()..]).is_relative()
+                    {
+                        let abs = inv.workdir.join(&v[p.len()..]);
+                        fields.insert(name, format!("{p}{}", abs.display()));
+                    }
+                }
+                fields.insert("api_key_env", String::new());
+                fields.insert("ca_file", String::new());
                 let opts = workload::llm::Options::from_fields(&fields).map_err(|e| e.0)?;
                 workload::llm::floor::measure(&opts, true).map_err(|e| e.0)
             });

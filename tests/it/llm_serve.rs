@@ -344,6 +344,69 @@ fn multi_turn_conversations_carry_their_history_and_time_each_turn() {
             "{pair:?}"
         );
     }
+    // Warm-up is whole conversations, finished before any measured one starts.
+    let (out, v) = bench_json(
+        &s.url(),
+        &[
+            "--endpoint",
+            "chat",
+            "--turns",
+            "2",
+            "--warmup-requests",
+            "2",
+            "--requests",
+            "4",
+            "--concurrency",
+            "2",
+            "--output_len",
+            "8",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let reqs = v["requests"].as_array().unwrap();
+    let (warm, measured): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        reqs.iter().partition(|r| r["warmup"] == true);
+    assert_eq!((warm.len(), measured.len()), (2, 4));
+    let warm_end = warm
+        .iter()
+        .map(|r| r["end_s"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        measured
+            .iter()
+            .all(|r| r["sent_s"].as_f64().unwrap() >= warm_end),
+        "a measured turn went out beside the warm-up: {reqs:?}"
+    );
+    // Settings that cannot make the load asked for are refused with the reason.
+    for (args, says) in [
+        (
+            &["--turns", "3", "--requests", "6", "--concurrency", "4"][..],
+            "raise requests",
+        ),
+        (
+            &["--turns", "2", "--warmup-requests", "1", "--requests", "4"][..],
+            "multiple of turns",
+        ),
+        (
+            &[
+                "--turns",
+                "2",
+                "--prefixes",
+                "2",
+                "--prefix-len",
+                "8",
+                "--requests",
+                "4",
+            ][..],
+            "remove `prefixes`",
+        ),
+    ] {
+        let mut all = vec!["--endpoint", "chat"];
+        all.extend_from_slice(args);
+        let (out, _) = bench_json(&s.url(), &all);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
     // A rate cannot schedule turns that follow replies: refused with the reason.
     let (out, _) = bench_json(
         &s.url(),

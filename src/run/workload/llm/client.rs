@@ -55,6 +55,8 @@ pub struct Target {
     pub request_usage: bool,
     /// Keep generated text, for a local tokenizer to count after the load.
     pub keep_text: bool,
+    /// Keep the answer's text (no reasoning), for a conversation's next turn.
+    pub keep_reply: bool,
 }
 
 /// A prompt ready to send.
@@ -525,6 +527,14 @@ pub async fn send(
                         Some(u) => take_usage(&mut r, &u, text_len > 0),
                         None => note(&mut r, "no_usage"),
                     }
+                    if target.keep_reply
+                        && let Some(c) = first
+                    {
+                        r.reply.push_str(c.text.as_deref().unwrap_or(""));
+                        if let Some(m) = &c.message {
+                            r.reply.push_str(m.content.as_deref().unwrap_or(""));
+                        }
+                    }
                     if target.keep_text
                         && let Some(c) = first
                     {
@@ -575,6 +585,14 @@ pub async fn send(
                         }
                         if answer {
                             r.first_answer_s.get_or_insert(at);
+                        }
+                        if target.keep_reply {
+                            for ch in &c.choices {
+                                r.reply.push_str(ch.text.as_deref().unwrap_or(""));
+                                if let Some(d) = &ch.delta {
+                                    r.reply.push_str(d.content.as_deref().unwrap_or(""));
+                                }
+                            }
                         }
                         if target.keep_text {
                             for ch in &c.choices {
@@ -722,6 +740,7 @@ mod tests {
             stall: None,
             request_usage: true,
             keep_text: false,
+            keep_reply: false,
         };
         t.extra_body
             .insert("min_tokens".into(), "{max_tokens}".into());

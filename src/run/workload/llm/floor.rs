@@ -28,11 +28,21 @@ pub fn measure(o: &super::Options, cap: bool) -> Result<super::metrics::Summary,
     if cap {
         let p = &mut f.plan;
         p.warmup = p.warmup.min(10);
-        match (p.requests, p.duration) {
-            (Some(n), _) => p.requests = Some(n.min(RUN_FLOOR_REQUESTS)),
-            (None, Some(d)) => p.duration = Some(d.min(RUN_FLOOR_DURATION)),
-            (None, None) => p.requests = Some(RUN_FLOOR_REQUESTS),
-        }
+        // Both bounds, whichever comes first: a slow rate would make 200 requests last
+        // minutes. A trace is replayed from its start, for 5 s at most.
+        p.requests = if f.dataset.starts_with("trace:") {
+            None
+        } else {
+            Some(
+                p.requests
+                    .map_or(RUN_FLOOR_REQUESTS, |n| n.min(RUN_FLOOR_REQUESTS)),
+            )
+        };
+        p.duration = Some(
+            p.duration
+                .map_or(RUN_FLOOR_DURATION, |d| d.min(RUN_FLOOR_DURATION)),
+        );
+        p.grace = p.grace.min(RUN_FLOOR_DURATION);
     }
     Ok(super::run(&f, None)?.summary)
 }

@@ -122,73 +122,107 @@ pub async fn run(
     match plan.load {
         Load::Concurrency(c) if plan.turns > 1 => {
             // Each client holds one conversation at a time: its turns in order, each body
-            // built when its turn comes (it carries the replies so far), a think time between.
+            // built when its turn comes (it carries the answers so far), a think time
+            // between. Warm-up is whole conversations (`warmup` is a multiple of `turns`),
+            // all finished before a measured one starts, so that measured first turns never
+            // meet a cold server; the window opens at the first measured send.
             let turns = plan.turns as usize;
-            let next = Arc::new(AtomicUsize::new(0));
-            for _ in 0..c.max(1) {
-                let (pool, path, target, prompts, next, begin) = (
-                    pool.clone(),
-                    path.clone(),
-                    target.clone(),
-                    prompts.clone(),
-                    next.clone(),
-                    begin.clone(),
-                );
-                let think = plan.think;
-                handles.push(tokio::spawn(async move {
-                    let mut mine = Vec::new();
-                    'conversations: loop {
-                        let conv = next.fetch_add(1, Ordering::Relaxed);
-                        let mut history: Vec<(String, String)> = Vec::new();
-                        for t in 0..turns {
-                            let i = conv * turns + t;
-                            if t > 0 && !think.is_zero() {
-                                tokio::time::sleep(think).await;
+            let warm = warmup / turns;
+            let think = plan.think;
+            for (first, last) in [(0, Some(warm)), (warm, None)] {
+                if last == Some(0) {
+                    continue;
+                }
+                let next = Arc::new(AtomicUsize::new(first));
+                let mut phase = Vec::new();
+                for _ in 0..c.max(1) {
+                    let (pool, path, target, prompts, next) = (
+                        pool.clone(),
+                        path.clone(),
+                        target.clone(),
+                        prompts.clone(),
+                        next.clone(),
+                    );
+                    let (mark, opened) = (mark.clone(), opened.clone());
+                    phase.push(tokio::spawn(async move {
+                        let mut mine = Vec::new();
+                        'conversations: loop {
+                            let conv = next.fetch_add(1, Ordering::Relaxed);
+                            if last.is_some_and(|l| conv >= l) {
+                                break;
                             }
-                            // After the think time: a duration may have ended during it.
-                            if total.is_some_and(|n| i >= n)
-                                || deadline.is_some_and(|d| Instant::now() >= d)
-                            {
-                                break 'conversations;
-                            }
-                            let p = &prompts[i % prompts.len()];
-                            let body = bytes::Bytes::from(client::body_after(&target, p, &history));
-                            begin(i);
-                            let mut r = record(i, Instant::now());
-                            r.conversation = Some(conv);
-                            r.turn = Some(t as u32 + 1);
-                            let done =
-                                client::send(&pool, &path, &target, body, origin, cancel_at, r)
-                                    .await;
-                            let ok = done.ok();
-                            history.push((p.text.clone(), done.generated.clone()));
-                            mine.push(done);
-                            // A failed turn ends its conversation: the next would carry a
-                            // history the server never produced. Its later turns are kept as
-                            // cancelled (never sent), not left out.
-                            if !ok {
-                                for later in t + 1..turns {
-                                    let j = conv * turns + later;
-                                    if total.is_some_and(|n| j >= n) {
-                                        break;
+                            let mut history: Vec<(String, String)> = Vec::new();
+                            for t in 0..turns {
+                                let i = conv * turns + t;
+                                if t > 0 && !think.is_zero() {
+                                    // Never past the end of a duration-bound load.
+                                    let wake = deadline.map_or(Instant::now() + think, |d| {
+                                        d.min(Instant::now() + think)
+                                    });
+                                    tokio::time::sleep_until(wake.into()).await;
+                                }
+                                if total.is_some_and(|n| i >= n)
+                                    || deadline.is_some_and(|d| Instant::now() >= d)
+                                {
+                                    break 'conversations;
+                                }
+                                let p = &prompts[i % prompts.len()];
+                                let body =
+                                    bytes::Bytes::from(client::body_after(&target, p, &history));
+                                if i >= warmup
+                                    && !opened.swap(true, Ordering::SeqCst)
+                                    && let Some(m) = &mark
+                                {
+                                    m(true);
+                                }
+                                let mut r = record(i, Instant::now());
+                                r.conversation = Some(conv);
+                                r.turn = Some(t as u32 + 1);
+                                let mut done =
+                                    client::send(&pool, &path, &target, body, origin, cancel_at, r)
+                                        .await;
+                                let failed = !done.ok();
+                                let cut = done.cancelled();
+                                history.push((p.text.clone(), std::mem::take(&mut done.reply)));
+                                mine.push(done);
+                                if !failed {
+                                    continue;
+                                }
+                                // A failed turn ends its conversation: the next would carry
+                                // a history the server never produced. Its later turns are
+                                // kept as never sent, unless the load itself was ending.
+                                if !cut && deadline.is_none_or(|d| Instant::now() < d) {
+                                    for later in t + 1..turns {
+                                        let j = conv * turns + later;
+                                        if total.is_some_and(|n| j >= n) {
+                                            break;
+                                        }
+                                        let mut r = record(j, Instant::now());
+                                        r.conversation = Some(conv);
+                                        r.turn = Some(later as u32 + 1);
+                                        r.error = Some("cancelled".into());
+                                        r.message = Some(format!(
+                                            "not sent: turn {} of its conversation failed",
+                                            t + 1
+                                        ));
+                                        r.end_s = r.scheduled_s;
+                                        mine.push(r);
                                     }
-                                    let mut r = record(j, Instant::now());
-                                    r.conversation = Some(conv);
-                                    r.turn = Some(later as u32 + 1);
-                                    r.error = Some("cancelled".into());
-                                    r.message = Some(format!(
-                                        "not sent: turn {} of its conversation failed",
-                                        t + 1
-                                    ));
-                                    r.end_s = r.scheduled_s;
-                                    mine.push(r);
                                 }
                                 break;
                             }
                         }
+                        mine
+                    }));
+                }
+                if last.is_some() {
+                    // The warm-up conversations end before the measured ones begin.
+                    for h in phase {
+                        out.extend(h.await.map_err(|e| HttpError::Task(e.to_string()))?);
                     }
-                    mine
-                }));
+                } else {
+                    handles.extend(phase);
+                }
             }
         }
         Load::Concurrency(c) => {

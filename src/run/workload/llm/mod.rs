@@ -166,6 +166,25 @@ impl Options {
             t => humantime::parse_duration(t).map_err(|e| LlmError(format!("think_time: {e}")))?,
         };
         if turns > 1 {
+            let warmup: usize = num(f, "warmup_requests")?;
+            if !warmup.is_multiple_of(turns as usize) {
+                return Err(LlmError(format!(
+                    "turns: warm-up is whole conversations: make warmup_requests a multiple of turns ({turns})"
+                )));
+            }
+            if let Some(n) = opt_num::<usize>(f, "requests")?
+                && let Some(c) = opt_num::<usize>(f, "concurrency")?
+                && n.div_ceil(turns as usize) < c
+            {
+                return Err(LlmError(format!(
+                    "turns: {n} requests make only {} conversations of {turns} turns for {c} clients, so most clients would never send: raise requests to at least {} or lower concurrency",
+                    n.div_ceil(turns as usize),
+                    c * turns as usize
+                )));
+            }
+            if f["prefixes"] != "0" {
+                return Err("turns: a conversation's history already repeats its earlier turns; shared prefixes on every turn would repeat a prefix per turn: remove `prefixes`".into());
+            }
             if f["endpoint"] != "chat" {
                 return Err("turns: a conversation's history is a list of messages: use endpoint = \"chat\"".into());
             }
@@ -208,8 +227,9 @@ impl Options {
                     .map_err(|e| LlmError(format!("timeout: {e}")))?,
                 stall,
                 request_usage: f["usage"] == "true",
-                // A conversation's next turn carries the server's replies.
-                keep_text: !f["tokenizer"].is_empty() || turns > 1,
+                keep_text: !f["tokenizer"].is_empty(),
+                // A conversation's next turn carries the server's answers.
+                keep_reply: turns > 1,
             },
             plan: Plan {
                 load,
@@ -507,7 +527,9 @@ pub fn run(o: &Options, mark: Option<crate::run::window::Mark>) -> Result<Outcom
             .filter(|r| r.ok() && r.output_tokens.is_none())
         {
             r.output_tokens = Some(t.count(&r.generated)?);
-            if r.input_tokens.is_none() {
+            // A later turn's input is its whole history, which is not kept: its count stays
+            // missing rather than the count of its last prompt alone.
+            if r.input_tokens.is_none() && r.turn.is_none_or(|t| t == 1) {
                 r.input_tokens = Some(t.count(&prompts[r.index % prompts.len()].text)?);
             }
             r.tokens_from = Some("tokenizer".into());
