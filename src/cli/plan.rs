@@ -82,7 +82,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
             p.lanes,
             devices.join(", ")
         );
-        if let Some(note) = rigor::run::lane_balance(&p) {
+        if let Some(note) = rigor::plan::lane_balance(&p) {
             println!("note: {note}");
         }
     }

@@ -345,6 +345,27 @@ pub fn shard(plan: &mut Plan, i: u32, n: u32) {
     });
 }
 
+/// A note when some cell does not run equally often on every lane.
+pub fn lane_balance(plan: &Plan) -> Option<String> {
+    if plan.lanes < 2 {
+        return None;
+    }
+    let mut counts = vec![vec![0u32; plan.lanes as usize]; plan.cells.len()];
+    for t in plan.trials.iter().filter(|t| t.phase == Phase::Measure) {
+        counts[t.cell][t.lane.unwrap_or(0) as usize % plan.lanes as usize] += 1;
+    }
+    let uneven = counts
+        .iter()
+        .filter(|c| c.iter().max() != c.iter().min())
+        .count();
+    (uneven > 0).then(|| {
+        format!(
+            "{uneven} cell(s) do not run equally often on each of the {} lanes: their trials are not a multiple of {}; the lane is then partly confounded with the variant (set trials to a multiple of the lanes)",
+            plan.lanes, plan.lanes
+        )
+    })
+}
+
 /// How long a plan should take, from the median wall time of earlier trials of each cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {

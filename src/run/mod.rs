@@ -409,18 +409,9 @@ fn run_attempt(
     let pgid = Arc::new(AtomicI32::new(0));
     // The clock windows are measured on: the telemetry's, when there is telemetry.
     let mut origin = Instant::now();
-    let sampling = match sampler.as_mut().map(|s| s.begin(pgid.clone())) {
-        Some(Ok(start)) => {
-            origin = start;
-            true
-        }
-        Some(Err(e)) => {
-            r.notes.push(format!("no telemetry for this trial: {e}"));
-            *sampler = None;
-            false
-        }
-        None => false,
-    };
+    if let Some(s) = sampler.as_mut() {
+        origin = s.begin(pgid.clone());
+    }
     let outcome = exec::execute(&mut ExecSpec {
         argv: &inv.argv,
         env: &inv.env,
@@ -448,7 +439,7 @@ fn run_attempt(
         r.metrics
             .push((window::time_metric(name), builtin(secs, "s")));
     }
-    if let Some(sampler) = sampler.as_mut().filter(|_| sampling) {
+    if let Some(sampler) = sampler.as_mut() {
         let mut rec = sampler.end();
         let summary = telemetry::summarize(&rec, &sources.settings);
         r.metrics.extend(summary.metrics);
@@ -697,90 +688,6 @@ fn look_at_gpus(sources: &Sources) -> Vec<telemetry::gate::GpuState> {
         .collect()
 }
 
-/// The client's floor, once per session, for each `llm-serve` workload: its first cell's
-/// load (at most 200 requests or 5 s) against a trivial endpoint rigor serves itself on
-/// loopback. What rigor and this machine reach with no server to wait for: a calibration
-/// kept with the session's environment, never a stand-in for the server under test.
-fn client_floor(
-    exp: &Experiment,
-    plan: &Plan,
-    progress: &mut dyn Progress,
-) -> Option<serde_json::Value> {
-    use crate::define::fields::Probe;
-    let mut out = serde_json::Map::new();
-    for w in exp
-        .workloads
-        .iter()
-        .filter(|w| w.kind.probe() == Some(Probe::LlmServe))
-    {
-        let Some(cell) = plan.cells.iter().find(|c| c.workload == w.name) else {
-            continue;
-        };
-        let measured = invocation::build(exp, cell, 0)
-            .map_err(|e| e.to_string())
-            .and_then(|inv| {
-                // `rigor probe llm-serve --field value…`, wherever the probe's words begin.
-                let at = inv
-                    .argv
-                    .iter()
-                    .position(|a| a == "llm-serve")
-                    .ok_or("the workload's command names no llm-serve probe")?;
-                let mut fields =
-                    crate::define::fields::parse_args(Probe::LlmServe, &inv.argv[at + 1..])
-                        .map_err(|e| e.to_string())?;
-                // The trial reads its files from its working directory: so does the floor.
-                // (The trivial endpoint needs no key, whose variable may be the trial's own.)
-                for (name, prefixes) in [
-                    ("dataset", &["sharegpt:", "trace:", ""][..]),
-                    ("tokenizer", &[""][..]),
-                ] {
-                    if let Some(v) = fields.get(name).cloned()
-                        && !v.is_empty()
-                        && !(name == "dataset" && v == "synthetic")
-                        && let Some(p) = prefixes.iter().find(|p| v.starts_with(**p))
-                        && Path::new(&v[p.len()..]).is_relative()
-                    {
-                        let abs = inv.workdir.join(&v[p.len()..]);
-                        fields.insert(name, format!("{p}{}", abs.display()));
-                    }
-                }
-                fields.insert("api_key_env", String::new());
-                fields.insert("ca_file", String::new());
-                let opts = workload::llm::Options::from_fields(&fields).map_err(|e| e.0)?;
-                workload::llm::floor::measure(&opts, true).map_err(|e| e.0)
-            });
-        let value = match measured {
-            Ok(s) => {
-                progress.note(&format!(
-                    "client floor for `{}` (its first cell's load against a trivial loopback endpoint): TTFT median {}, {:.1} req/s",
-                    w.name,
-                    s.ttft_ms
-                        .as_ref()
-                        .map_or("–".into(), |d| format!("{:.2} ms", d.median)),
-                    s.req_s
-                ));
-                serde_json::json!({
-                    "cell": cell.key,
-                    "requests": s.requests,
-                    "ok": s.ok,
-                    "failed": s.failed,
-                    "duration_s": s.duration_s,
-                    "req_s": s.req_s,
-                    "ttft_ms": s.ttft_ms,
-                    "e2e_ms": s.e2e_ms,
-                    "itl_ms": s.itl_ms,
-                })
-            }
-            Err(why) => {
-                progress.note(&format!("no client floor for `{}`: {why}", w.name));
-                serde_json::json!({ "unavailable": why })
-            }
-        };
-        out.insert(w.name.clone(), value);
-    }
-    (!out.is_empty()).then_some(serde_json::Value::Object(out))
-}
-
 /// The trials still to run, by lane, and the alone trials of the isolation check, which
 /// wait until every lane is idle and every trial planned before them has started.
 struct Queue {
@@ -888,31 +795,6 @@ fn trial_label(plan: &Plan, t: &PlannedTrial, laned: bool) -> String {
     }
 }
 
-/// A note when some cell does not run equally often on every lane.
-pub fn lane_balance(plan: &Plan) -> Option<String> {
-    if plan.lanes < 2 {
-        return None;
-    }
-    let mut counts = vec![vec![0u32; plan.lanes as usize]; plan.cells.len()];
-    for t in plan
-        .trials
-        .iter()
-        .filter(|t| t.phase == plan::Phase::Measure)
-    {
-        counts[t.cell][t.lane.unwrap_or(0) as usize % plan.lanes as usize] += 1;
-    }
-    let uneven = counts
-        .iter()
-        .filter(|c| c.iter().max() != c.iter().min())
-        .count();
-    (uneven > 0).then(|| {
-        format!(
-            "{uneven} cell(s) do not run equally often on each of the {} lanes: their trials are not a multiple of {}; the lane is then partly confounded with the variant (set trials to a multiple of the lanes)",
-            plan.lanes, plan.lanes
-        )
-    })
-}
-
 /// What came of handing a lane one attempt.
 enum Handled {
     /// The trial is over (its final attempt, or stopped).
@@ -941,9 +823,8 @@ struct LaneWorker<'a> {
     lane: Option<&'a lanes::Lane>,
     extractors: &'a HashMap<&'a String, Extractor<'a>>,
     environments: &'a HashMap<String, String>,
+    /// Ctrl-C, or the runner could keep nothing more (a full disk).
     interrupt: &'a AtomicBool,
-    /// The runner can keep nothing more (a full disk): start no further attempt.
-    halt: &'a AtomicBool,
     sources: Sources,
     events: mpsc::Sender<Event>,
     /// Tell the runner when each attempt starts (a lane on a thread of its own; the runner
@@ -1098,8 +979,9 @@ impl LaneWorker<'_> {
         let max_attempts = exp.retries + 1;
         // One attempt: the runner stores it before the next one, if any, starts.
         let attempt = job.made + 1;
-        if self.halt.load(Ordering::Relaxed) {
-            return JobEnd::Stopped(false);
+        // Interrupted, or the store failed (which interrupts too): start nothing more.
+        if self.interrupt.load(Ordering::Relaxed) {
+            return JobEnd::Stopped(true);
         }
         let gate = match &exp.gate {
             None => telemetry::gate::Outcome::Open(Duration::ZERO, None),
@@ -1185,7 +1067,7 @@ enum JobEnd {
     Freed,
     /// A failed attempt with another to come was sent.
     Again,
-    /// No final attempt: interrupted (true), or stopped by a halt.
+    /// No final attempt: interrupted (true), or the runner is gone.
     Stopped(bool),
 }
 
@@ -1335,7 +1217,7 @@ pub fn run(
         serde_json::to_value(envinfo::capture(&exp.base_dir, Some(&file_sha))).unwrap_or_default();
     // Measured when this session has trials to run, not on a resume that finds none.
     if done < plan.trials.len()
-        && let Some(floor) = client_floor(exp, &plan, progress)
+        && let Some(floor) = workload::llm::floor::of_run(exp, &plan, progress)
         && let Some(map) = environment.as_object_mut()
     {
         map.insert("client_floor".into(), floor);
@@ -1372,7 +1254,7 @@ pub fn run(
             progress.note(&format!("no GPU telemetry: {why}"));
         }
     }
-    if let Some(note) = lane_balance(&plan) {
+    if let Some(note) = plan::lane_balance(&plan) {
         progress.note(&note);
     }
     progress.begin(plan.trials.len(), done);
@@ -1389,7 +1271,6 @@ pub fn run(
     {
         queue.push(t.clone());
     }
-    let halt = AtomicBool::new(false);
     let session_start = Instant::now();
     let mut executed = 0;
     let mut interrupted = false;
@@ -1412,7 +1293,6 @@ pub fn run(
                 extractors: &extractors,
                 environments: &environments,
                 interrupt,
-                halt: &halt,
                 sources: match lane {
                     Some(l) => sources.for_lane(l.gpu),
                     None => sources.clone(),
@@ -1581,7 +1461,6 @@ pub fn run(
                             // trials running (one may just have been handed out) are stopped
                             // now rather than run to an end that could not be stored.
                             failure = Some(e.into());
-                            halt.store(true, Ordering::Relaxed);
                             interrupt.store(true, Ordering::Relaxed);
                             stopping = true;
                         }

@@ -22,7 +22,8 @@ pub struct Term {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TwoWay {
-    pub a: Term,
+    /// Absent with one level of A: nothing to test.
+    pub a: Option<Term>,
     pub b: Term,
     /// Absent when the design leaves no degrees of freedom for it (a missing cell can).
     pub interaction: Option<Term>,
@@ -96,14 +97,9 @@ pub fn two_way(obs: &[(usize, usize, f64)]) -> Result<TwoWay, StatsError> {
         })
     };
     let a = if levels_a >= 2 {
-        term(sse_b - sse_ab, levels_a as f64 - 1.0)?
+        Some(term(sse_b - sse_ab, levels_a as f64 - 1.0)?)
     } else {
-        Term {
-            ss: 0.0,
-            df: 0.0,
-            f: 0.0,
-            p: 1.0,
-        }
+        None
     };
     let b = term(sse_a - sse_ab, levels_b as f64 - 1.0)?;
     // A connected design's interaction has cells − (a + b − 1) degrees of freedom.
@@ -188,7 +184,7 @@ mod tests {
             (1, 1, 12.9),
         ];
         let t = two_way(&obs).unwrap();
-        assert!((t.a.ss - 8.0).abs() < 1e-9, "{t:?}");
+        assert!((t.a.as_ref().unwrap().ss - 8.0).abs() < 1e-9, "{t:?}");
         assert!((t.b.ss - 2.0).abs() < 1e-9);
         assert!(t.interaction.as_ref().unwrap().ss.abs() < 1e-9);
         assert!((t.residual_ss - 0.08).abs() < 1e-9);

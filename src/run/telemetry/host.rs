@@ -106,12 +106,6 @@ pub struct HostReader {
     buf: Vec<u8>,
 }
 
-impl Default for HostReader {
-    fn default() -> Self {
-        HostReader::open()
-    }
-}
-
 impl HostReader {
     pub fn open() -> HostReader {
         let f = |p: &str| std::fs::File::open(p).ok();

@@ -558,12 +558,12 @@ impl Sampler {
     /// Starts sampling a trial; returns once both threads took their first sample. `pgid`
     /// is the trial's process group, set when it starts (0 before).
     /// Returns the instant the series' clock starts from.
-    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Result<Instant, TelemetryError> {
+    pub fn begin(&mut self, pgid: Arc<AtomicI32>) -> Instant {
         let start = Instant::now();
         // The slow readings first: the fast ones' first sample is then the nearer the trial.
         self.slow.begin(&pgid, start);
         self.fast.begin(&pgid, start);
-        Ok(start)
+        start
     }
 
     /// Takes the last samples and returns the trial's recording: the fast thread's, with

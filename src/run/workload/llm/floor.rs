@@ -1,7 +1,8 @@
 //! The client's floor: a trivial OpenAI-style endpoint rigor serves itself on loopback,
 //! answering every request at once, so that the same load against it measures rigor and
 //! the machine, not a server. A calibration printed beside the results (`serve-bench
-//! --floor`), never a stand-in for the server under test.
+//! --floor`, and once per `rigor run` session, kept with its environment), never a stand-in
+//! for the server under test.
 //!
 //! Hand-written on std threads (one per connection, keep-alive) rather than with hyper's
 //! server: it is small, has no timing of its own to trust, and keeps hyper's server
@@ -45,6 +46,90 @@ pub fn measure(o: &super::Options, cap: bool) -> Result<super::metrics::Summary,
         p.grace = p.grace.min(RUN_FLOOR_DURATION);
     }
     Ok(super::run(&f, None)?.summary)
+}
+
+/// The client's floor, once per session, for each `llm-serve` workload: its first cell's
+/// load (at most 200 requests or 5 s) against a trivial endpoint rigor serves itself on
+/// loopback. What rigor and this machine reach with no server to wait for: a calibration
+/// kept with the session's environment, never a stand-in for the server under test.
+pub fn of_run(
+    exp: &crate::define::config::Experiment,
+    plan: &crate::plan::Plan,
+    progress: &mut dyn crate::run::progress::Progress,
+) -> Option<serde_json::Value> {
+    use crate::define::fields::Probe;
+    let mut out = serde_json::Map::new();
+    for w in exp
+        .workloads
+        .iter()
+        .filter(|w| w.kind.probe() == Some(Probe::LlmServe))
+    {
+        let Some(cell) = plan.cells.iter().find(|c| c.workload == w.name) else {
+            continue;
+        };
+        let measured = crate::plan::invocation::build(exp, cell, 0)
+            .map_err(|e| e.to_string())
+            .and_then(|inv| {
+                // `rigor probe llm-serve --field value…`, wherever the probe's words begin.
+                let at = inv
+                    .argv
+                    .iter()
+                    .position(|a| a == "llm-serve")
+                    .ok_or("the workload's command names no llm-serve probe")?;
+                let mut fields =
+                    crate::define::fields::parse_args(Probe::LlmServe, &inv.argv[at + 1..])
+                        .map_err(|e| e.to_string())?;
+                // The trial reads its files from its working directory: so does the floor.
+                // (The trivial endpoint needs no key, whose variable may be the trial's own.)
+                for (name, prefixes) in [
+                    ("dataset", &["sharegpt:", "trace:", ""][..]),
+                    ("tokenizer", &[""][..]),
+                ] {
+                    if let Some(v) = fields.get(name).cloned()
+                        && !v.is_empty()
+                        && !(name == "dataset" && v == "synthetic")
+                        && let Some(p) = prefixes.iter().find(|p| v.starts_with(**p))
+                        && std::path::Path::new(&v[p.len()..]).is_relative()
+                    {
+                        let abs = inv.workdir.join(&v[p.len()..]);
+                        fields.insert(name, format!("{p}{}", abs.display()));
+                    }
+                }
+                fields.insert("api_key_env", String::new());
+                fields.insert("ca_file", String::new());
+                let opts = super::Options::from_fields(&fields).map_err(|e| e.0)?;
+                measure(&opts, true).map_err(|e| e.0)
+            });
+        let value = match measured {
+            Ok(s) => {
+                progress.note(&format!(
+                    "client floor for `{}` (its first cell's load against a trivial loopback endpoint): TTFT median {}, {:.1} req/s",
+                    w.name,
+                    s.ttft_ms
+                        .as_ref()
+                        .map_or("–".into(), |d| format!("{:.2} ms", d.median)),
+                    s.req_s
+                ));
+                serde_json::json!({
+                    "cell": cell.key,
+                    "requests": s.requests,
+                    "ok": s.ok,
+                    "failed": s.failed,
+                    "duration_s": s.duration_s,
+                    "req_s": s.req_s,
+                    "ttft_ms": s.ttft_ms,
+                    "e2e_ms": s.e2e_ms,
+                    "itl_ms": s.itl_ms,
+                })
+            }
+            Err(why) => {
+                progress.note(&format!("no client floor for `{}`: {why}", w.name));
+                serde_json::json!({ "unavailable": why })
+            }
+        };
+        out.insert(w.name.clone(), value);
+    }
+    (!out.is_empty()).then_some(serde_json::Value::Object(out))
 }
 
 /// A running trivial endpoint; it lives as long as the process (its threads are detached).
