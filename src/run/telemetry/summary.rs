@@ -5,6 +5,7 @@ use super::{Kind, Recording, Series, reason_names, slowdown_bits};
 use crate::define::config::Reduce;
 use crate::define::config::{Better, Telemetry};
 use crate::run::extract::{MetricValue, reduce};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
@@ -124,8 +125,17 @@ fn metric(value: f64, unit: &str, better: Option<Better>) -> MetricValue {
 }
 
 /// One GPU's metrics under `prefix` (`gpu` or `gpu3`).
-fn one_gpu(rec: &Recording, index: u32, prefix: &str, out: &mut Summary) {
-    let series = |name: &str| usable(rec.series.get(&format!("gpu{index}.{name}")));
+fn one_gpu(
+    rec: &Recording,
+    carried: &BTreeMap<String, Series>,
+    index: u32,
+    prefix: &str,
+    out: &mut Summary,
+) {
+    let series = |name: &str| {
+        let key = format!("gpu{index}.{name}");
+        usable(carried.get(&key).or_else(|| rec.series.get(&key)))
+    };
     let why = |name: &str| {
         rec.unavailable
             .get(&format!("gpu{index}.{name}"))
@@ -155,12 +165,19 @@ fn one_gpu(rec: &Recording, index: u32, prefix: &str, out: &mut Summary) {
         }
         let value = match (direct, suffix) {
             (Some(v), _) => Some(v),
-            // No energy counter (before Volta): integrate power, and say so.
+            // No energy counter (before Volta), or a trial over before its first read:
+            // integrate power, and say so.
             (None, "energy_j") => series("power_w").and_then(integrate).inspect(|_| {
-                out.notes.push(format!(
-                    "{name} integrated from power samples: the GPU has no energy counter ({})",
-                    why(src)
-                ))
+                let key = format!("gpu{index}.{src}");
+                out.notes.push(match rec.unavailable.get(&key) {
+                    Some(why) => format!(
+                        "{name} integrated from power samples: the GPU has no energy counter ({why})"
+                    ),
+                    None => format!(
+                        "{name} integrated from power samples: the trial ended before the energy counter's first read ({} ms in)",
+                        super::nvml_source::PCIE_PERIOD.as_millis()
+                    ),
+                })
             }),
             (None, "pcie_tx_gb" | "pcie_rx_gb") => {
                 let rate = if suffix == "pcie_tx_gb" {
@@ -203,20 +220,20 @@ fn one_gpu(rec: &Recording, index: u32, prefix: &str, out: &mut Summary) {
 }
 
 /// The GPU and host metrics of a recording (everything but flags, notes and cadence).
-fn levels(rec: &Recording, out: &mut Summary) {
+fn levels(rec: &Recording, carried: &BTreeMap<String, Series>, out: &mut Summary) {
     if let Some(why) = &rec.gpu_unavailable {
         out.missing
             .extend(gpu_metric_names().map(|n| (n, why.clone())));
     }
     match rec.gpus.as_slice() {
         [] => {}
-        [one] => one_gpu(rec, one.index, "gpu", out),
+        [one] => one_gpu(rec, carried, one.index, "gpu", out),
         many => {
             // Each GPU under its own name, and the machine as a whole under `gpu`.
             let mut per = Vec::new();
             for g in many {
                 let mut s = Summary::default();
-                one_gpu(rec, g.index, &format!("gpu{}", g.index), &mut s);
+                one_gpu(rec, carried, g.index, &format!("gpu{}", g.index), &mut s);
                 per.push(s);
             }
             for (suffix, _, op, unit, better) in GPU_METRICS
@@ -264,6 +281,53 @@ fn levels(rec: &Recording, out: &mut Summary) {
     host_metrics(rec, out);
 }
 
+/// The energy counter carried out to the trial's edges, by series name. The slow thread
+/// reads it from its first tick (25 ms into a trial) to its last, not on the runner's
+/// thread at the edges: one read cost ~3 ms on an H200, and two per trial were most of a
+/// short trial's overhead. The power samples do reach both edges (the fast thread's first
+/// and last samples bracket the trial, at ~3 µs a read), so the counter's first reading
+/// is lowered by ∫ power from the first power sample to it, and its last raised by
+/// ∫ power from it to the last power sample. Over whole trials ∫ power and the counter
+/// agreed within 1% on an H200 (docs/gpu.md); the edges are tens of milliseconds.
+fn energy_edges(rec: &Recording) -> BTreeMap<String, Series> {
+    let mut out = BTreeMap::new();
+    for (key, e) in &rec.series {
+        let Some(gpu) = key.strip_suffix(".energy_mj") else {
+            continue;
+        };
+        let Some(p) = usable(rec.series.get(&format!("{gpu}.power_w"))) else {
+            continue;
+        };
+        let (Some(&e0), Some(&e1), Some(&p0), Some(&p1)) =
+            (e.t.first(), e.t.last(), p.t.first(), p.t.last())
+        else {
+            continue;
+        };
+        if p.t.len() < 2 || (p0 >= e0 && p1 <= e1) {
+            continue;
+        }
+        // J → mJ.
+        let gap = |a: f64, b: f64| {
+            stitch(p, &[(a, b)])
+                .and_then(|s| integrate(&s))
+                .unwrap_or(0.0)
+                * 1e3
+        };
+        let mut c = Series::new(&e.unit, e.kind);
+        if p0 < e0 {
+            c.push(p0, e.v[0] - gap(p0, e0));
+        }
+        for (&t, &v) in e.t.iter().zip(&e.v) {
+            c.push(t, v);
+        }
+        if p1 > e1 {
+            c.push(p1, e.v[e.v.len() - 1] + gap(e1, p1));
+        }
+        out.insert(key.clone(), c);
+    }
+    out
+}
+
 /// The same metrics over the visits of one window (`spans`, seconds on the recording's
 /// clock), named under `prefix` (`window.gpu.energy_j`). The visits are stitched into one
 /// stretch of time: each series is cut at the window's edges (linear interpolation between
@@ -273,11 +337,12 @@ fn levels(rec: &Recording, out: &mut Summary) {
 pub fn summarize_window(rec: &Recording, spans: &[(f64, f64)], prefix: &str) -> Summary {
     // Only what `levels` reads: the window's series, the GPUs, and why readings are absent
     // (not a copy of every full series first).
+    let carried = energy_edges(rec);
     let stitched = Recording {
         series: rec
             .series
             .iter()
-            .filter_map(|(k, s)| stitch(s, spans).map(|s| (k.clone(), s)))
+            .filter_map(|(k, s)| stitch(carried.get(k).unwrap_or(s), spans).map(|s| (k.clone(), s)))
             .collect(),
         gpus: rec.gpus.clone(),
         unavailable: rec.unavailable.clone(),
@@ -285,7 +350,7 @@ pub fn summarize_window(rec: &Recording, spans: &[(f64, f64)], prefix: &str) -> 
         ..Recording::default()
     };
     let mut inner = Summary::default();
-    levels(&stitched, &mut inner);
+    levels(&stitched, &BTreeMap::new(), &mut inner);
     let name = |n: String| format!("{prefix}.{n}");
     let mut out = Summary {
         metrics: inner
@@ -372,7 +437,7 @@ fn stitch(s: &Series, spans: &[(f64, f64)]) -> Option<Series> {
 
 pub fn summarize(rec: &Recording, settings: &Telemetry) -> Summary {
     let mut out = Summary::default();
-    levels(rec, &mut out);
+    levels(rec, &energy_edges(rec), &mut out);
     if settings.flag_throttle {
         for g in &rec.gpus {
             if let Some(s) = usable(
@@ -637,6 +702,34 @@ mod tests {
             s.metrics
                 .iter()
                 .all(|m| !m.0.contains("mem_temp") && !m.0.contains("util"))
+        );
+    }
+
+    #[test]
+    fn the_energy_counter_is_carried_to_the_trials_edges_by_power() {
+        // The counter read at 0.1 and 0.2 s only (the slow thread's ticks), power at
+        // 0–0.3 s: 70 J counted, plus 30 J before its first read and 41 J after its last.
+        let mut rec = one_gpu_recording();
+        let e = rec.series.get_mut("gpu0.energy_mj").unwrap();
+        e.t = vec![0.1, 0.2];
+        e.v = vec![1_040_000.0, 1_110_000.0];
+        let s = summarize(&rec, &Telemetry::default());
+        assert!((value(&s, "gpu.energy_j") - 141.0).abs() < 1e-9);
+        // A window inside sees the counter alone; one over the whole trial, the edges too.
+        let w = summarize_window(&rec, &[(0.1, 0.2)], "window");
+        assert!((value(&w, "window.gpu.energy_j") - 70.0).abs() < 1e-9);
+        let w = summarize_window(&rec, &[(0.0, 0.3)], "window");
+        assert!((value(&w, "window.gpu.energy_j") - 141.0).abs() < 1e-9);
+        // A trial over before the counter's first read: power alone, said so.
+        rec.series.remove("gpu0.energy_mj");
+        let s = summarize(&rec, &Telemetry::default());
+        assert!((value(&s, "gpu.energy_j") - 131.0).abs() < 1e-9);
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("ended before the energy counter's first read")),
+            "{:?}",
+            s.notes
         );
     }
 
