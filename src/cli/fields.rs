@@ -79,6 +79,12 @@ macro_rules! field_flags {
 
 // serve-bench takes the URL as its argument.
 field_flags!(ServeFlags, Probe::LlmServe, &["url"]);
+// capacity sets the rate or the concurrency itself, level by level.
+field_flags!(
+    CapacityFlags,
+    Probe::LlmServe,
+    &["url", "rate", "concurrency"]
+);
 field_flags!(LlmFlags, Probe::LlmServe, &[]);
 field_flags!(GemmFlags, Probe::Gemm, &[]);
 field_flags!(CopyFlags, Probe::Copy, &[]);

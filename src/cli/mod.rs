@@ -2,6 +2,7 @@
 //! helpers, and the exit statuses. The only part of rigor that prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod capacity;
 mod compare;
 mod completions;
 mod diff;
@@ -74,6 +75,9 @@ enum Command {
     /// percentiles, throughput and errors (docs/llm-serving.md).
     #[command(name = "serve-bench")]
     ServeBench(serve_bench::Args),
+    /// The highest request rate (or concurrency) at which a server meets an objective, with
+    /// a confidence interval, the latency curve and its knee (docs/llm-serving.md).
+    Capacity(capacity::Args),
     /// Shell completions: `rigor completions bash > /etc/bash_completion.d/rigor`.
     Completions(completions::Args),
     /// The manual page, as roff: `rigor man > rigor.1`.
@@ -120,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Env(a) => env::exec(a),
         Command::Stats(a) => stats::exec(a),
         Command::ServeBench(a) => serve_bench::exec(a),
+        Command::Capacity(a) => capacity::exec(a),
         Command::Completions(a) => completions::exec(a),
         Command::Man(a) => man::exec(a),
         Command::Probe(a) => probe::exec(a),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod derived;
 pub mod environment;
 pub mod fields;
+pub mod objective;
 pub mod template;
 
 /// An experiment and the text it was read from.

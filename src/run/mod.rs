@@ -5,6 +5,7 @@
 //! shards (`slurm`), progress for whoever shows it, and the built-in workloads that run
 //! inside a trial (`workload`).
 
+pub mod capacity;
 pub mod exec;
 pub mod extract;
 pub mod import;

@@ -6,6 +6,7 @@
 
 pub mod anova;
 pub mod bootstrap;
+pub mod capacity;
 pub mod changepoint;
 pub mod ci;
 pub mod compare;

@@ -1303,3 +1303,84 @@ output_len = 16
         "the requests that ended before the death are kept"
     );
 }
+
+#[test]
+fn capacity_searches_a_real_server_and_keeps_every_trial() {
+    let _serial = serial();
+    let s = Llama::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("trials.jsonl");
+    let load = ["--requests", "8", "--output-len", "8", "--cooldown", "0s"];
+    // An objective every level meets: the search doubles to --max, and the verification
+    // can show where it holds but nowhere that it fails.
+    let mut args = vec![
+        "capacity",
+        s.url().leak(),
+        "--objective",
+        "e2e_ms.p99<=60000",
+        "--start",
+        "4",
+        "--max",
+        "16",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend(load);
+    let out = rigor(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["outcome"];
+    assert_eq!(o["lower"]["level"], 16.0, "{o}");
+    assert!(o["upper"].is_null() && o["estimate"].is_null(), "{o}");
+    assert!(
+        o["notes"][0].as_str().unwrap().contains("no upper end"),
+        "{o}"
+    );
+    let trials = o["trials"].as_array().unwrap();
+    let verified: Vec<f64> = trials
+        .iter()
+        .filter(|t| t["phase"] == "verify")
+        .map(|t| t["level"].as_f64().unwrap())
+        .collect();
+    // Brackets at 4, 8 and 16 (two trials each); three verified levels of three trials.
+    assert_eq!(trials.len() - verified.len(), 6, "{o}");
+    assert_eq!(verified.len(), 9);
+    for level in [8.0, 12.0, 16.0] {
+        assert_eq!(verified.iter().filter(|&&l| l == level).count(), 3);
+    }
+    // Every trial is in the journal as it finished, its objective's value with it.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), trials.len());
+    for l in &lines {
+        assert!(l["z"].as_f64().unwrap() < 0.0, "{l}");
+        assert!(l["values"]["e2e_ms.p99"].as_f64().unwrap() > 0.0, "{l}");
+        assert_eq!(l["summary"]["failed"], 0, "{l}");
+    }
+    // A metric the load cannot measure, and one that does not exist, stop the search at
+    // its first trial with the reason.
+    for (objective, extra, says) in [
+        ("ttft_ms.p99<=100", ["--stream", "false"], "not measured"),
+        (
+            "tfft_ms.p99<=100",
+            ["--stream", "true"],
+            "is not a metric of this load",
+        ),
+    ] {
+        let mut args = vec!["capacity", s.url().leak(), "--objective", objective];
+        args.extend(load);
+        args.extend(extra);
+        let out = rigor(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(
+            err.contains("trial") || err.contains("ttft_ms.p99"),
+            "{err}"
+        );
+    }
+}

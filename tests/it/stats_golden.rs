@@ -395,3 +395,57 @@ fn two_way_anova_matches_statsmodels_type_ii() {
         }
     }
 }
+
+#[test]
+fn capacity_level_tests_and_isotonic_fit_match_statsmodels_and_scipy() {
+    let g = golden();
+    let c = &g["capacity"];
+    let groups: Vec<Vec<f64>> = c["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|grp| {
+            grp.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    let pooled: Vec<bool> = c["pooled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_bool().unwrap())
+        .collect();
+    let refs: Vec<&[f64]> = groups.iter().map(Vec::as_slice).collect();
+    let got = rigor::stats::capacity::level_tests(&refs, &pooled);
+    for (i, (t, want)) in got.iter().zip(c["tests"].as_array().unwrap()).enumerate() {
+        close(&format!("level {i} mean"), t.mean, &want["mean"], 1e-12);
+        close(
+            &format!("level {i} p_holds"),
+            t.p_holds,
+            &want["p_holds"],
+            1e-7,
+        );
+        close(
+            &format!("level {i} p_fails"),
+            t.p_fails,
+            &want["p_fails"],
+            1e-7,
+        );
+    }
+    let iso = &c["isotonic"];
+    let f = |k: &str| -> Vec<f64> {
+        iso[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let fit = rigor::stats::capacity::isotonic(&f("y"), &f("w"));
+    for (i, (got, want)) in fit.iter().zip(f("fit")).enumerate() {
+        assert!((got - want).abs() < 1e-12, "isotonic {i}: {got} vs {want}");
+    }
+}

@@ -147,6 +147,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input_tok_s: Option<f64>,
     pub goodput_req_s: Option<f64>,
+    /// The fraction of answered requests (ok or failed) that met every objective of the SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_fraction: Option<f64>,
     /// Why there is no goodput although an SLO was set: a part of it cannot be judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub goodput_missing: Option<String>,
@@ -254,14 +257,12 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         None
     };
     // With no measured request there is no rate to give, not a goodput of 0.
-    let goodput_req_s =
-        (slo.is_set() && !measured.is_empty() && goodput_missing.is_none()).then(|| {
-            let good = ok
-                .iter()
-                .filter(|r| {
-                    let t = r.first_token_s.map(|f| (f - r.sent_s) * 1e3);
-                    let e = (r.end_s - r.sent_s) * 1e3;
-                    slo.ttft_ms.is_none_or(|l| t.is_some_and(|t| t <= l))
+    let good = (slo.is_set() && !measured.is_empty() && goodput_missing.is_none()).then(|| {
+        ok.iter()
+            .filter(|r| {
+                let t = r.first_token_s.map(|f| (f - r.sent_s) * 1e3);
+                let e = (r.end_s - r.sent_s) * 1e3;
+                slo.ttft_ms.is_none_or(|l| t.is_some_and(|t| t <= l))
                         // One token or none has no time per output token to exceed
                         // (vLLM's benchmark counts it as meeting the limit too).
                         && slo.tpot_ms.is_none_or(|l| {
@@ -269,10 +270,13 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
                                 || tpot_of(r).is_some_and(|p| p <= l)
                         })
                         && slo.e2e_ms.is_none_or(|l| e <= l)
-                })
-                .count();
-            per_s(good as f64)
-        });
+            })
+            .count()
+    });
+    let goodput_req_s = good.map(|g| per_s(g as f64));
+    let goodput_fraction = good
+        .filter(|_| answered > 0)
+        .map(|g| g as f64 / answered as f64);
     let mut errors = std::collections::BTreeMap::new();
     for r in measured.iter().filter(|r| !r.ok() && !r.cancelled()) {
         *errors
@@ -393,6 +397,7 @@ pub fn summarize(records: &[RequestRecord], slo: &Slo) -> Summary {
         total_tok_s,
         input_tok_s,
         goodput_req_s,
+        goodput_fraction,
         goodput_missing,
         error_rate: if answered == 0 {
             0.0
@@ -468,8 +473,9 @@ mod tests {
         assert!((s.output_tok_s.unwrap() - 6.0).abs() < 1e-9);
         assert!((s.total_tok_s.unwrap() - 26.0).abs() < 1e-9);
         assert!((s.req_s - 2.0).abs() < 1e-9);
-        // Only request 0 meets TTFT ≤ 200 ms.
+        // Only request 0 meets TTFT ≤ 200 ms: one of three answered (a failure misses).
         assert!((s.goodput_req_s.unwrap() - 1.0).abs() < 1e-9);
+        assert!((s.goodput_fraction.unwrap() - 1.0 / 3.0).abs() < 1e-12);
         assert!((s.error_rate - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(s.errors["http"], 1);
     }

@@ -697,6 +697,9 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     if let Some(g) = s.goodput_req_s {
         m.push(("llm.goodput_req_s".into(), g, "req/s", "higher"));
     }
+    if let Some(g) = s.goodput_fraction {
+        m.push(("llm.goodput_fraction".into(), g, "fraction", "higher"));
+    }
     for (turn, d) in &s.ttft_by_turn {
         for (stat, v) in [("mean", d.mean), ("median", d.median), ("p99", d.p99)] {
             m.push((format!("llm.ttft_ms.turn{turn}.{stat}"), v, "ms", "lower"));
@@ -704,6 +707,7 @@ pub fn trial_metrics(s: &Summary) -> (Vec<MetricLine>, Vec<(String, String)>) {
     }
     if let Some(why) = &s.goodput_missing {
         missing.push(("llm.goodput_req_s".into(), why.clone()));
+        missing.push(("llm.goodput_fraction".into(), why.clone()));
     }
     match s.input_tok_s {
         Some(v) => m.push(("llm.input_tok_s".into(), v, "tok/s", "higher")),
