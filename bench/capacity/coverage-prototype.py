@@ -1,4 +1,4 @@
-# Design prototype for `rigor capacity` (issue 19), not yet a rigor feature: the coverage of
+# The rejected design for `rigor capacity` (issue 19), kept as the record of why: the coverage of
 # a capacity interval found by doubling to bracket the SLO crossing, three bisection steps
 # (2 trials each), then K rates × R trials over the bracket, a straight-line fit of
 # log(p99 latency) on the rate, and the calibration (inverse-regression) interval of the
@@ -6,8 +6,9 @@
 # p99(λ) = 20 + 400/(50 − λ) ms with 10% lognormal trial noise, SLO p99 ≤ 200 ms.
 # Run with SciPy and NumPy: python3 bench/capacity/coverage-prototype.py
 # Result (2,000 searches each): K=5,R=3 coverage 0.935, width 1.0 req/s; K=4,R=4 0.958;
-# K=6,R=2 0.931. The shortfall is the line's bias over a curved bracket: the Rust version
-# should narrow the bracket further, or fit the curvature, and show ≥ 0.95 here first.
+# K=6,R=2 0.931. The shortfall is the line's bias over a curved bracket. rigor capacity
+# uses test inversion on a fixed verification design instead, which assumes no curve shape
+# (src/run/capacity/mod.rs; its coverage test; docs/llm-serving.md, "Capacity").
 import numpy as np
 from scipy import stats
 rng = np.random.default_rng(1)

@@ -3,7 +3,10 @@
 # against the tiny llama.cpp model (tests/llm/setup.sh builds it), then a longer fixed-rate
 # sweep (RATES rates × SWEEP_TRIALS serve-bench trials, in random order) whose capacity, by
 # the same definition (the rate where the geometric mean of the trials' TTFT p99 meets the
-# limit, on the isotonic fit), each search's interval should contain.
+# limit, on the isotonic fit), each search's interval should contain. Every trial, of the
+# searches and of the sweep, gets a fresh server: a llama-server that has run for a while
+# answers more slowly (in a first version sharing one server, TTFT p99 at 11 req/s rose
+# from 64 to 295 ms over the sweep's 12 minutes), which no comparison across time survives.
 #   bench/capacity/tiny.sh [OUT_DIR]      (after cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,22 +18,17 @@ SWEEP_TRIALS=${SWEEP_TRIALS:-8}
 LIMIT=${LIMIT:-100}
 LOAD=(--requests "${REQUESTS:-150}" --input-len 64 --output-len 64)
 mkdir -p "$OUT"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-target/llm/bin/llama-server -m target/llm/tiny.gguf --port "$port" --host 127.0.0.1 -c 4096 -np 4 \
-  >"$OUT/llama.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null' EXIT
-url=http://127.0.0.1:$port
-for _ in $(seq 1 120); do curl -sf "$url/health" >/dev/null && break; sleep 1; done
+SERVER="$PWD/target/llm/bin/llama-server -m $PWD/target/llm/tiny.gguf --host 127.0.0.1 -c 4096 -np 4"
 t0=$(date +%s)
 for i in $(seq 1 "$SEARCHES"); do
-  "$RIGOR" capacity "$url" --objective "ttft_ms.p99<=$LIMIT" --start 8 "${LOAD[@]}" --seed "$i" \
+  "$RIGOR" capacity --server-command "$SERVER --port {port}" --objective "ttft_ms.p99<=$LIMIT" \
+    --start 8 "${LOAD[@]}" --seed "$((i * 1000))" \
     --journal "$OUT/search-$i.jsonl" --json >"$OUT/search-$i.json" 2>"$OUT/search-$i.log"
 done
 t1=$(date +%s)
-python3 - "$OUT" "$RIGOR" "$url" "$SEARCHES" "$RATES" "$SWEEP_TRIALS" "$LIMIT" "${LOAD[@]}" <<'PY'
-import json, math, random, subprocess, sys
-out, rigor, url, searches, rates, reps, limit = sys.argv[1:8]
+python3 - "$OUT" "$RIGOR" "$SERVER" "$SEARCHES" "$RATES" "$SWEEP_TRIALS" "$LIMIT" "${LOAD[@]}" <<'PY'
+import json, math, random, shlex, socket, subprocess, sys, time, urllib.request
+out, rigor, server, searches, rates, reps, limit = sys.argv[1:8]
 load = sys.argv[8:]
 searches, rates, reps, limit = int(searches), int(rates), int(reps), float(limit)
 res = [json.load(open(f"{out}/search-{i}.json"))["outcome"] for i in range(1, searches + 1)]
@@ -41,10 +39,23 @@ grid = [round(a + (b - a) * k / (rates - 1), 2) for k in range(rates)]
 order = [g for g in grid for _ in range(reps)]
 random.Random(19).shuffle(order)
 p99 = {g: [] for g in grid}
+def fresh():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    p = subprocess.Popen(shlex.split(server) + ["--port", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1); break
+        except Exception:
+            time.sleep(0.1)
+    return p, f"http://127.0.0.1:{port}"
 with open(f"{out}/sweep.jsonl", "w") as j:
     for n, g in enumerate(order):
-        r = subprocess.run([rigor, "serve-bench", url, "--rate", str(g), "--json", *load],
+        # A fresh server, and each trial its own prompts and arrivals, as capacity's own.
+        proc, url = fresh()
+        r = subprocess.run([rigor, "serve-bench", url, "--rate", str(g), "--seed", str(100000 + n), "--json", *load],
                            capture_output=True, text=True)
+        proc.kill(); proc.wait()
         s = json.loads(r.stdout)["summary"]
         v = (s.get("ttft_ms") or {}).get("p99")
         p99[g].append(v)

@@ -51,17 +51,30 @@ fn values(
         .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, e))
 }
 
+/// The fields given on the command line itself, not filled in from their defaults.
+fn given(probe: Probe, m: &ArgMatches, skip: &[&str]) -> Vec<&'static str> {
+    probe
+        .fields()
+        .iter()
+        .filter(|f| !skip.contains(&f.name))
+        .filter(|f| m.value_source(f.name) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|f| f.name)
+        .collect()
+}
+
 macro_rules! field_flags {
     ($name:ident, $probe:expr, $skip:expr) => {
-        /// The fields of one workload, as flags.
-        pub struct $name(pub BTreeMap<&'static str, String>);
+        /// The fields of one workload, as flags: every value (defaults filled in), and the
+        /// names of those given on the command line.
+        pub struct $name(pub BTreeMap<&'static str, String>, pub Vec<&'static str>);
 
         impl FromArgMatches for $name {
             fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-                values($probe, m, $skip).map($name)
+                Ok($name(values($probe, m, $skip)?, given($probe, m, $skip)))
             }
             fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
                 self.0 = values($probe, m, $skip)?;
+                self.1 = given($probe, m, $skip);
                 Ok(())
             }
         }

@@ -8,10 +8,13 @@ crate::reason_error!(
 
 use serde::Serialize;
 
-/// A trial's distance from a limit is capped at this many times over or under it (on the
-/// log scale, ±ln 100): a trial that served nothing is far over, not infinitely so, and a
-/// metric of 0 under an upper limit is far under.
+/// A trial's distance from a limit is capped at this many times over it (ln 100 on the log
+/// scale): a trial that served nothing is far over, not infinitely so.
 pub const CAP: f64 = 100.0;
+/// And floored at this many times under it: only a metric of 0 reaches it. Below the
+/// limit, the measured ratio itself is kept: a level far under its limit still shows its
+/// trials' spread, which the tests need.
+pub const FLOOR: f64 = 1e9;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Op {
@@ -93,8 +96,8 @@ impl Objective {
         Ok(Objective { clauses })
     }
 
-    /// A trial's `z`: its worst clause's log ratio to the limit (positive: over it), capped
-    /// at ±ln [`CAP`]. `value` looks a metric up by its full name (`llm.ttft_ms.p99`):
+    /// A trial's `z`: its worst clause's log ratio to the limit (positive: over it), within
+    /// [−ln [`FLOOR`], ln [`CAP`]]. `value` looks a metric up by its full name (`llm.ttft_ms.p99`):
     /// Ok(None) when the trial measured no such value because none of its requests
     /// succeeded (the trial broke the objective), Err when the metric cannot be measured
     /// by this load at all, or does not exist.
@@ -113,7 +116,7 @@ impl Objective {
                         Op::AtMost => (v / c.limit).ln(),
                         Op::AtLeast => (c.limit / v).ln(),
                     };
-                    r.clamp(-cap, cap)
+                    r.clamp(-FLOOR.ln(), cap)
                 }
             };
             worst = worst.max(z);
@@ -159,6 +162,10 @@ mod tests {
         // Nothing served: far over. A goodput of 0: far over, not infinitely.
         assert_eq!(o.z(|_| Ok(None)).unwrap(), CAP.ln());
         assert_eq!(o.z(|_| Ok(Some(0.0))).unwrap(), CAP.ln());
+        // Far under a limit is kept as measured, not capped.
+        let o = Objective::parse("e2e_ms.p99<=60000").unwrap();
+        let z = o.z(|_| Ok(Some(30.0))).unwrap();
+        assert!((z - (30.0f64 / 60000.0).ln()).abs() < 1e-12);
         assert!(o.z(|_| Err("no such metric".to_string().into())).is_err());
     }
 }

@@ -26,22 +26,23 @@ pub struct LevelTest {
 }
 
 /// The tests at several levels, each level's mean `z` against 0 with the variance pooled
-/// over the levels marked in `pool` (the residual mean square of a one-way layout, as
-/// statsmodels' OLS on one indicator per level gives it, with its N − K degrees of
-/// freedom). Pooling on the log scale assumes a spread that does not change with the load;
-/// it buys the degrees of freedom three trials a level cannot have alone (t(2) needs
-/// |mean| > 4.3 SE, t(10) 2.2). The caller leaves out levels whose every trial hit a cap
-/// (no spread to contribute). A level with no trial, or a non-finite value, gives no
-/// evidence either way (both p-values 1); without any pooled spread, a level of two or more
-/// trials that all gave one value is certain in that value's direction and has no evidence
-/// otherwise.
-pub fn level_tests(groups: &[&[f64]], pool: &[bool]) -> Vec<LevelTest> {
+/// over the levels whose trials vary (the residual mean square of a one-way layout on
+/// those levels, as statsmodels' OLS on one indicator per level gives it, with its
+/// Σ(n − 1) degrees of freedom). Pooling on the log scale assumes a spread that does not
+/// change with the load; it buys the degrees of freedom three trials a level cannot have
+/// alone (t(2) needs |mean| > 4.3 SE, t(10) 2.2). A level whose trials all gave one value
+/// (every one capped, say) adds nothing to the pool and is tested on the others' spread.
+/// Without any spread to pool, or for a level with no trial or a non-finite value, there
+/// is no evidence either way: both p-values are 1, never a certainty made of zero spread.
+pub fn level_tests(groups: &[&[f64]]) -> Vec<LevelTest> {
     let (mut ss, mut df) = (0.0, 0usize);
-    for (g, &p) in groups.iter().zip(pool) {
-        if p && g.len() >= 2 && g.iter().all(|v| v.is_finite()) {
+    for g in groups {
+        if g.len() >= 2 && g.iter().all(|v| v.is_finite()) {
             let m = Moments::of(g);
-            ss += m.var * (m.n - 1.0);
-            df += g.len() - 1;
+            if m.var > 0.0 {
+                ss += m.var * (m.n - 1.0);
+                df += g.len() - 1;
+            }
         }
     }
     let mse = ss / df as f64;
@@ -60,17 +61,8 @@ pub fn level_tests(groups: &[&[f64]], pool: &[bool]) -> Vec<LevelTest> {
             }
             let mean = g.iter().sum::<f64>() / n as f64;
             let se = (mse / n as f64).sqrt();
-            if df == 0 || se == 0.0 || !se.is_finite() {
-                let constant = g.iter().all(|v| *v == g[0]);
-                if !constant || n < 2 {
-                    return none(mean);
-                }
-                return LevelTest {
-                    n,
-                    mean,
-                    p_holds: if mean < 0.0 { 0.0 } else { 1.0 },
-                    p_fails: if mean > 0.0 { 0.0 } else { 1.0 },
-                };
+            if df == 0 || se <= 0.0 || !se.is_finite() {
+                return none(mean);
             }
             let t = mean / se;
             LevelTest {
@@ -214,7 +206,7 @@ mod tests {
     use super::*;
 
     fn one(z: &[f64]) -> LevelTest {
-        level_tests(&[z], &[true])[0]
+        level_tests(&[z])[0]
     }
 
     #[test]
@@ -227,11 +219,11 @@ mod tests {
         assert_eq!(one(&[-3.0]).p_holds, 1.0);
         assert_eq!(one(&[-3.0, f64::NAN]).p_holds, 1.0);
         assert_eq!(one(&[]).p_fails, 1.0);
-        // Identical values and nothing pooled: certain in their direction only.
+        // Identical values and nothing else to pool: no evidence, not certainty.
         let t = one(&[2.3, 2.3, 2.3]);
-        assert_eq!((t.p_fails, t.p_holds), (0.0, 1.0));
-        // Left out of the pool, capped trials are tested on the others' spread.
-        let t = level_tests(&[&[-0.5, -0.4, -0.6], &[4.6, 4.6, 4.6]], &[true, false]);
+        assert_eq!((t.p_fails, t.p_holds), (1.0, 1.0));
+        // Beside levels that vary, capped trials are tested on their spread.
+        let t = level_tests(&[&[-0.5, -0.4, -0.6], &[4.6, 4.6, 4.6]]);
         assert_eq!(t[0].mean, -0.5);
         assert!(t[1].p_fails < 1e-4 && t[1].p_holds > 0.999, "{t:?}");
     }

@@ -1356,10 +1356,13 @@ fn capacity_searches_a_real_server_and_keeps_every_trial() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), trials.len());
+    let mut seeds: Vec<u64> = lines.iter().map(|l| l["seed"].as_u64().unwrap()).collect();
+    seeds.dedup();
+    assert_eq!(seeds.len(), lines.len(), "each trial draws its own prompts");
     for l in &lines {
         assert!(l["z"].as_f64().unwrap() < 0.0, "{l}");
         assert!(l["values"]["e2e_ms.p99"].as_f64().unwrap() > 0.0, "{l}");
-        assert_eq!(l["summary"]["failed"], 0, "{l}");
+        assert_eq!(l["load"]["summary"]["failed"], 0, "{l}");
     }
     // A metric the load cannot measure, and one that does not exist, stop the search at
     // its first trial with the reason.
@@ -1369,6 +1372,12 @@ fn capacity_searches_a_real_server_and_keeps_every_trial() {
             "tfft_ms.p99<=100",
             ["--stream", "true"],
             "is not a metric of this load",
+        ),
+        // A share of requests cannot be judged on a trial's log ratio to its limit.
+        (
+            "goodput_fraction>=0.99",
+            ["--slo", "e2e_ms<=60000"],
+            "share of requests",
         ),
     ] {
         let mut args = vec!["capacity", s.url().leak(), "--objective", objective];
@@ -1383,4 +1392,115 @@ fn capacity_searches_a_real_server_and_keeps_every_trial() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn capacity_searches_each_variant_of_an_experiment_file_with_its_own_server() {
+    let _serial = serial();
+    let (bin, model) = server_and_model();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "cap.toml",
+        &format!(
+            r#"
+[experiment]
+name = "cap"
+seed = 40
+
+[[variant]]
+name = "one-slot"
+params = {{ slots = 1 }}
+
+[[variant]]
+name = "four-slots"
+params = {{ slots = 4 }}
+
+[[workload]]
+name = "load"
+kind = "llm-serve"
+server_command = "{} -m {} --host 127.0.0.1 --port {{port}} -c 2048 -np {{slots}}"
+requests = 6
+input_len = 16
+output_len = 8
+"#,
+            bin.display(),
+            model.display()
+        ),
+    );
+    let journal = dir.path().join("cap.jsonl");
+    let args = [
+        "capacity",
+        f.to_str().unwrap(),
+        "--objective",
+        "e2e_ms.p99<=60000",
+        "--start",
+        "4",
+        "--max",
+        "8",
+        "--search-trials",
+        "1",
+        "--trials",
+        "2",
+        "--cooldown",
+        "0s",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ];
+    let out = rigor(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let searches = v["searches"].as_array().unwrap();
+    let cells: Vec<&str> = searches
+        .iter()
+        .map(|s| s["cell"].as_str().unwrap())
+        .collect();
+    assert_eq!(cells.len(), 2, "{v}");
+    assert!(
+        cells.iter().any(|c| c.starts_with("one-slot/load")),
+        "{cells:?}"
+    );
+    assert!(
+        cells.iter().any(|c| c.starts_with("four-slots/load")),
+        "{cells:?}"
+    );
+    for s in searches {
+        let o = &s["outcome"];
+        assert_eq!(o["lower"]["level"], 8.0, "{o}");
+        // Bracket at 4 and 8, one trial each; 4, 6 and 8 verified twice.
+        assert_eq!(o["trials"].as_array().unwrap().len(), 8, "{o}");
+    }
+    // Each trial ran as the cell's own probe, its server started with the variant's slots.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 16);
+    for l in &lines {
+        assert_eq!(l["load"]["exit"], "Exited(0)", "{l}");
+        assert!(l["z"].as_f64().unwrap() < 0.0, "{l}");
+        assert!(
+            [4.0, 6.0, 8.0].contains(&l["level"].as_f64().unwrap()),
+            "{l}"
+        );
+        assert!(
+            l["load"]["stdout"]
+                .as_str()
+                .unwrap()
+                .contains(r#""requests":6"#),
+            "{l}"
+        );
+    }
+    // The load is the file's: a serve-bench flag beside it is refused, not ignored.
+    let mut with_flag = args.to_vec();
+    with_flag.extend(["--requests", "50"]);
+    let out = rigor(&with_flag);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set `requests` in the file"),
+        "{}",
+        text(&out)
+    );
 }

@@ -412,14 +412,8 @@ fn capacity_level_tests_and_isotonic_fit_match_statsmodels_and_scipy() {
                 .collect()
         })
         .collect();
-    let pooled: Vec<bool> = c["pooled"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_bool().unwrap())
-        .collect();
     let refs: Vec<&[f64]> = groups.iter().map(Vec::as_slice).collect();
-    let got = rigor::stats::capacity::level_tests(&refs, &pooled);
+    let got = rigor::stats::capacity::level_tests(&refs);
     for (i, (t, want)) in got.iter().zip(c["tests"].as_array().unwrap()).enumerate() {
         close(&format!("level {i} mean"), t.mean, &want["mean"], 1e-12);
         close(

@@ -40,6 +40,12 @@ fn print_llm(out: &mut dyn Write, log: &mut dyn Write, o: &llm::Options, r: &llm
             serde_json::json!({"metric": name, "missing": why})
         );
     }
+    // The requests' fates, for `rigor capacity FILE` (no `metric`: not a trial metric).
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::json!({"llm_counts": {"requests": s.requests, "ok": s.ok, "failed": s.failed, "cancelled": s.cancelled, "server_died": r.server_died}})
+    );
     for (name, delta) in &r.server_counters {
         let clean: String = name
             .chars()

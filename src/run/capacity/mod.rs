@@ -13,6 +13,8 @@
 //!    levels it tried) cannot bias it; the point estimate is where their isotonic fit
 //!    crosses the limit.
 
+pub mod load;
+
 use crate::stats::capacity::{self as cs, Bound, LevelTest};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -65,11 +67,22 @@ pub struct Measured {
 pub struct Point {
     pub level: f64,
     pub trials: usize,
-    /// Per value: the geometric mean over the trials and its interval (None below two, or
-    /// when a value is not positive).
-    pub values: BTreeMap<String, (f64, Option<[f64; 2]>)>,
+    /// Per value, over the trials that measured it.
+    pub values: BTreeMap<String, Level>,
     /// The verification's test here, if the level was verified.
     pub verified: Option<LevelTest>,
+}
+
+/// One value at one level: its mean over the `n` trials that measured it (a trial that
+/// served nothing has no latency: the level's `trials` says how many there were), and the
+/// mean's interval (None below two). Geometric (on logs) for positive values, as the
+/// objective is judged; arithmetic where a value is 0 or below.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Level {
+    pub n: usize,
+    pub mean: f64,
+    pub ci: Option<[f64; 2]>,
+    pub geometric: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,6 +102,9 @@ pub struct Outcome {
     /// The knee of the curve of `knee_of` against level (Kneedle), when it has one.
     pub knee: Option<f64>,
     pub knee_of: Option<String>,
+    /// The objective was shown to hold at a level at or above one where it was shown to
+    /// fail: a test erred or the server changed during the search. No interval stands.
+    pub contradicts: bool,
     /// Why an end of the interval is missing, or the ends contradict each other.
     pub notes: Vec<String>,
 }
@@ -207,11 +223,16 @@ fn mean_z(trials: &[Measured], level: f64) -> Option<f64> {
 
 /// The verified levels, chosen from the search's trials alone: five, at c − d, c − d/2, c,
 /// c + d/2 and c + d, where c is where the final bracket's means cross the limit and d is
-/// how far from it the mean z should be decided by `trials` trials: (t + 1) σ / (|b| √n),
-/// with σ the search's within-level spread of z and b the slope of z over the doubling's
-/// bracket (wide enough that noise does not swamp it). At least the final bracket's width,
-/// so a steep curve still gets levels apart. With one end missing (the objective held at
-/// the highest level, or failed at the lowest), three levels reaching away from the other.
+/// how far from it the mean z should be decided by `trials` trials: (t + 3) σ / (b √n),
+/// with σ the search's within-level spread of z (levels whose trials vary) and b the slope
+/// of z over the doubling's bracket (wide enough that noise does not swamp it); twice the
+/// final bracket's width without either. Never less than the final bracket's width, so a
+/// steep curve still gets levels apart, and at most c/2: a level far below the crossing
+/// narrows nothing, and at a trickle of load a server can answer more slowly than at a
+/// moderate one (llama.cpp's TTFT p99 was 38 ms at 1.7 req/s against 23 ms at 9 req/s),
+/// which would stall the lower end's sequence at its first level.
+/// With one end missing (the objective held at the highest level, or failed at the
+/// lowest), three levels reaching away from the other. None above `max`.
 fn verify_levels(
     trials: &[Measured],
     doubled: (Option<f64>, Option<f64>),
@@ -225,8 +246,7 @@ fn verify_levels(
                 (Some(a), Some(b)) if b > a => (l + (h - l) * (0.0 - a) / (b - a)).clamp(l, h),
                 _ => (l + h) / 2.0,
             };
-            // Within-level spread, from levels whose trials were not capped.
-            let cap = crate::define::objective::CAP.ln() - 1e-9;
+            // Within-level spread, from levels whose trials vary.
             let (mut ss, mut df) = (0.0, 0usize);
             let mut levels: Vec<f64> = trials.iter().map(|m| m.level).collect();
             levels.sort_by(f64::total_cmp);
@@ -237,9 +257,10 @@ fn verify_levels(
                     .filter(|m| m.level == level)
                     .map(|m| m.trial.z)
                     .collect();
-                if z.len() >= 2 && z.iter().all(|x| x.abs() < cap) {
-                    let m = z.iter().sum::<f64>() / z.len() as f64;
-                    ss += z.iter().map(|x| (x - m) * (x - m)).sum::<f64>();
+                let m = z.iter().sum::<f64>() / z.len() as f64;
+                let dev: f64 = z.iter().map(|x| (x - m) * (x - m)).sum();
+                if z.len() >= 2 && dev > 0.0 && dev.is_finite() {
+                    ss += dev;
                     df += z.len() - 1;
                 }
             }
@@ -259,7 +280,7 @@ fn verify_levels(
                 _ => 2.0 * (h - l),
             }
             .max(h - l)
-            .min(0.9 * c);
+            .min(0.5 * c);
             vec![c - d, c - d / 2.0, c, c + d / 2.0, c + d]
         }
         (Some(l), None) => vec![l / 2.0, l * 0.75, l],
@@ -273,7 +294,7 @@ fn verify_levels(
             three_digits(*x)
         };
     }
-    v.retain(|x| *x > 0.0);
+    v.retain(|x| *x > 0.0 && *x <= s.max);
     v.sort_by(f64::total_cmp);
     v.dedup();
     v
@@ -303,17 +324,8 @@ fn conclude(
             .collect()
     };
     let groups: Vec<Vec<f64>> = grid.iter().map(|&l| z_at(l, true)).collect();
-    let cap = crate::define::objective::CAP.ln() - 1e-9;
-    let pool: Vec<bool> = groups
-        .iter()
-        .map(|g| g.iter().any(|z| z.abs() < cap))
-        .collect();
     let refs: Vec<&[f64]> = groups.iter().map(Vec::as_slice).collect();
-    let tests: Vec<(f64, LevelTest)> = grid
-        .iter()
-        .copied()
-        .zip(cs::level_tests(&refs, &pool))
-        .collect();
+    let tests: Vec<(f64, LevelTest)> = grid.iter().copied().zip(cs::level_tests(&refs)).collect();
     let (lower, upper) = cs::interval(&tests, settings.confidence);
     let mut notes = Vec::new();
     let a = (1.0 - settings.confidence) / 2.0;
@@ -335,11 +347,10 @@ fn conclude(
             None => "no upper end: nothing was verified".into(),
         });
     }
-    if let (Some(l), Some(u)) = (lower, upper)
-        && l.level >= u.level
-    {
+    let contradicts = matches!((lower, upper), (Some(l), Some(u)) if l.level >= u.level);
+    if let (true, Some(l), Some(u)) = (contradicts, lower, upper) {
         notes.push(format!(
-            "the objective was shown to hold at {} and to fail at {}: latency is not monotone in the load here, so the interval does not hold; rerun with more trials",
+            "the objective was shown to hold at {} and to fail at {}, not above it: a test erred, or the server changed during the search (drift, or a queue left by an earlier trial: lengthen --cooldown); no interval is given",
             l.level, u.level
         ));
     }
@@ -384,7 +395,22 @@ fn conclude(
                         .iter()
                         .filter_map(|t| t.values.get(n).copied())
                         .collect();
-                    cs::geometric(&v, settings.confidence).map(|g| (n.clone(), g))
+                    let level = match cs::geometric(&v, settings.confidence) {
+                        Some((mean, ci)) => Level {
+                            n: v.len(),
+                            mean,
+                            ci,
+                            geometric: true,
+                        },
+                        None if !v.is_empty() && v.iter().all(|x| x.is_finite()) => Level {
+                            n: v.len(),
+                            mean: v.iter().sum::<f64>() / v.len() as f64,
+                            ci: crate::stats::ci::t_interval(&v, settings.confidence).ok(),
+                            geometric: false,
+                        },
+                        None => return None,
+                    };
+                    Some((n.clone(), level))
                 })
                 .collect();
             Point {
@@ -398,7 +424,7 @@ fn conclude(
     let knee = knee_of.and_then(|name| {
         let (x, y): (Vec<f64>, Vec<f64>) = curve
             .iter()
-            .filter_map(|p| p.values.get(name).map(|v| (p.level, v.0)))
+            .filter_map(|p| p.values.get(name).map(|v| (p.level, v.mean)))
             .unzip();
         cs::knee(&x, &y)
     });
@@ -413,6 +439,7 @@ fn conclude(
         curve,
         knee,
         knee_of: knee_of.map(str::to_string),
+        contradicts,
         notes,
     }
 }
@@ -420,6 +447,7 @@ fn conclude(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::define::objective::{CAP, FLOOR};
     use rand_distr::{Distribution, Normal};
 
     fn settings(seed: u64) -> Settings {
@@ -447,7 +475,8 @@ mod tests {
         let r: Result<Outcome, ()> = search(s, Some("p99"), |level, _| {
             let noise = Normal::new(0.0, sigma(level)).unwrap();
             let y = p99(level) * noise.sample(rng).exp();
-            let z = (y / limit).ln().clamp(-CAP, CAP);
+            // As `Objective::z` judges a trial.
+            let z = (y / limit).ln().clamp(-FLOOR.ln(), CAP.ln());
             Ok(Trial {
                 z,
                 values: BTreeMap::from([("p99".to_string(), y)]),
@@ -455,7 +484,6 @@ mod tests {
         });
         r.unwrap()
     }
-    const CAP: f64 = 4.605;
 
     /// Coverage of the interval over repeated simulated searches on three curve shapes,
     /// each with its true capacity known: an M/M/1-shaped queue (the prototype's, where a
