@@ -496,13 +496,15 @@ fn cell_targets(path: &Path, a: &Args) -> Result<(Vec<Target>, Vec<f64>, u64)> {
             bail!("--variant {v}: no such variant in {}", path.display());
         }
     }
-    let shared = std::rc::Rc::new(exp.clone());
+    let cells = rigor::plan::cells(&exp);
+    let shared = std::rc::Rc::new(exp);
+    let exp = &*shared;
     let mut targets = Vec::new();
     let mut allowances = Vec::new();
-    for cell in rigor::plan::cells(&exp).into_iter().filter(|c| {
+    for cell in cells.into_iter().filter(|c| {
         c.workload == workload && (a.variant.is_empty() || a.variant.contains(&c.variant))
     }) {
-        let invocation = rigor::plan::invocation::build(&exp, &cell, 0)
+        let invocation = rigor::plan::invocation::build(exp, &cell, 0)
             .with_context(|| format!("cell {}", cell.key))?;
         let flag = |name: &str| load::flag_value(&invocation.argv, name).unwrap_or("");
         check_bound(

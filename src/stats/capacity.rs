@@ -9,7 +9,7 @@
 //! there is at most 0: the geometric mean of the trials' worst ratio to the limit is
 //! within the limit.
 
-use super::dist::{t_ppf, t_sf};
+use super::dist::t_sf;
 use super::moments::Moments;
 use serde::Serialize;
 use std::cmp::Ordering::Greater;
@@ -193,12 +193,12 @@ pub fn geometric(v: &[f64], conf: f64) -> Option<(f64, Option<[f64; 2]>)> {
         return None;
     }
     let logs: Vec<f64> = v.iter().map(|x| x.ln()).collect();
-    let m = Moments::of(&logs);
-    let ci = (v.len() >= 2).then(|| {
-        let half = t_ppf(0.5 + conf / 2.0, m.n - 1.0) * m.se2().sqrt();
-        [(m.mean - half).exp(), (m.mean + half).exp()]
-    });
-    Some((m.mean.exp(), ci.filter(|c| c.iter().all(|x| x.is_finite()))))
+    let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+    let ci = super::ci::t_interval(&logs, conf)
+        .ok()
+        .map(|[lo, hi]| [lo.exp(), hi.exp()])
+        .filter(|c| c.iter().all(|x| x.is_finite()));
+    Some((mean.exp(), ci))
 }
 
 #[cfg(test)]

@@ -211,13 +211,26 @@ pub fn search<E>(
     Ok(conclude(s.clone(), trials, (lo, hi), &grid, knee_of))
 }
 
+/// The z of the trials at `level`: every phase's, or with `verify_only` the verification's.
+fn z_at(trials: &[Measured], level: f64, verify_only: bool) -> Vec<f64> {
+    trials
+        .iter()
+        .filter(|m| m.level == level && (!verify_only || m.phase == Phase::Verify))
+        .map(|m| m.trial.z)
+        .collect()
+}
+
+/// Every level tried, ascending, once.
+fn levels_of(trials: &[Measured]) -> Vec<f64> {
+    let mut levels: Vec<f64> = trials.iter().map(|m| m.level).collect();
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    levels
+}
+
 /// Mean z of the search's trials at `level`.
 fn mean_z(trials: &[Measured], level: f64) -> Option<f64> {
-    let z: Vec<f64> = trials
-        .iter()
-        .filter(|m| m.level == level)
-        .map(|m| m.trial.z)
-        .collect();
+    let z = z_at(trials, level, false);
     (!z.is_empty()).then(|| z.iter().sum::<f64>() / z.len() as f64)
 }
 
@@ -248,15 +261,8 @@ fn verify_levels(
             };
             // Within-level spread, from levels whose trials vary.
             let (mut ss, mut df) = (0.0, 0usize);
-            let mut levels: Vec<f64> = trials.iter().map(|m| m.level).collect();
-            levels.sort_by(f64::total_cmp);
-            levels.dedup();
-            for level in levels {
-                let z: Vec<f64> = trials
-                    .iter()
-                    .filter(|m| m.level == level)
-                    .map(|m| m.trial.z)
-                    .collect();
+            for level in levels_of(trials) {
+                let z = z_at(trials, level, false);
                 let m = z.iter().sum::<f64>() / z.len() as f64;
                 let dev: f64 = z.iter().map(|x| (x - m) * (x - m)).sum();
                 if z.len() >= 2 && dev > 0.0 && dev.is_finite() {
@@ -316,36 +322,35 @@ fn conclude(
     grid: &[f64],
     knee_of: Option<&str>,
 ) -> Outcome {
-    let z_at = |level: f64, verify_only: bool| -> Vec<f64> {
-        trials
-            .iter()
-            .filter(|m| m.level == level && (!verify_only || m.phase == Phase::Verify))
-            .map(|m| m.trial.z)
-            .collect()
-    };
-    let groups: Vec<Vec<f64>> = grid.iter().map(|&l| z_at(l, true)).collect();
+    let groups: Vec<Vec<f64>> = grid.iter().map(|&l| z_at(&trials, l, true)).collect();
     let refs: Vec<&[f64]> = groups.iter().map(Vec::as_slice).collect();
     let tests: Vec<(f64, LevelTest)> = grid.iter().copied().zip(cs::level_tests(&refs)).collect();
     let (lower, upper) = cs::interval(&tests, settings.confidence);
     let mut notes = Vec::new();
     let a = (1.0 - settings.confidence) / 2.0;
-    if lower.is_none() {
-        notes.push(match tests.first() {
-            Some((l, t)) => format!(
-                "no lower end: the objective was not shown to hold at the lowest verified level {l} (p = {:.3} > {a})",
-                t.p_holds
-            ),
-            None => "no lower end: nothing was verified".into(),
-        });
-    }
-    if upper.is_none() {
-        notes.push(match tests.last() {
-            Some((l, t)) => format!(
-                "no upper end: the objective was not shown to fail at the highest verified level {l} (p = {:.3} > {a})",
-                t.p_fails
-            ),
-            None => "no upper end: nothing was verified".into(),
-        });
+    // Each missing end, and the test where its sequence stopped.
+    for (missing, end, shown, at) in [
+        (
+            lower.is_none(),
+            "lower",
+            "hold at the lowest",
+            tests.first().map(|(l, t)| (l, t.p_holds)),
+        ),
+        (
+            upper.is_none(),
+            "upper",
+            "fail at the highest",
+            tests.last().map(|(l, t)| (l, t.p_fails)),
+        ),
+    ] {
+        if missing {
+            notes.push(match at {
+                Some((l, p)) => format!(
+                    "no {end} end: the objective was not shown to {shown} verified level {l} (p = {p:.3} > {a:.3})"
+                ),
+                None => format!("no {end} end: nothing was verified"),
+            });
+        }
     }
     let contradicts = matches!((lower, upper), (Some(l), Some(u)) if l.level >= u.level);
     if let (true, Some(l), Some(u)) = (contradicts, lower, upper) {
@@ -374,10 +379,7 @@ fn conclude(
             }
         })
     };
-    let mut all: Vec<f64> = trials.iter().map(|m| m.level).collect();
-    all.sort_by(f64::total_cmp);
-    all.dedup();
-    let curve: Vec<Point> = all
+    let curve: Vec<Point> = levels_of(&trials)
         .iter()
         .map(|&level| {
             let here: Vec<&Trial> = trials
