@@ -6,7 +6,7 @@ use crate::define::config::Better;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrialStatus {
     Ok,
@@ -32,7 +32,7 @@ impl TrialStatus {
 }
 
 /// A trial's part of a run's log file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRange {
     pub path: String,
     pub offset: u64,
@@ -63,7 +63,7 @@ impl std::fmt::Display for LogRange {
 }
 
 /// One metric of one trial.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricValue {
     pub value: f64,
     pub unit: Option<String>,

@@ -90,6 +90,13 @@ fn report(
             .with_context(|| format!("{} holds no run", store_path.display()))?,
     };
     let data = store.load(run_id)?;
+    if let Ok(n) = store.unimported()
+        && n > 0
+    {
+        eprintln!(
+            "warning: {n} attempt(s) are in the store's journal but not yet in the store, so this report leaves them out: a runner is storing them now, or one stopped without closing, and running the experiment again (`rigor run FILE`) imports them"
+        );
+    }
     let analysis = analyze(&data);
     // HTML carries them inline; Markdown and LaTeX only beside files in --out.
     let wants_figures = formats.contains(&Format::Html)

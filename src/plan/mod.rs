@@ -5,7 +5,7 @@ use crate::define::config::{Experiment, Order, ParamValue};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -37,7 +37,7 @@ pub fn fmt_params(params: &BTreeMap<String, ParamValue>) -> String {
     format!("[{}]", inner.join(","))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Warmup,
@@ -72,7 +72,7 @@ impl fmt::Display for Phase {
 }
 
 /// A trial's identity within a run: which cell, which phase, which repetition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TrialKey {
     pub cell: String,
     pub phase: Phase,

@@ -775,13 +775,14 @@ fn write_trials(
     let started = crate::machine::now_rfc3339();
     let workdir = std::path::PathBuf::from(".");
     let mut index = vec![0u32; parsed.cells.len()];
+    let mut batch = Vec::with_capacity(parsed.trials.len());
     for (seq, t) in parsed.trials.iter().enumerate() {
         let i = index[t.cell];
         index[t.cell] += 1;
-        store.record_attempt(&AttemptRecord {
+        batch.push(AttemptRecord {
             run_id,
             session_id: session,
-            key: &TrialKey {
+            key: TrialKey {
                 cell: parsed.cells[t.cell].key.clone(),
                 phase: Phase::Measure,
                 index: i,
@@ -794,25 +795,27 @@ fn write_trials(
             } else {
                 TrialStatus::Failed
             },
-            reason: t.ok.as_ref().err().map(String::as_str),
+            reason: t.ok.as_ref().err().cloned(),
             exit_code: t.exit_code,
             signal: None,
-            started_at: &started,
+            started_at: started.clone(),
             wall_s: t.wall_s,
-            argv: &t.argv,
-            env: &[],
-            workdir: &workdir,
+            argv: t.argv.clone(),
+            env: Vec::new(),
+            workdir: workdir.clone(),
             stdout_log: None,
             stderr_log: None,
-            notes: &[],
-            flags: &[],
-            metrics: &t.metrics,
-            missing: &[],
+            notes: Vec::new(),
+            flags: Vec::new(),
+            metrics: t.metrics.clone(),
+            missing: Vec::new(),
             telemetry: None,
-            requests: &[],
+            requests: Vec::new(),
             lane: None,
-        })?;
+        });
     }
+    // One transaction: an import is kept whole or not at all.
+    store.record_attempts(&batch)?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod slurm;
 pub mod telemetry;
 pub mod window;
 pub mod workload;
+pub mod writer;
 
 use crate::define::config::{Better, Experiment};
 use crate::machine::envinfo;
@@ -39,6 +40,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use telemetry::{Recording, Sampler, Sources, WindowSpan};
+use writer::Writer;
 
 /// The next adaptive round: one more measured trial of each cell that is still open, in
 /// the experiment's order scheme (shuffled with a seed derived from the experiment's seed
@@ -1153,6 +1155,9 @@ pub fn run(
             "{abandoned} earlier session(s) of this store ended without closing (a runner killed, or stopped by a full disk); marked `died`"
         ));
     }
+    if let Some(note) = writer::recover(&store)? {
+        progress.note(&note);
+    }
     let file_sha = sha256_hex(src.text.as_bytes());
     let exp_json = serde_json::to_string(exp).unwrap_or_default();
     // The hash covers what decides the trials; [analysis], [[hypothesis]] and [[derived]] only change how
@@ -1272,6 +1277,7 @@ pub fn run(
     {
         queue.push(t.clone());
     }
+    let mut writer = Writer::start(Store::open(&opts.store)?)?;
     let session_start = Instant::now();
     let mut executed = 0;
     let mut interrupted = false;
@@ -1383,7 +1389,11 @@ pub fn run(
                     ));
                     break;
                 }
-                let round = match adaptive_round(&store, run_id, &plan, exp) {
+                let round = match writer
+                    .flush()
+                    .map_err(RunError::from)
+                    .and_then(|()| adaptive_round(&store, run_id, &plan, exp))
+                {
                     Ok(r) => r,
                     Err(e) => {
                         failure = Some(e);
@@ -1419,43 +1429,53 @@ pub fn run(
                 Event::Note(n) => progress.note(&n),
                 Event::Started(label) => progress.trial_started(&label),
                 Event::Attempt(f) => {
-                    let f = *f;
-                    let r = &f.result;
+                    let Finished {
+                        lane,
+                        seq,
+                        key,
+                        label,
+                        attempt,
+                        is_final,
+                        started_at,
+                        result: r,
+                        inv,
+                    } = *f;
                     // The lane's next trial starts before this one is stored: the commit
                     // overlaps it instead of holding the lane idle.
-                    if f.is_final {
-                        busy[f.lane] = false;
+                    if is_final {
+                        busy[lane] = false;
                         alone = false;
                         if !stopping && !interrupt.load(Ordering::Relaxed) {
                             dispatch(&mut queue, &mut busy, &mut alone);
                         }
                     }
+                    let (status, wall, reason) = (r.status, r.wall, r.reason.clone());
                     if failure.is_none() {
-                        let recorded = store.record_attempt(&AttemptRecord {
+                        let recorded = writer.record(AttemptRecord {
                             run_id,
                             session_id: session,
-                            key: &f.key,
-                            seq: f.seq,
-                            attempt: f.attempt,
-                            is_final: f.is_final,
+                            key,
+                            seq,
+                            attempt,
+                            is_final,
                             status: r.status,
-                            reason: r.reason.as_deref(),
+                            reason: r.reason,
                             exit_code: r.exit_code,
                             signal: r.signal,
-                            started_at: &f.started_at,
+                            started_at,
                             wall_s: r.wall.map(|w| w.as_secs_f64()),
-                            argv: &f.inv.argv,
-                            env: &f.inv.env,
-                            workdir: &f.inv.workdir,
-                            stdout_log: r.stdout.as_ref(),
-                            stderr_log: r.stderr.as_ref(),
-                            notes: &r.notes,
-                            flags: &r.flags,
-                            metrics: &r.metrics,
-                            missing: &r.missing,
-                            telemetry: r.telemetry.as_ref(),
-                            requests: &r.requests,
-                            lane: lanes.get(f.lane).map(|l| (l.index, l.device.as_str())),
+                            argv: inv.argv,
+                            env: inv.env,
+                            workdir: inv.workdir,
+                            stdout_log: r.stdout,
+                            stderr_log: r.stderr,
+                            notes: r.notes,
+                            flags: r.flags,
+                            metrics: r.metrics,
+                            missing: r.missing,
+                            telemetry: r.telemetry,
+                            requests: r.requests,
+                            lane: lanes.get(lane).map(|l| (l.index, l.device.clone())),
                         });
                         if let Err(e) = recorded {
                             // Nothing more can be kept: no further attempt starts, and the
@@ -1467,14 +1487,14 @@ pub fn run(
                         }
                     }
                     progress.trial_finished(&TrialEvent {
-                        label: &f.label,
-                        attempt: f.attempt,
-                        status: r.status.as_str(),
-                        wall: r.wall,
-                        reason: r.reason.as_deref(),
-                        will_retry: !f.is_final,
+                        label: &label,
+                        attempt,
+                        status: status.as_str(),
+                        wall,
+                        reason: reason.as_deref(),
+                        will_retry: !is_final,
                     });
-                    if f.is_final && failure.is_none() {
+                    if is_final && failure.is_none() {
                         executed += 1;
                     }
                 }
@@ -1498,6 +1518,13 @@ pub fn run(
             state.slot.clear();
         }
     });
+    // Everything recorded reaches the store before the session is closed; after a failure
+    // the journal keeps what could not be stored, for the next runner to import.
+    if failure.is_none()
+        && let Err(e) = writer.finish()
+    {
+        failure = Some(e.into());
+    }
     if let Some(e) = failure {
         return Err(e);
     }

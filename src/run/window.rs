@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -101,35 +101,95 @@ pub struct Copied {
 }
 
 /// Copies a trial's stdout from its pipe to the run's log file on a thread of its own,
-/// stamping markers as they arrive.
+/// stamping markers as they arrive. The thread outlives the trial: each runner thread
+/// keeps an idle one for its next trial, because starting a thread (and a buffer) for
+/// every trial cost a short trial more than the copying.
 pub struct Copier {
-    handle: JoinHandle<Copied>,
+    worker: Option<CopyThread>,
     finished: Arc<AtomicBool>,
 }
 
-impl Copier {
-    pub fn spawn(pipe: std::io::PipeReader, log: File) -> io::Result<Copier> {
-        let finished = Arc::new(AtomicBool::new(false));
-        let done = finished.clone();
+/// A copying thread: takes one trial's pipe at a time.
+struct CopyThread {
+    jobs: mpsc::Sender<(std::io::PipeReader, File, Arc<AtomicBool>)>,
+    results: mpsc::Receiver<Copied>,
+    _handle: JoinHandle<()>,
+}
+
+thread_local! {
+    /// The idle copying thread of the runner thread that started it.
+    static IDLE: std::cell::RefCell<Option<CopyThread>> = const { std::cell::RefCell::new(None) };
+}
+
+impl CopyThread {
+    fn spawn() -> io::Result<CopyThread> {
+        let (jobs, job_rx) = mpsc::channel::<(std::io::PipeReader, File, Arc<AtomicBool>)>();
+        let (result_tx, results) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("rigor-stdout".into())
-            .spawn(move || copy(pipe, log, &done))?;
-        Ok(Copier { handle, finished })
-    }
-
-    /// Called once the trial's processes are gone: reads what is left, then returns.
-    pub fn finish(self) -> Copied {
-        self.finished.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or_else(|_| Copied {
-            error: Some(io::Error::other("the stdout copier panicked")),
-            ..Copied::default()
+            .spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                // Ends when its runner thread (the job's sender) is gone.
+                while let Ok((pipe, log, finished)) = job_rx.recv() {
+                    if result_tx
+                        .send(copy(pipe, log, &finished, &mut buf))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            })?;
+        Ok(CopyThread {
+            jobs,
+            results,
+            _handle: handle,
         })
     }
 }
 
-fn copy(mut pipe: std::io::PipeReader, mut log: File, finished: &AtomicBool) -> Copied {
+impl Copier {
+    pub fn spawn(pipe: std::io::PipeReader, log: File) -> io::Result<Copier> {
+        let worker = match IDLE.with(|idle| idle.borrow_mut().take()) {
+            Some(w) => w,
+            None => CopyThread::spawn()?,
+        };
+        let finished = Arc::new(AtomicBool::new(false));
+        worker
+            .jobs
+            .send((pipe, log, finished.clone()))
+            .map_err(|_| io::Error::other("the stdout copier is gone"))?;
+        Ok(Copier {
+            worker: Some(worker),
+            finished,
+        })
+    }
+
+    /// Called once the trial's processes are gone: reads what is left, then returns.
+    pub fn finish(mut self) -> Copied {
+        self.finished.store(true, Ordering::Relaxed);
+        let Some(worker) = self.worker.take() else {
+            return Copied::default();
+        };
+        match worker.results.recv() {
+            Ok(copied) => {
+                IDLE.with(|idle| *idle.borrow_mut() = Some(worker));
+                copied
+            }
+            Err(_) => Copied {
+                error: Some(io::Error::other("the stdout copier panicked")),
+                ..Copied::default()
+            },
+        }
+    }
+}
+
+fn copy(
+    mut pipe: std::io::PipeReader,
+    mut log: File,
+    finished: &AtomicBool,
+    buf: &mut [u8],
+) -> Copied {
     let mut out = Copied::default();
-    let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();
     let mut overlong = false;
     let mut finished_at: Option<Instant> = None;
@@ -165,7 +225,7 @@ fn copy(mut pipe: std::io::PipeReader, mut log: File, finished: &AtomicBool) -> 
             continue;
         }
         chunk += 1;
-        let n = match pipe.read(&mut buf) {
+        let n = match pipe.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

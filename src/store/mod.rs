@@ -1,9 +1,12 @@
-//! The results store: one SQLite file per experiment, committed trial by trial.
+//! The results store: one SQLite file per experiment. The runner journals each attempt
+//! (`journal`) and stores attempts in batches.
 //!
 //! WAL journal with `synchronous = NORMAL`: a committed trial survives the runner being
 //! killed (even with -9) or the disk filling up; only an operating-system crash can lose the
 //! last few commits. Every attempt of every trial is kept, failed ones included, so the
 //! store is the complete record of what ran.
+
+pub mod journal;
 
 use crate::plan::{Cell, Phase, TrialKey};
 use crate::trial::MetricValue;
@@ -155,8 +158,24 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
     #[error("{0}")]
     Other(String),
+}
+
+/// What [`Store::import_journal`] found in a journal an earlier runner left behind.
+#[derive(Debug, Default, PartialEq)]
+pub struct JournalImport {
+    /// Attempts the store did not have yet, now stored.
+    pub imported: usize,
+    /// Attempts it already had (stored before the runner stopped).
+    pub present: usize,
+    /// The last line was cut short: that attempt's trial runs again.
+    pub torn: bool,
+    /// Lines that could not be read, and where the journal was kept for a person to see.
+    pub unreadable: Vec<(usize, String)>,
+    pub kept_at: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,36 +248,38 @@ pub struct RunData {
     pub trials: Vec<TrialRow>,
 }
 
-/// What the runner records for one attempt of one trial.
-pub struct AttemptRecord<'a> {
+/// What the runner records for one attempt of one trial. Owned and serializable: the
+/// runner's journal (`journal.rs`) keeps it as one JSON line until the store has it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AttemptRecord {
     pub run_id: i64,
     pub session_id: i64,
-    pub key: &'a TrialKey,
+    pub key: TrialKey,
     pub seq: usize,
     pub attempt: u32,
     pub is_final: bool,
     pub status: TrialStatus,
-    pub reason: Option<&'a str>,
+    pub reason: Option<String>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
-    pub started_at: &'a str,
+    pub started_at: String,
     pub wall_s: Option<f64>,
-    pub argv: &'a [String],
-    pub env: &'a [(String, String)],
-    pub workdir: &'a Path,
-    pub stdout_log: Option<&'a LogRange>,
-    pub stderr_log: Option<&'a LogRange>,
-    pub notes: &'a [String],
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: PathBuf,
+    pub stdout_log: Option<LogRange>,
+    pub stderr_log: Option<LogRange>,
+    pub notes: Vec<String>,
     /// Validity flags, `kind: text`.
-    pub flags: &'a [String],
-    pub metrics: &'a [(String, MetricValue)],
-    pub missing: &'a [(String, String)],
+    pub flags: Vec<String>,
+    pub metrics: Vec<(String, MetricValue)>,
+    pub missing: Vec<(String, String)>,
     /// What was sampled during the trial, series included.
-    pub telemetry: Option<&'a crate::trial::Recording>,
+    pub telemetry: Option<crate::trial::Recording>,
     /// llm-serve: every request.
-    pub requests: &'a [crate::trial::RequestRecord],
+    pub requests: Vec<crate::trial::RequestRecord>,
     /// The lane and what it is, with lanes.
-    pub lane: Option<(u32, &'a str)>,
+    pub lane: Option<(u32, String)>,
 }
 
 pub struct NewRun<'a> {
@@ -734,7 +755,82 @@ impl Store {
     }
 
     /// Commits one attempt with its metrics in a single transaction: all of it or none.
-    pub fn record_attempt(&self, a: &AttemptRecord<'_>) -> Result<i64, StoreError> {
+    /// Stores what a runner that did not finish (killed, or stopped by a full disk) left in
+    /// the store's journal, then removes the journal; `None` when there was none. Only the
+    /// runner holding the store's lock may call this.
+    pub fn import_journal(&self) -> Result<Option<JournalImport>, StoreError> {
+        let Some(replay) = journal::read(&self.path)? else {
+            let path = journal::path_of(&self.path);
+            // An empty journal: a runner stopped before its first attempt.
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|source| journal::JournalError { path, source })?;
+            }
+            return Ok(None);
+        };
+        let ids = self.record_attempts(&replay.attempts)?;
+        let imported = ids.iter().filter(|id| id.is_some()).count();
+        let path = journal::path_of(&self.path);
+        let kept_at = if replay.unreadable.is_empty() {
+            std::fs::remove_file(&path).map_err(|source| journal::JournalError {
+                path: path.clone(),
+                source,
+            })?;
+            None
+        } else {
+            let mut kept = path.clone().into_os_string();
+            kept.push(format!(".unreadable-{}", std::process::id()));
+            let kept = PathBuf::from(kept);
+            std::fs::rename(&path, &kept)
+                .map_err(|source| journal::JournalError { path, source })?;
+            Some(kept)
+        };
+        Ok(Some(JournalImport {
+            imported,
+            present: ids.len() - imported,
+            torn: replay.torn,
+            unreadable: replay.unreadable,
+            kept_at,
+        }))
+    }
+
+    /// Attempts in the store's journal that the store does not have: a runner is about to
+    /// store them, or one stopped without closing and the next will import them.
+    pub fn unimported(&self) -> Result<usize, StoreError> {
+        let Some(replay) = journal::read(&self.path)? else {
+            return Ok(0);
+        };
+        let mut stmt = self.sql(self.conn.prepare_cached(
+            "SELECT count(*) FROM trial WHERE run_id = ?1 AND cell_key = ?2 AND phase = ?3 AND idx = ?4 AND attempt = ?5",
+        ))?;
+        let mut missing = 0;
+        for a in &replay.attempts {
+            let n: i64 = self.sql(stmt.query_row(
+                params![
+                    a.run_id,
+                    a.key.cell,
+                    a.key.phase.as_str(),
+                    a.key.index,
+                    a.attempt
+                ],
+                |r| r.get(0),
+            ))?;
+            missing += usize::from(n == 0);
+        }
+        Ok(missing)
+    }
+
+    /// Stores one attempt; its id, or `None` when the store already had it.
+    pub fn record_attempt(&self, a: &AttemptRecord) -> Result<Option<i64>, StoreError> {
+        self.record_attempts(std::slice::from_ref(a))
+            .map(|ids| ids.into_iter().next().flatten())
+    }
+
+    /// Stores attempts in one transaction: all of them, or none (a full disk). An attempt
+    /// the store already has (the same trial and attempt number of the same run) is
+    /// skipped, so that a journal replayed after a crash adds each attempt once; its id is
+    /// `None`.
+    pub fn record_attempts(&self, batch: &[AttemptRecord]) -> Result<Vec<Option<i64>>, StoreError> {
         // BEGIN and COMMIT go through cached statements: rusqlite's Transaction parses them
         // anew each time, which was a tenth of a short trial's bookkeeping.
         let exec = |sql: &str| {
@@ -746,11 +842,13 @@ impl Store {
         };
         exec("BEGIN")?;
         // A failed insert or COMMIT (a full disk) must not leave the transaction open.
-        match self
-            .insert_attempt(a)
-            .and_then(|id| exec("COMMIT").map(|_| id))
+        match batch
+            .iter()
+            .map(|a| self.insert_attempt(a))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|ids| exec("COMMIT").map(|_| ids))
         {
-            Ok(id) => Ok(id),
+            Ok(ids) => Ok(ids),
             Err(e) => {
                 let _ = exec("ROLLBACK");
                 Err(e)
@@ -758,7 +856,7 @@ impl Store {
         }
     }
 
-    fn insert_attempt(&self, a: &AttemptRecord<'_>) -> Result<i64, StoreError> {
+    fn insert_attempt(&self, a: &AttemptRecord) -> Result<Option<i64>, StoreError> {
         // Runs inside record_attempt's transaction.
         let tx = &self.conn;
         let env: serde_json::Map<String, serde_json::Value> = a
@@ -766,14 +864,15 @@ impl Store {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        self.sql(
+        let inserted = self.sql(
             tx.prepare_cached(
                 "INSERT INTO trial (run_id, session_id, cell_key, phase, idx, seq, attempt, final, status,
                                 reason, exit_code, signal, started_at, wall_s, argv, env, workdir,
                                 stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes,
                                 flags, telemetry, lane, lane_device)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                     ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+                     ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+             ON CONFLICT (run_id, cell_key, phase, idx, attempt) DO NOTHING",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -786,28 +885,31 @@ impl Store {
                     a.attempt as i64,
                     a.is_final as i64,
                     a.status.as_str(),
-                    a.reason,
+                    a.reason.as_deref(),
                     a.exit_code,
                     a.signal,
                     a.started_at,
                     a.wall_s,
-                    serde_json::to_string(a.argv).unwrap_or_default(),
+                    serde_json::to_string(&a.argv).unwrap_or_default(),
                     serde_json::Value::Object(env).to_string(),
                     a.workdir.display().to_string(),
-                    a.stdout_log.map(|l| l.path.clone()),
-                    a.stdout_log.map(|l| l.offset as i64),
-                    a.stdout_log.map(|l| l.len as i64),
-                    a.stderr_log.map(|l| l.path.clone()),
-                    a.stderr_log.map(|l| l.offset as i64),
-                    a.stderr_log.map(|l| l.len as i64),
-                    serde_json::to_string(a.notes).unwrap_or_default(),
-                    serde_json::to_string(a.flags).unwrap_or_default(),
-                    a.telemetry.map(telemetry_json),
-                    a.lane.map(|l| l.0 as i64),
-                    a.lane.map(|l| l.1),
+                    a.stdout_log.as_ref().map(|l| l.path.as_str()),
+                    a.stdout_log.as_ref().map(|l| l.offset as i64),
+                    a.stdout_log.as_ref().map(|l| l.len as i64),
+                    a.stderr_log.as_ref().map(|l| l.path.as_str()),
+                    a.stderr_log.as_ref().map(|l| l.offset as i64),
+                    a.stderr_log.as_ref().map(|l| l.len as i64),
+                    serde_json::to_string(&a.notes).unwrap_or_default(),
+                    serde_json::to_string(&a.flags).unwrap_or_default(),
+                    a.telemetry.as_ref().map(telemetry_json),
+                    a.lane.as_ref().map(|l| l.0 as i64),
+                    a.lane.as_ref().map(|l| l.1.as_str()),
                 ])
             }),
         )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         let trial_id = tx.last_insert_rowid();
         {
             let mut m = self.sql(tx.prepare_cached(
@@ -816,7 +918,7 @@ impl Store {
             let mut s = self.sql(tx.prepare_cached(
                 "INSERT INTO sample (trial_id, metric, idx, value) VALUES (?1, ?2, ?3, ?4)",
             ))?;
-            for (name, v) in a.metrics {
+            for (name, v) in &a.metrics {
                 let n = v.samples.len().max(1) as i64;
                 self.sql(m.execute(params![
                     trial_id,
@@ -833,7 +935,7 @@ impl Store {
             let mut mm = self.sql(tx.prepare_cached(
                 "INSERT INTO missing_metric (trial_id, name, reason) VALUES (?1, ?2, ?3)",
             ))?;
-            for (name, reason) in a.missing {
+            for (name, reason) in &a.missing {
                 self.sql(mm.execute(params![trial_id, name, reason]))?;
             }
             if !a.requests.is_empty() {
@@ -842,7 +944,7 @@ impl Store {
                                           input_tokens, output_tokens, status, error, message, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 ))?;
-                for r in a.requests {
+                for r in &a.requests {
                     self.sql(rq.execute(params![
                         trial_id,
                         r.index as i64,
@@ -861,7 +963,7 @@ impl Store {
                     ]))?;
                 }
             }
-            if let Some(rec) = a.telemetry {
+            if let Some(rec) = &a.telemetry {
                 let mut st = self.sql(tx.prepare_cached(
                     "INSERT INTO series (trial_id, name, unit, kind, t, v) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 ))?;
@@ -879,7 +981,7 @@ impl Store {
                 }
             }
         }
-        Ok(trial_id)
+        Ok(Some(trial_id))
     }
 
     /// The measurement windows a trial marked (none for a trial without telemetry, or
@@ -1212,9 +1314,61 @@ fn log_range(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<LogRang
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// A run of one cell (`a/w`) in `store`.
+    pub(crate) fn a_run(store: &Store) -> i64 {
+        store.create_run(&new_run(), &[cell()]).unwrap()
+    }
+
+    /// A successful first attempt of trial `index` of cell `a/w`.
+    pub(crate) fn an_attempt(run_id: i64, session_id: i64, index: u32) -> AttemptRecord {
+        AttemptRecord {
+            run_id,
+            session_id,
+            key: TrialKey {
+                cell: "a/w".into(),
+                phase: Phase::Measure,
+                index,
+            },
+            seq: index as usize,
+            attempt: 1,
+            is_final: true,
+            status: TrialStatus::Ok,
+            reason: None,
+            exit_code: Some(0),
+            signal: None,
+            started_at: "2026-12-01T00:00:00Z".into(),
+            wall_s: Some(0.5),
+            argv: vec!["true".into()],
+            env: Vec::new(),
+            workdir: PathBuf::from("."),
+            stdout_log: None,
+            stderr_log: None,
+            notes: Vec::new(),
+            flags: Vec::new(),
+            metrics: Vec::new(),
+            missing: Vec::new(),
+            telemetry: None,
+            requests: Vec::new(),
+            lane: None,
+        }
+    }
+
+    pub(crate) fn a_session(store: &Store, run: i64) -> i64 {
+        store
+            .start_session(&NewSession {
+                run_id: run,
+                rigor_version: "0",
+                command_line: "rigor run",
+                file_sha256: "f",
+                experiment_sha256: "x",
+                environment: &serde_json::json!({"host": "h"}),
+            })
+            .unwrap()
+    }
 
     fn cell() -> Cell {
         Cell {
@@ -1243,23 +1397,9 @@ mod tests {
     fn an_attempt_round_trips_with_its_metrics_samples_and_missing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let run = store.create_run(&new_run(), &[cell()]).unwrap();
+        let run = a_run(&store);
         let env = serde_json::json!({"host": "h"});
-        let session = store
-            .start_session(&NewSession {
-                run_id: run,
-                rigor_version: "0",
-                command_line: "rigor run",
-                file_sha256: "f",
-                experiment_sha256: "x",
-                environment: &env,
-            })
-            .unwrap();
-        let key = TrialKey {
-            cell: "a/w".into(),
-            phase: Phase::Measure,
-            index: 0,
-        };
+        let session = a_session(&store, run);
         let metrics = vec![(
             "lat".to_string(),
             MetricValue {
@@ -1276,34 +1416,19 @@ mod tests {
         power.push(0.01, 650.25);
         rec.series.insert("gpu0.power_w".into(), power.clone());
         let flags = vec!["throttle: gpu0 slowed".to_string()];
-        let trial_id = store
-            .record_attempt(&AttemptRecord {
-                run_id: run,
-                session_id: session,
-                key: &key,
-                seq: 0,
-                attempt: 1,
-                is_final: true,
-                status: TrialStatus::Ok,
-                reason: None,
-                exit_code: Some(0),
-                signal: None,
-                started_at: "t",
-                wall_s: Some(0.5),
-                argv: &["true".to_string()],
-                env: &[],
-                workdir: Path::new("."),
-                stdout_log: None,
-                stderr_log: None,
-                notes: &[],
-                flags: &flags,
-                metrics: &metrics,
-                missing: &missing,
-                telemetry: Some(&rec),
-                requests: &[],
-                lane: Some((1, "cpus 2-3")),
-            })
-            .unwrap();
+        let attempt = AttemptRecord {
+            started_at: "t".into(),
+            flags: flags.clone(),
+            metrics,
+            missing: missing.clone(),
+            telemetry: Some(rec),
+            lane: Some((1, "cpus 2-3".into())),
+            ..an_attempt(run, session, 0)
+        };
+        let key = attempt.key.clone();
+        let trial_id = store.record_attempt(&attempt).unwrap().unwrap();
+        // A replayed journal adds nothing the store already has.
+        assert_eq!(store.record_attempt(&attempt).unwrap(), None);
         assert_eq!(store.series(trial_id).unwrap()["gpu0.power_w"], power);
         let data = store.load(run).unwrap();
         assert_eq!(data.trials[0].flags, flags);

@@ -527,6 +527,42 @@ fn assert_exactly_the_plan(d: &Dir) {
     assert_eq!(status, "complete");
 }
 
+/// The attempts a runner recorded: in the store, or only in its journal so far (the store
+/// gets them in batches; the next runner imports the journal).
+fn recorded(d: &Dir) -> std::collections::BTreeSet<(String, String, i64, i64)> {
+    let mut all = in_store(d);
+    let mut journal = d.store().into_os_string();
+    journal.push(".journal");
+    for line in std::fs::read_to_string(journal).unwrap_or_default().lines() {
+        // A line cut short by the kill is not a recorded attempt.
+        let Ok(a) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        all.insert((
+            a["key"]["cell"].as_str().unwrap().to_string(),
+            a["key"]["phase"].as_str().unwrap().to_string(),
+            a["key"]["index"].as_i64().unwrap(),
+            a["attempt"].as_i64().unwrap(),
+        ));
+    }
+    all
+}
+
+/// The attempts in the store itself (none before a runner has made its tables).
+fn in_store(d: &Dir) -> std::collections::BTreeSet<(String, String, i64, i64)> {
+    if !d.store().exists() {
+        return Default::default();
+    }
+    let db = d.db();
+    let Ok(mut stmt) = db.prepare("SELECT cell_key, phase, idx, attempt FROM trial") else {
+        return Default::default();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
 fn kill_9_mid_run_then_resume_ends_with_exactly_the_planned_trials() {
     let d = Dir::new();
@@ -535,7 +571,7 @@ fn kill_9_mid_run_then_resume_ends_with_exactly_the_planned_trials() {
     wait_for_trials(&d, 6);
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
-    let done_before = count(&d.db(), "SELECT count(*) FROM trial");
+    let done_before = recorded(&d).len() as i64;
     assert!(
         (6..20).contains(&done_before),
         "killed mid-run: {done_before}"
@@ -557,6 +593,64 @@ fn kill_9_mid_run_then_resume_ends_with_exactly_the_planned_trials() {
     let out = d.run_file(&f, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_exactly_the_plan(&d);
+}
+
+#[test]
+fn kill_9_again_and_again_during_short_trials_loses_no_attempt() {
+    // Trials of a millisecond: the store gets them in batches, so at most kills some are
+    // only in the journal. Every kill must keep every attempt recorded before it.
+    let d = Dir::new();
+    let f = d.write(
+        "short.toml",
+        "[experiment]\nname = \"short\"\ntrials = 150\nwarmup = 0\norder = \"shuffled\"\n\
+         [telemetry]\ngpu = false\n[[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\n\
+         [[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n",
+    );
+    let mut before = recorded(&d);
+    let mut only_in_journal = 0;
+    for k in 0..8u64 {
+        let mut child = spawn_run(&d, &f);
+        std::thread::sleep(Duration::from_millis(60 + 37 * k));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().unwrap();
+        let now = recorded(&d);
+        assert!(now.is_superset(&before), "kill {k} lost attempts");
+        only_in_journal = only_in_journal.max(now.len() - in_store(&d).len());
+        before = now;
+    }
+    assert!(
+        only_in_journal > 0,
+        "no kill found an attempt only in the journal: the test did not test it"
+    );
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = d.db();
+    assert_eq!(count(&db, "SELECT count(*) FROM trial"), 300);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM (SELECT DISTINCT cell_key, idx FROM trial)"
+        ),
+        300
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM trial WHERE final = 1 AND status = 'ok'"
+        ),
+        300
+    );
+    assert_eq!(
+        db.query_row("SELECT status FROM run", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "complete"
+    );
+    let mut journal = d.store().into_os_string();
+    journal.push(".journal");
+    assert!(
+        !std::path::Path::new(&journal).exists(),
+        "a finished run leaves no journal"
+    );
 }
 
 #[test]

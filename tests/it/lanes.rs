@@ -368,19 +368,29 @@ fn lanes_that_cannot_be_are_refused_at_their_line() {
 }
 
 #[test]
-fn each_attempt_is_stored_before_the_next_begins_with_one_lane_or_two() {
+fn each_attempt_is_recorded_before_the_next_begins_with_one_lane_or_two() {
     let tmp = lane_dir();
     let d = tmp.path();
-    // Each attempt writes how many attempts the store already holds for its trial, then
-    // fails until its third attempt: every attempt must find all earlier ones stored.
+    // Each attempt writes how many attempts are already recorded for its trial (in the
+    // store, or in its journal until the store has them), then fails until its third
+    // attempt: every attempt must find all earlier ones recorded.
     let probe = d.join("seen.py");
     std::fs::write(
         &probe,
-        r#"import sqlite3, sys
+        r#"import json, os, sqlite3, sys
 store, out, cell = sys.argv[1], sys.argv[2], sys.argv[3]
-n = sqlite3.connect(store).execute(
-    "SELECT count(*) FROM trial WHERE cell_key = ? AND phase = 'measure' AND idx = 0", (cell,)
-).fetchone()[0]
+seen = {a for (a,) in sqlite3.connect(store).execute(
+    "SELECT attempt FROM trial WHERE cell_key = ? AND phase = 'measure' AND idx = 0", (cell,)
+)}
+if os.path.exists(store + ".journal"):
+    for line in open(store + ".journal"):
+        try:
+            a = json.loads(line)
+        except ValueError:
+            continue
+        if a["key"] == {"cell": cell, "phase": "measure", "index": 0}:
+            seen.add(a["attempt"])
+n = len(seen)
 with open(out, "a") as f:
     f.write(f"{n}\n")
 sys.exit(0 if n >= 2 else 1)

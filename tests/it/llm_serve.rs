@@ -1044,8 +1044,13 @@ slo = "ttft_ms<=10000"
     for (w, d) in pairs {
         assert!((w - d).abs() <= 0.05 + 0.05 * d, "window {w} s, load {d} s");
     }
+    // Each trial has it, or says it spanned too few of the kernel's 10 ms ticks (a short
+    // load on a busy machine).
     assert_eq!(
-        count("SELECT count(*) FROM metric WHERE name = 'window.host.cpu_util_pct.mean'"),
+        count("SELECT count(*) FROM metric WHERE name = 'window.host.cpu_util_pct.mean'")
+            + count(
+                "SELECT count(*) FROM missing_metric WHERE name = 'window.host.cpu_util_pct.mean' AND reason LIKE '%kernel''s CPU accounting (10 ms ticks)%'"
+            ),
         8
     );
     // Every request of every trial, stored.

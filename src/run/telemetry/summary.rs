@@ -546,6 +546,17 @@ fn cadence(rec: &Recording, out: &mut Summary) {
 /// Below this many fast samples a trial's GPU levels are flagged.
 pub const MIN_SAMPLES: usize = 4;
 
+/// The shortest span of host readings a CPU utilisation is computed over: ten of the
+/// kernel's 10 ms accounting ticks.
+const MIN_CPU_SPAN_S: f64 = 0.1;
+
+fn span_s(s: &Series) -> f64 {
+    match (s.t.first(), s.t.last()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    }
+}
+
 fn host_metrics(rec: &Recording, out: &mut Summary) {
     let s = |n: &str| usable(rec.series.get(n));
     let why = |n: &str| {
@@ -560,6 +571,16 @@ fn host_metrics(rec: &Recording, out: &mut Summary) {
         return;
     }
     match (s("host.cpu_busy_ticks"), s("host.cpu_total_ticks")) {
+        // The kernel counts CPU time in ticks of 10 ms: over a shorter span one tick more
+        // or less is most of the value, which would be a number but not a measurement.
+        (Some(b), Some(_)) if span_s(b) < MIN_CPU_SPAN_S => out.missing.push((
+            "host.cpu_util_pct.mean".into(),
+            format!(
+                "the trial's host readings span {:.1} ms, under the {:.0} ms the kernel's CPU accounting (10 ms ticks) needs for a utilisation",
+                span_s(b) * 1e3,
+                MIN_CPU_SPAN_S * 1e3
+            ),
+        )),
         (Some(b), Some(t)) => match (apply(b, Op::Delta(1.0)), apply(t, Op::Delta(1.0))) {
             (Some(busy), Some(total)) if total > 0.0 => out.metrics.push((
                 "host.cpu_util_pct.mean".into(),
@@ -860,6 +881,21 @@ mod tests {
         assert_eq!(value(&out, "host.net_tx_mb"), 3.0);
         assert_eq!(value(&out, "host.mem_used_mib.peak"), 1500.0);
         assert!(out.missing.iter().any(|m| m.0 == "host.rss_tree_mib.peak"));
+
+        // A trial of a millisecond: one tick more or less would be the whole value.
+        for name in ["host.cpu_busy_ticks", "host.cpu_total_ticks"] {
+            let s = rec.series.get_mut(name).unwrap();
+            s.t = vec![0.0, 0.0006, 0.0012];
+        }
+        let out = summarize(&rec, &Telemetry::default());
+        assert!(!out.metrics.iter().any(|m| m.0 == "host.cpu_util_pct.mean"));
+        let why = &out
+            .missing
+            .iter()
+            .find(|m| m.0 == "host.cpu_util_pct.mean")
+            .unwrap()
+            .1;
+        assert!(why.contains("span 1.2 ms, under the 100 ms"), "{why}");
     }
 
     /// A GPU that draws 100 W, then 500 W between 1 s and 2 s, sampled every 10 ms (power)
