@@ -80,4 +80,23 @@ for name in ["fields 186+185 (rigor's fast batch)", "nvmlDeviceGetTemperature"]:
     times.sort()
     print(f"| {name}, energy read concurrently | {statistics.median(times):.1f} | {times[int(0.99 * len(times))]:.1f} | |")
 stop.set(); th.join()
+
+# The PCIe TX and RX counters read on two threads at once (each its own field call) against
+# both in one call: does NVML read them one after the other inside the call?
+tx, rx, both = fields([197]), fields([198]), fields([197, 198])
+go, done = threading.Barrier(2), threading.Barrier(2)
+def rx_loop():
+    for _ in range(N):
+        go.wait(); rx(); done.wait()
+th = threading.Thread(target=rx_loop); th.start()
+pair = []
+for _ in range(N):
+    t0 = time.perf_counter_ns(); go.wait(); tx(); done.wait(); pair.append((time.perf_counter_ns() - t0) / 1e3)
+th.join()
+one = []
+for _ in range(N):
+    t0 = time.perf_counter_ns(); both(); one.append((time.perf_counter_ns() - t0) / 1e3)
+for name, times in [("fields 197 and 198 on two threads at once", pair), ("fields 197+198 in one call", one)]:
+    times.sort()
+    print(f"| {name} | {statistics.median(times):.1f} | {times[int(0.99 * len(times))]:.1f} | |")
 nvml.nvmlShutdown()

@@ -89,8 +89,10 @@ fn report(
             .last_run_id()?
             .with_context(|| format!("{} holds no run", store_path.display()))?,
     };
+    // Counted before loading: an attempt stored in between is then in the report.
+    let unimported = store.unimported();
     let data = store.load(run_id)?;
-    if let Ok(n) = store.unimported()
+    if let Ok(n) = unimported
         && n > 0
     {
         eprintln!(

@@ -72,6 +72,14 @@ impl Writer {
         if let Some(e) = self.error() {
             return Err(e);
         }
+        // A long session of short trials: once the store has caught up, the journal starts
+        // again from empty (the flush makes the writer store what it is gathering now).
+        if self.journal.as_ref().is_some_and(|j| j.len() >= CLEAR_AT) {
+            self.flush()?;
+            if let Some(j) = self.journal.as_mut() {
+                j.clear()?;
+            }
+        }
         let journal = self
             .journal
             .as_mut()
@@ -88,10 +96,6 @@ impl Writer {
                     "the store's writer stopped; the attempt is in the journal".into(),
                 )
             }));
-        }
-        // Everything journalled so far is stored: the journal may start again from empty.
-        if journal.len() >= CLEAR_AT && self.shared.stored.load(Ordering::Acquire) == self.sent {
-            journal.clear()?;
         }
         Ok(())
     }
@@ -117,9 +121,23 @@ impl Writer {
         {
             let _ = done.recv();
         }
-        match self.error() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if let Some(e) = self.error() {
+            return Err(e);
+        }
+        self.all_stored()
+    }
+
+    /// Every attempt handed over is in the store; else (the writer thread died) an error,
+    /// and the journal keeps them.
+    fn all_stored(&self) -> Result<(), StoreError> {
+        let stored = self.shared.stored.load(Ordering::Acquire);
+        if stored == self.sent {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "the store's writer stopped with {} attempt(s) not stored; they are in the journal, which the next `rigor run` imports",
+                self.sent - stored
+            )))
         }
     }
 
@@ -129,6 +147,7 @@ impl Writer {
         if let Some(e) = self.error() {
             return Err(e);
         }
+        self.all_stored()?;
         match self.journal.take() {
             Some(j) => Ok(j.remove()?),
             None => Ok(()),
@@ -214,8 +233,13 @@ pub fn recover(store: &Store) -> Result<Option<String>, StoreError> {
     }
     if let Some(kept) = &imp.kept_at {
         let (line, why) = &imp.unreadable[0];
+        let at = if *line > 0 {
+            format!("line {line}: ")
+        } else {
+            String::new()
+        };
         note.push_str(&format!(
-            "; {} line(s) could not be read (line {line}: {why}), so their trials run again and the journal is kept at {}",
+            "; {} of its attempts could not be read or stored ({at}{why}), so their trials run again and the journal is kept at {}",
             imp.unreadable.len(),
             kept.display()
         ));

@@ -25,9 +25,11 @@ pub struct JournalError {
     pub source: std::io::Error,
 }
 
-/// Where the journal of the store at `store` lives: beside it.
+/// Where the journal of the store at `store` lives: beside the file it really is, so that
+/// every name of one store (a symlink, a relative path) finds the same journal.
 pub fn path_of(store: &Path) -> PathBuf {
-    let mut name = store.as_os_str().to_owned();
+    let store = store.canonicalize().unwrap_or_else(|_| store.to_path_buf());
+    let mut name = store.into_os_string();
     name.push(".journal");
     PathBuf::from(name)
 }
@@ -207,6 +209,16 @@ mod tests {
         assert_eq!(read(&store).unwrap().map(|r| r.attempts.len()), None);
         j.append(&written[0]).unwrap();
         assert_eq!(read(&store).unwrap().unwrap().attempts, written[..1]);
+    }
+
+    #[test]
+    fn every_name_of_a_store_finds_the_same_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("s.db");
+        std::fs::write(&real, b"").unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(path_of(&link), path_of(&real));
     }
 
     #[test]

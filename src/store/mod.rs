@@ -768,10 +768,29 @@ impl Store {
             }
             return Ok(None);
         };
-        let ids = self.record_attempts(&replay.attempts)?;
+        let mut unreadable = replay.unreadable;
+        // One transaction; should it fail, one attempt at a time, so that one attempt the
+        // store refuses cannot keep every other one out of it run after run.
+        let ids = match self.record_attempts(&replay.attempts) {
+            Ok(ids) => ids,
+            Err(_) => {
+                let mut ids = Vec::new();
+                for a in &replay.attempts {
+                    match self.record_attempt(a) {
+                        Ok(id) => ids.push(id),
+                        Err(e) => unreadable.push((
+                            0,
+                            format!("trial {} attempt {}: {e}", a.key.cell, a.attempt),
+                        )),
+                    }
+                }
+                ids
+            }
+        };
         let imported = ids.iter().filter(|id| id.is_some()).count();
+        let present = ids.len() - imported;
         let path = journal::path_of(&self.path);
-        let kept_at = if replay.unreadable.is_empty() {
+        let kept_at = if unreadable.is_empty() {
             std::fs::remove_file(&path).map_err(|source| journal::JournalError {
                 path: path.clone(),
                 source,
@@ -787,9 +806,9 @@ impl Store {
         };
         Ok(Some(JournalImport {
             imported,
-            present: ids.len() - imported,
+            present,
             torn: replay.torn,
-            unreadable: replay.unreadable,
+            unreadable,
             kept_at,
         }))
     }
