@@ -161,6 +161,7 @@ struct RawTelemetry {
     host: Option<bool>,
     flag_throttle: Option<bool>,
     flag_foreign_processes: Option<bool>,
+    pcie: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1647,6 +1648,7 @@ impl<'a> Parser<'a> {
         out.flag_foreign_processes = t
             .flag_foreign_processes
             .unwrap_or(out.flag_foreign_processes);
+        out.pcie = t.pcie.unwrap_or(out.pcie);
         Ok(out)
     }
 
@@ -2080,6 +2082,22 @@ command = "app --cache {cache} --threads {threads}"
     fn parse(design: &str) -> Experiment {
         let text = format!("[experiment]\nname = \"f\"\n{design}\n{FACTORS}");
         parse_experiment(Path::new("f.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn pcie_counters_can_be_turned_off_without_changing_the_hash_of_files_that_do_not() {
+        let off = parse("[telemetry]\npcie = false");
+        assert!(!off.telemetry.pcie);
+        let on = parse("");
+        assert!(on.telemetry.pcie);
+        // A run recorded before the setting existed hashes the same and still resumes.
+        let json = serde_json::to_string(&on.telemetry).unwrap();
+        assert!(!json.contains("pcie"), "{json}");
+        assert!(
+            serde_json::to_string(&off.telemetry)
+                .unwrap()
+                .contains("\"pcie\":false")
+        );
     }
 
     #[test]

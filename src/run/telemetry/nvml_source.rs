@@ -24,6 +24,8 @@ pub struct GpuReader<'n> {
     unsupported: BTreeSet<&'static str>,
     /// Whether the GPU has PCIe byte counters; asked on the first slow sample.
     pcie_counters: Option<bool>,
+    /// PCIe readings asked for (`[telemetry] pcie`).
+    pub pcie: bool,
     /// The PCIe byte counters are 32 bits wide (they wrap every 4.29 GB; seen on an
     /// H200): per counter, its last raw value and the wraps added so far.
     wraps: BTreeMap<&'static str, (f64, f64)>,
@@ -54,6 +56,7 @@ impl<'n> GpuReader<'n> {
             prefix: format!("gpu{index}"),
             unsupported: BTreeSet::new(),
             pcie_counters: None,
+            pcie: true,
             wraps: BTreeMap::new(),
         }
     }
@@ -116,6 +119,15 @@ impl<'n> GpuReader<'n> {
             rec.unavailable
                 .entry(format!("{}.{name}", self.prefix))
                 .or_insert_with(|| NOT_SUPPORTED.into());
+        }
+        if !self.pcie {
+            for name in ["pcie_tx_bytes", "pcie_rx_bytes"] {
+                rec.unavailable
+                    .entry(format!("{}.{name}", self.prefix))
+                    .or_insert_with(|| {
+                        "not read: the experiment sets `[telemetry] pcie = false`".into()
+                    });
+            }
         }
     }
 
@@ -252,6 +264,9 @@ impl<'n> GpuReader<'n> {
 
     /// Whether the GPU has PCIe byte counters, asked once.
     fn has_pcie_counters(&mut self) -> bool {
+        if !self.pcie {
+            return false;
+        }
         *self.pcie_counters.get_or_insert_with(|| {
             self.dev
                 .field_values_for(&[FieldId(FI_PCIE_TX_BYTES)])
@@ -323,7 +338,7 @@ impl<'n> GpuReader<'n> {
         self.read(rec, "energy_mj", "mJ", Kind::Counter, start, |d| {
             d.total_energy_consumption().map(|mj| mj as f64)
         });
-        if !has_counters && self.wants("pcie_tx_kbs") {
+        if self.pcie && !has_counters && self.wants("pcie_tx_kbs") {
             let t0 = Instant::now();
             let r = self
                 .dev

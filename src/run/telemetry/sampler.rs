@@ -597,10 +597,14 @@ impl Sampler {
                 open_errors,
             })
         })?;
-        let readers = open(sources.nvml, &sources.gpus).0;
+        let mut readers = open(sources.nvml, &sources.gpus).0;
+        let pcie = sources.settings.pcie;
+        for r in &mut readers {
+            r.pcie = pcie;
+        }
         let slow_period = SLOW_PERIOD.max(interval);
         // With GPUs, the thread ticks at the PCIe counters' period.
-        let tick = if readers.is_empty() {
+        let tick = if readers.is_empty() || !pcie {
             slow_period
         } else {
             super::nvml_source::PCIE_PERIOD
