@@ -48,6 +48,7 @@ impl Writer {
     /// Starts the writer on `store` (a second connection to the runner's store) with a
     /// fresh journal. What an earlier runner left in the journal must be imported first.
     pub fn start(store: Store) -> Result<Writer, StoreError> {
+        store.checkpoint_often()?;
         let journal = Journal::create(store.path())?;
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel();
