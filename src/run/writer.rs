@@ -73,14 +73,6 @@ impl Writer {
         if let Some(e) = self.error() {
             return Err(e);
         }
-        // A long session of short trials: once the store has caught up, the journal starts
-        // again from empty (the flush makes the writer store what it is gathering now).
-        if self.journal.as_ref().is_some_and(|j| j.len() >= CLEAR_AT) {
-            self.flush()?;
-            if let Some(j) = self.journal.as_mut() {
-                j.clear()?;
-            }
-        }
         let journal = self
             .journal
             .as_mut()
@@ -97,6 +89,15 @@ impl Writer {
                     "the store's writer stopped; the attempt is in the journal".into(),
                 )
             }));
+        }
+        // A long session of short trials: once the store has caught up (the flush makes
+        // the writer store what it is gathering, this attempt included), the journal
+        // starts again from empty.
+        if self.journal.as_ref().is_some_and(|j| j.len() >= CLEAR_AT) {
+            self.flush()?;
+            if let Some(j) = self.journal.as_mut() {
+                j.clear()?;
+            }
         }
         Ok(())
     }

@@ -773,7 +773,7 @@ impl Store {
         // store refuses cannot keep every other one out of it run after run.
         let ids = match self.record_attempts(&replay.attempts) {
             Ok(ids) => ids,
-            Err(_) => {
+            Err(batch) => {
                 let mut ids = Vec::new();
                 for a in &replay.attempts {
                     match self.record_attempt(a) {
@@ -783,6 +783,11 @@ impl Store {
                             format!("trial {} attempt {}: {e}", a.key.cell, a.attempt),
                         )),
                     }
+                }
+                // Nothing stored at all: the store itself fails (a full disk, read-only);
+                // the journal stays as it is for the next try.
+                if ids.is_empty() {
+                    return Err(batch);
                 }
                 ids
             }
@@ -1202,7 +1207,7 @@ impl Store {
         }
         // Ordered here rather than by SQL: a temporary B-tree per query cost a report of
         // 2,000 trials about 20 ms, more than the rows themselves.
-        trials.sort_by_key(|t| (t.seq, t.attempt));
+        trials.sort_by_key(|t| (t.seq, t.attempt, t.id));
         for t in &mut trials {
             t.metrics.sort_by(|a, b| a.name.cmp(&b.name));
             t.missing.sort_by(|a, b| a.0.cmp(&b.0));

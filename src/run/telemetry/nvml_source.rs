@@ -263,7 +263,7 @@ impl<'n> GpuReader<'n> {
     }
 
     /// Whether the GPU has PCIe byte counters, asked once.
-    fn has_pcie_counters(&mut self) -> bool {
+    pub fn has_pcie_counters(&mut self) -> bool {
         if !self.pcie {
             return false;
         }

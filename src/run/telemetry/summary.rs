@@ -174,8 +174,7 @@ fn one_gpu(
                         "{name} integrated from power samples: the GPU has no energy counter ({why})"
                     ),
                     None => format!(
-                        "{name} integrated from power samples: the trial ended before the energy counter's first read ({} ms in)",
-                        super::nvml_source::PCIE_PERIOD.as_millis()
+                        "{name} integrated from power samples: the trial ended before the energy counter's first read"
                     ),
                 })
             }),
