@@ -61,8 +61,8 @@ pub enum ExecError {
     Log(io::Error),
     #[error("cannot write the trial's output to its log (what it printed after is lost): {0}")]
     LogWrite(io::Error),
-    #[error("cannot start `{program}`: {source}")]
-    Spawn { program: String, source: io::Error },
+    #[error("cannot start `{program}`: {error}")]
+    Spawn { program: String, error: io::Error },
     #[error("waiting for the process failed: {0}")]
     Wait(io::Error),
 }
@@ -107,11 +107,11 @@ pub fn execute(spec: &mut ExecSpec<'_>) -> Result<ExecOutcome, ExecError> {
     drop(cmd);
     let child = match spawned {
         Ok(c) => c,
-        Err(source) => {
+        Err(error) => {
             copier.finish();
             return Err(ExecError::Spawn {
                 program: program.to_string(),
-                source,
+                error,
             });
         }
     };

@@ -23,10 +23,10 @@ pub enum SlurmError {
     NoRecord(PathBuf),
     #[error("cannot read {path}: {why}")]
     BadRecord { path: PathBuf, why: String },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -49,7 +49,7 @@ pub fn read_record(results: &Path) -> Result<SubmitRecord, SlurmError> {
 pub fn write_record(results: &Path, r: &SubmitRecord) -> Result<(), SlurmError> {
     let path = results.join(RECORD);
     let text = serde_json::to_string_pretty(r).unwrap_or_default();
-    std::fs::write(&path, text).map_err(|source| SlurmError::Write { path, source })
+    std::fs::write(&path, text).map_err(|error| SlurmError::Write { path, error })
 }
 
 /// What `rigor submit --slurm` was asked for.

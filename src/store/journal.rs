@@ -19,10 +19,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-#[error("the store's journal {path}: {source}")]
+#[error("the store's journal {path}: {error}")]
 pub struct JournalError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// Where the journal of the store at `store` lives: beside the file it really is, so that
@@ -52,9 +52,9 @@ impl Journal {
             .truncate(true)
             .write(true)
             .open(&path)
-            .map_err(|source| JournalError {
+            .map_err(|error| JournalError {
                 path: path.clone(),
-                source,
+                error,
             })?;
         Ok(Journal {
             file,
@@ -101,16 +101,16 @@ impl Journal {
 
     /// Removes the journal: the store has every attempt in it.
     pub fn remove(self) -> Result<(), JournalError> {
-        std::fs::remove_file(&self.path).map_err(|source| JournalError {
+        std::fs::remove_file(&self.path).map_err(|error| JournalError {
             path: self.path.clone(),
-            source,
+            error,
         })
     }
 
-    fn error(&self, source: std::io::Error) -> JournalError {
+    fn error(&self, error: std::io::Error) -> JournalError {
         JournalError {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 }
@@ -131,7 +131,7 @@ pub fn read(store: &Path) -> Result<Option<Replay>, JournalError> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(JournalError { path, source }),
+        Err(error) => return Err(JournalError { path, error }),
     };
     if bytes.is_empty() {
         return Ok(None);

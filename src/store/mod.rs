@@ -144,19 +144,19 @@ pub enum StoreError {
     Mismatch { path: PathBuf, detail: String },
     #[error("cannot create the results directory {0}: {1}")]
     Dir(PathBuf, std::io::Error),
-    #[error("cannot open the results store {path}: {source}")]
+    #[error("cannot open the results store {path}: {error}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error(
         "the results store {path} was written by a newer rigor (schema {found}, this rigor knows {SCHEMA_VERSION}); use a newer rigor or another --store"
     )]
     TooNew { path: PathBuf, found: i64 },
-    #[error("results store {path}: {source}")]
+    #[error("results store {path}: {error}")]
     Sql {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
@@ -327,9 +327,9 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Dir(dir.to_path_buf(), e))?;
         }
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let conn = Connection::open(path).map_err(|error| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let store = Store {
             conn,
@@ -380,9 +380,9 @@ impl Store {
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
-            .map_err(|source| StoreError::Open {
+            .map_err(|error| StoreError::Open {
                 path: path.to_path_buf(),
-                source,
+                error,
             })?;
             let has_run: i64 = ro
                 .query_row(
@@ -390,9 +390,9 @@ impl Store {
                     [],
                     |r| r.get(0),
                 )
-                .map_err(|source| StoreError::Open {
+                .map_err(|error| StoreError::Open {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 })?;
             if has_run == 0 {
                 return Err(not_a_store("it has no `run` table"));
@@ -413,15 +413,15 @@ impl Store {
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
-            .map_err(|source| StoreError::Open {
+            .map_err(|error| StoreError::Open {
                 path: p.to_path_buf(),
-                source,
+                error,
             })
         };
         let conn = open(path)?;
-        let sql = |source| StoreError::Sql {
+        let sql = |error| StoreError::Sql {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -451,9 +451,9 @@ impl Store {
                 .map_or(0, |d| d.as_nanos())
         ));
         {
-            let mut dst = Connection::open(&scratch).map_err(|source| StoreError::Open {
+            let mut dst = Connection::open(&scratch).map_err(|error| StoreError::Open {
                 path: scratch.clone(),
-                source,
+                error,
             })?;
             rusqlite::backup::Backup::new(&conn, &mut dst)
                 .and_then(|b| b.run_to_completion(64, std::time::Duration::ZERO, None))
@@ -470,9 +470,9 @@ impl Store {
     }
 
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, StoreError> {
-        r.map_err(|source| StoreError::Sql {
+        r.map_err(|error| StoreError::Sql {
             path: self.path.clone(),
-            source,
+            error,
         })
     }
 
@@ -764,7 +764,7 @@ impl Store {
             // An empty journal: a runner stopped before its first attempt.
             if path.exists() {
                 std::fs::remove_file(&path)
-                    .map_err(|source| journal::JournalError { path, source })?;
+                    .map_err(|error| journal::JournalError { path, error })?;
             }
             return Ok(None);
         };
@@ -796,17 +796,16 @@ impl Store {
         let present = ids.len() - imported;
         let path = journal::path_of(&self.path);
         let kept_at = if unreadable.is_empty() {
-            std::fs::remove_file(&path).map_err(|source| journal::JournalError {
+            std::fs::remove_file(&path).map_err(|error| journal::JournalError {
                 path: path.clone(),
-                source,
+                error,
             })?;
             None
         } else {
             let mut kept = path.clone().into_os_string();
             kept.push(format!(".unreadable-{}", std::process::id()));
             let kept = PathBuf::from(kept);
-            std::fs::rename(&path, &kept)
-                .map_err(|source| journal::JournalError { path, source })?;
+            std::fs::rename(&path, &kept).map_err(|error| journal::JournalError { path, error })?;
             Some(kept)
         };
         Ok(Some(JournalImport {
@@ -1535,7 +1534,7 @@ pub fn merge(
         let c = &dest.conn;
         let at = |e| StoreError::Sql {
             path: out.to_path_buf(),
-            source: e,
+            error: e,
         };
         c.execute("ATTACH DATABASE ?1 AS shard", [path.display().to_string()])
             .map_err(at)?;
@@ -1612,7 +1611,7 @@ pub fn merge(
     if let Some(rid) = run_id {
         let at = |e| StoreError::Sql {
             path: out.to_path_buf(),
-            source: e,
+            error: e,
         };
         if summary.shards < expected {
             dest.conn

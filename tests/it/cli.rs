@@ -654,6 +654,76 @@ fn kill_9_again_and_again_during_short_trials_loses_no_attempt() {
 }
 
 #[test]
+fn a_store_that_cannot_grow_stops_the_run_and_loses_no_finished_trial() {
+    // A full disk, as the runner meets it: a write past the file-size limit fails (EFBIG;
+    // SIGXFSZ ignored, as a full disk sends no signal). The journal, the WAL or the store
+    // hits it first; whichever does, what finished before is kept and the resume, with
+    // room again, ends with exactly the plan.
+    use std::os::unix::process::CommandExt;
+    let d = Dir::new();
+    let f = d.write(
+        "full.toml",
+        "[experiment]\nname = \"full\"\ntrials = 150\nwarmup = 0\n[telemetry]\ngpu = false\n\
+         [[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\n\
+         [[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n",
+    );
+    let store = d.store();
+    let mut cmd = rigor();
+    cmd.args([
+        "run",
+        f.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--progress",
+        "none",
+    ])
+    .current_dir(d.path());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 200 * 1024,
+                rlim_max: 200 * 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // SQLite reports a write past the limit as an I/O error, a full disk as "full".
+    assert!(
+        err.contains("results store") || err.contains("journal"),
+        "the error names what could not be written: {err}"
+    );
+    let kept = recorded(&d);
+    assert!(
+        !kept.is_empty() && kept.len() < 300,
+        "stopped part way: {}",
+        kept.len()
+    );
+
+    let out = d.run_file(&f, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = recorded(&d);
+    assert!(after.is_superset(&kept), "a finished trial was lost");
+    let db = d.db();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM trial WHERE final = 1"),
+        300
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM (SELECT DISTINCT cell_key, idx FROM trial)"
+        ),
+        300
+    );
+}
+
+#[test]
 fn sigint_stops_the_trial_saves_the_rest_and_exits_130() {
     let d = Dir::new();
     let f = resume_experiment(&d);
