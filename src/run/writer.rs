@@ -223,13 +223,22 @@ pub fn recover(store: &Store) -> Result<Option<String>, StoreError> {
     let Some(imp) = store.import_journal()? else {
         return Ok(None);
     };
-    let mut note = format!(
-        "the journal of a session that ended without closing held {} attempt(s) not yet in the store; imported",
-        imp.imported
-    );
-    if imp.present > 0 {
-        note.push_str(&format!(" ({} more were already there)", imp.present));
-    }
+    let mut note = if imp.imported == 0 {
+        format!(
+            "the journal of a session that ended without closing had nothing the store lacked ({} attempt(s), all stored already)",
+            imp.present
+        )
+    } else {
+        format!(
+            "the journal of a session that ended without closing held {} attempt(s) not yet in the store; imported{}",
+            imp.imported,
+            if imp.present > 0 {
+                format!(" ({} more were already there)", imp.present)
+            } else {
+                String::new()
+            }
+        )
+    };
     if imp.torn {
         note.push_str("; its last line was cut short by the stop, so that trial runs again");
     }
@@ -293,7 +302,7 @@ mod tests {
         assert!(journal.exists());
         let note = recover(&store).unwrap().unwrap();
         assert!(
-            note.contains("held 0 attempt(s)") && note.contains("1 more were already there"),
+            note.contains("nothing the store lacked (1 attempt(s), all stored already)"),
             "{note}"
         );
         assert_eq!(store.attempts(run).unwrap().len(), 6);
