@@ -13,7 +13,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 crate::reason_error!(
@@ -113,7 +112,6 @@ pub struct Copier {
 struct CopyThread {
     jobs: mpsc::Sender<(std::io::PipeReader, File, Arc<AtomicBool>)>,
     results: mpsc::Receiver<Copied>,
-    _handle: JoinHandle<()>,
 }
 
 thread_local! {
@@ -125,7 +123,8 @@ impl CopyThread {
     fn spawn() -> io::Result<CopyThread> {
         let (jobs, job_rx) = mpsc::channel::<(std::io::PipeReader, File, Arc<AtomicBool>)>();
         let (result_tx, results) = mpsc::channel();
-        let handle = std::thread::Builder::new()
+        // Detached: it ends when its runner thread drops the job channel.
+        std::thread::Builder::new()
             .name("rigor-stdout".into())
             .spawn(move || {
                 let mut buf = vec![0u8; 64 * 1024];
@@ -139,11 +138,7 @@ impl CopyThread {
                     }
                 }
             })?;
-        Ok(CopyThread {
-            jobs,
-            results,
-            _handle: handle,
-        })
+        Ok(CopyThread { jobs, results })
     }
 }
 

@@ -269,22 +269,15 @@ mod tests {
         assert_eq!(recover(&store).unwrap(), None);
     }
 
-    fn attempt(run_id: i64, session_id: i64, index: u32) -> AttemptRecord {
-        crate::store::tests::an_attempt(run_id, session_id, index)
-    }
-
     #[test]
     fn attempts_are_journalled_then_stored_and_the_journal_goes_at_the_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let store = Store::open(&path).unwrap();
-        let run = crate::store::tests::a_run(&store);
-        let session = crate::store::tests::a_session(&store, run);
+        let (_dir, path, store, run, session) = crate::store::tests::a_store();
         let journal = crate::store::journal::path_of(&path);
 
         let mut w = Writer::start(Store::open(&path).unwrap()).unwrap();
         for i in 0..5 {
-            w.record(attempt(run, session, i)).unwrap();
+            w.record(crate::store::tests::an_attempt(run, session, i))
+                .unwrap();
         }
         // Journalled at once, whatever the writer thread has done yet.
         let replay = crate::store::journal::read(&path).unwrap().unwrap();
@@ -297,7 +290,8 @@ mod tests {
         // A writer dropped without finishing (the run failed) leaves its journal; the
         // next runner finds every attempt in it already stored.
         let mut w = Writer::start(Store::open(&path).unwrap()).unwrap();
-        w.record(attempt(run, session, 5)).unwrap();
+        w.record(crate::store::tests::an_attempt(run, session, 5))
+            .unwrap();
         drop(w);
         assert!(journal.exists());
         let note = recover(&store).unwrap().unwrap();

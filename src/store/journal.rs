@@ -71,9 +71,9 @@ impl Journal {
         self.line.push(b'\n');
         // One buffer, so one `write` unless the kernel cuts it short; after a failed or
         // partial write the line is torn, which `read` recognises.
-        let (file, line) = (&mut self.file, &self.line);
-        let r = file.write_all(line);
-        r.map_err(|e| self.error(e))?;
+        if let Err(e) = self.file.write_all(&self.line) {
+            return Err(self.error(e));
+        }
         self.len += self.line.len() as u64;
         Ok(())
     }
@@ -158,7 +158,6 @@ pub fn read(store: &Path) -> Result<Option<Replay>, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use crate::trial::MetricValue;
 
     fn attempt(index: u32, run_id: i64, session_id: i64) -> AttemptRecord {
@@ -223,11 +222,7 @@ mod tests {
 
     #[test]
     fn import_stores_each_attempt_once_and_keeps_an_unreadable_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let store = Store::open(&path).unwrap();
-        let run = crate::store::tests::a_run(&store);
-        let session = crate::store::tests::a_session(&store, run);
+        let (_dir, path, store, run, session) = crate::store::tests::a_store();
         // The first attempt reached the store before the runner died; the journal has all three.
         store.record_attempt(&attempt(0, run, session)).unwrap();
         let mut j = Journal::create(&path).unwrap();

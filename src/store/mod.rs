@@ -1355,6 +1355,17 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// A fresh store in a temporary directory, with a run of one cell and a session:
+    /// (directory, store path, store, run, session).
+    pub(crate) fn a_store() -> (tempfile::TempDir, PathBuf, Store, i64, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        let run = a_run(&store);
+        let session = a_session(&store, run);
+        (dir, path, store, run, session)
+    }
+
     /// A run of one cell (`a/w`) in `store`.
     pub(crate) fn a_run(store: &Store) -> i64 {
         store.create_run(&new_run(), &[cell()]).unwrap()

@@ -41,18 +41,20 @@ impl Dir {
             .output()
             .unwrap()
     }
+    /// `rigor run FILE` on this directory's store, to be started by the caller.
+    fn run_command(&self, file: &Path, progress: &str) -> Command {
+        let mut cmd = rigor();
+        cmd.args(["run", file.to_str().unwrap(), "--store"])
+            .arg(self.store())
+            .args(["--progress", progress])
+            .current_dir(self.path());
+        cmd
+    }
     fn run_file(&self, file: &Path, extra: &[&str]) -> Output {
-        let store = self.store();
-        let mut args = vec![
-            "run",
-            file.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--progress",
-            "lines",
-        ];
-        args.extend_from_slice(extra);
-        self.run(&args)
+        self.run_command(file, "lines")
+            .args(extra)
+            .output()
+            .unwrap()
     }
     fn db(&self) -> Connection {
         Connection::open(self.store()).unwrap()
@@ -463,17 +465,7 @@ params = { d = [1, 2] }
 
 /// `rigor run` in the background, output captured, for tests that signal it.
 fn spawn_run(d: &Dir, file: &Path) -> std::process::Child {
-    let store = d.store();
-    rigor()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "--progress",
-            "none",
-        ])
-        .current_dir(d.path())
+    d.run_command(file, "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -667,17 +659,7 @@ fn a_store_that_cannot_grow_stops_the_run_and_loses_no_finished_trial() {
          [[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\n\
          [[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"true\"\n",
     );
-    let store = d.store();
-    let mut cmd = rigor();
-    cmd.args([
-        "run",
-        f.to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "--progress",
-        "none",
-    ])
-    .current_dir(d.path());
+    let mut cmd = d.run_command(&f, "none");
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
