@@ -121,6 +121,7 @@ impl Writer {
         if let Some(tx) = &self.tx
             && tx.send(Msg::Flush(ack)).is_ok()
         {
+            self.wake();
             let _ = done.recv();
         }
         if let Some(e) = self.error() {
@@ -156,8 +157,16 @@ impl Writer {
         }
     }
 
+    /// The writer thread, should it be gathering (parked), stores what it has now.
+    fn wake(&self) {
+        if let Some(h) = &self.handle {
+            h.thread().unpark();
+        }
+    }
+
     fn stop(&mut self) {
         self.tx = None;
+        self.wake();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -179,16 +188,27 @@ fn serve(store: Store, rx: mpsc::Receiver<Msg>, shared: &Shared) {
     while let Ok(first) = rx.recv() {
         let until = Instant::now() + GATHER;
         let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Attempt(a) => batch.push(*a),
-                Msg::Flush(ack) => acks.push(ack),
+        // Gathering, the thread is parked rather than waiting on the channel: a send to a
+        // receiver blocked on it wakes that thread (a futex call and a switch on another
+        // CPU, per trial); a send to a parked one is a push. A flush and the end of the
+        // session unpark it.
+        loop {
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Attempt(a) => batch.push(*a),
+                    Msg::Flush(ack) => acks.push(ack),
+                }
+                next = rx.try_recv().ok();
             }
             // A flush, a full batch or the end of the run stores at once.
-            if batch.len() < BATCH && acks.is_empty() {
-                next = rx
-                    .recv_timeout(until.saturating_duration_since(Instant::now()))
-                    .ok();
+            let now = Instant::now();
+            if batch.len() >= BATCH || !acks.is_empty() || now >= until {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(msg) => next = Some(msg),
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => std::thread::park_timeout(until - now),
             }
         }
         if !batch.is_empty() && !shared.failed.load(Ordering::Acquire) {
