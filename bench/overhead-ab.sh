@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Per-trial overhead of two (or more) rigor binaries, interleaved so that a noisy machine
 # treats them alike: REPS rounds, each running every binary on 2×N `true` trials with host
-# telemetry on and with telemetry off. Overhead per trial = (wall time of the whole
+# telemetry on and with telemetry off (MODES="on off nopcie" adds GPU telemetry without the
+# PCIe counters, `[telemetry] pcie = false`). Overhead per trial = (wall time of the whole
 # `rigor run`, start-up and final report included − the sum of the trials' own wall times)
 # / trials. Prints each binary's median over the rounds, and every round.
 #   bench/overhead-ab.sh REPS N OLD_RIGOR NEW_RIGOR
@@ -10,19 +11,21 @@ set -euo pipefail
 REPS=$1
 N=$2
 shift 2
-command -v sqlite3 >/dev/null || { echo "needs the sqlite3 command" >&2; exit 1; }
+MODES=${MODES:-on off}
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 printf '[experiment]\nname = "off"\ntrials = %s\n[telemetry]\nhost = false\ngpu = false\n[[variant]]\nname = "a"\n[[variant]]\nname = "b"\n[[workload]]\nname = "t"\nkind = "command"\ncommand = "true"\n' "$N" >"$d/off.toml"
 sed 's/host = false/host = true/; /^gpu = false$/d' "$d/off.toml" >"$d/on.toml"
+sed 's/host = false/host = true\npcie = false/; /^gpu = false$/d' "$d/off.toml" >"$d/nopcie.toml"
 for _ in $(seq "$REPS"); do
   for b in "$@"; do
-    for m in on off; do
+    for m in $MODES; do
       rm -f "$d"/x.db*
       t0=$(date +%s%N)
       "$b" run "$d/$m.toml" --store "$d/x.db" --progress none >/dev/null 2>&1
       t1=$(date +%s%N)
-      echo "$b $m $((t1 - t0)) $(sqlite3 "$d/x.db" 'SELECT sum(wall_s) FROM trial')" >>"$d/res"
+      s=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT sum(wall_s) FROM trial").fetchone()[0])' "$d/x.db")
+      echo "$b $m $((t1 - t0)) $s" >>"$d/res"
     done
   done
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device call (10 minutes at most) running the named steps in order, results to $OUT:
-#   costs    NVML's cost per reading, straight from the driver (bench/gpu/nvml_costs.py)
+#   costs    NVML's cost per reading, straight from the driver (bench/gpu/nvml_costs.py), and
+#            a PCIe counter read's after a pause (bench/gpu/pcie_read_latency.py)
 #   cadence  telemetry cadence, cost and fidelity at 10 ms (bench/gpu/cadence.sh; issue 23)
 #   check    the serving cross-checks and recordings (bench/gpu/serve.sh check; issue 14)
 #   paired   rigor and vLLM's client at the same time on one server (bench/gpu/serve_check.py --paired)
@@ -30,7 +31,8 @@ trap save EXIT
   for step in "$@"; do
     echo "=== $step $(date +%T)"
     case "$step" in
-      costs) python3 bench/gpu/nvml_costs.py 300 | tee "$W/costs.md" ;;
+      costs) python3 bench/gpu/nvml_costs.py 300 | tee "$W/costs.md"
+        python3 bench/gpu/pcie_read_latency.py 200 | tee -a "$W/costs.md" ;;
       cadence) timeout 120 bench/gpu/cadence.sh "$W/cadence" ;;
       check)
         SUSTAIN=${SUSTAIN:-45} timeout "${SERVE_LIMIT:-400}" bench/gpu/serve.sh check "$W/serve" \
