@@ -198,7 +198,9 @@ fn serve(store: Store, rx: mpsc::Receiver<Msg>, shared: &Shared) {
                     Msg::Attempt(a) => batch.push(*a),
                     Msg::Flush(ack) => acks.push(ack),
                 }
-                next = rx.try_recv().ok();
+                if batch.len() < BATCH && acks.is_empty() {
+                    next = rx.try_recv().ok();
+                }
             }
             // A flush, a full batch or the end of the run stores at once.
             let now = Instant::now();

@@ -1333,8 +1333,10 @@ command = "echo same"
 
 #[test]
 fn adaptive_stopping_runs_rounds_until_settled_and_says_why() {
-    let _alone = crate::common::exclusive();
     let d = Dir::new();
+    // The deciding metric is the command's own, a function of the trial index, so every
+    // look sees the same values on any machine: `a` and `same` 10.00, 10.01, …, `far`
+    // twice that. Timed trials made this test depend on the machine's load.
     let f = d.write(
         "a.toml",
         r#"[experiment]
@@ -1348,18 +1350,18 @@ margin = 0.001
 
 [[variant]]
 name = "a"
-params = { s = "0.01" }
+params = { s = "10.0" }
 [[variant]]
 name = "far"
-params = { s = "0.2" }
+params = { s = "20.0" }
 [[variant]]
 name = "same"
-params = { s = "0.01" }
+params = { s = "10.0" }
 
 [[workload]]
-name = "sleep"
+name = "score"
 kind = "command"
-command = "sleep {s}"
+command = """echo '{"metric": "score", "value": {s}{trial}}'"""
 "#,
     );
     let out = d.run_file(&f, &[]);
@@ -1373,19 +1375,17 @@ command = "sleep {s}"
             .unwrap()
     };
     let n = |key: &str| cell(key)["finished"].as_u64().unwrap();
-    // 20x slower is clear at the first look, however loaded the machine (5x was not, once).
-    // `same` runs the baseline's command, asked for ±0.1% with a ±0.1% equivalence margin:
-    // more rounds, until futility or max. A chance "clear" difference at Pocock's per-look
-    // level is possible at any look, the first included (seen twice in a row on a loaded
-    // machine): then it stops at 3 and must say so.
+    // Twice the baseline is clear at the first look. `same` equals the baseline trial for
+    // trial, but ±0.1% asked of values spread over 0.7% is out of reach: more rounds, until
+    // futility (from 2·min = 6 trials on) or max.
     assert_eq!(n("far/"), 3, "{cells:?}");
     let same = n("same/");
-    if same == 3 {
-        let why = cell("same/")["why"].as_str().unwrap();
-        assert!(why.contains("clearly different"), "{cells:?}");
-    } else {
-        assert!((4..=8).contains(&same), "{cells:?}");
-    }
+    assert!((6..=8).contains(&same), "{cells:?}");
+    let why = cell("same/")["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("stopped for futility") || why.starts_with("reached max"),
+        "{cells:?}"
+    );
     assert_eq!(
         n("a/"),
         same,
@@ -1415,17 +1415,8 @@ command = "sleep {s}"
         md.contains("settled: comparisons clearly different"),
         "{md}"
     );
-    let why = cells
-        .iter()
-        .find(|c| c["cell"].as_str().unwrap().starts_with("same/"))
-        .unwrap()["why"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    if why.starts_with("reached max") || why.starts_with("stopped for futility") {
-        let warnings = j["analysis"]["warnings"].to_string();
-        assert!(warnings.contains("adaptive-unsettled"), "{warnings}");
-    }
+    let warnings = j["analysis"]["warnings"].to_string();
+    assert!(warnings.contains("adaptive-unsettled"), "{warnings}");
     expect_config_error(
         &Dir::new(),
         "badadapt.toml",

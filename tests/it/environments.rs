@@ -260,6 +260,9 @@ fn trials_run_in_fresh_podman_containers_and_a_missing_image_stops_the_run() {
     assert!(tar.status.success());
     let import = podman(&["import", d.join("rootfs.tar").to_str().unwrap(), &image]);
     assert!(import.status.success(), "{}", text(&import));
+    let container = format!(
+        r#"container = {{ runtime = "podman", image = "{image}", runtime_args = ["--runtime", "runc"], extra_args = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network=none"] }}"#
+    );
     std::fs::write(
         d.join("e.toml"),
         format!(
@@ -272,7 +275,7 @@ name = "native"
 [[variant]]
 name = "podman"
 env = {{ GREETING = "hello" }}
-container = {{ runtime = "podman", image = "{image}", runtime_args = ["--runtime", "runc"], extra_args = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network=none"] }}
+{container}
 [[workload]]
 name = "w"
 kind = "command"
@@ -285,8 +288,57 @@ command = "/bin/sh -c 'test -f /marker.json && echo \"{{\\\"metric\\\": \\\"insi
         d,
         &["run", "e.toml", "--store", "r.db", "--progress", "none"],
     );
+    // Every attempt gets a container of its own, retries included: the runner reuses a
+    // cell's command between trials only when it does not change.
+    std::fs::write(
+        d.join("retry.toml"),
+        format!(
+            r#"[experiment]
+name = "retry"
+trials = 2
+retries = 1
+timeout = "60s"
+[[variant]]
+name = "podman"
+{container}
+[[workload]]
+name = "fails"
+kind = "command"
+command = "/bin/sh -c 'exit 3'"
+"#
+        ),
+    )
+    .unwrap();
+    let retry = rigor_in(
+        d,
+        &[
+            "run",
+            "retry.toml",
+            "--store",
+            "retry.db",
+            "--progress",
+            "none",
+        ],
+    );
     let _ = podman(&["rmi", "-f", &image]);
     assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(retry.status.code(), Some(1), "{}", text(&retry));
+    let names: Vec<String> = argvs(&d.join("retry.db"))
+        .iter()
+        .map(|a| {
+            let a: Vec<String> = serde_json::from_str(a).unwrap();
+            let at = a.iter().position(|w| w == "--name").expect("--name");
+            a[at + 1].clone()
+        })
+        .collect();
+    assert_eq!(names.len(), 4, "2 trials of 2 attempts: {names:?}");
+    let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!(distinct.len(), 4, "{names:?}");
+    let left = podman(&["ps", "-a", "--format", "{{.Names}}"]);
+    let left = String::from_utf8_lossy(&left.stdout);
+    for n in &names {
+        assert!(!left.lines().any(|l| l == n), "{n} left behind: {left}");
+    }
     let db = d.join("r.db");
     let c = rusqlite::Connection::open(&db).unwrap();
     let inside = |variant: &str| metric_values_of(&db, "inside", variant);
