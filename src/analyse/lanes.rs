@@ -10,7 +10,7 @@ use crate::plan::Phase;
 use crate::stats::compare::Settings;
 use crate::store::{RunData, TrialRow};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LaneAnalysis {
@@ -108,6 +108,99 @@ fn metrics_of(cells: &[&CellSummary], settings: &Settings) -> Vec<String> {
     names
 }
 
+/// Lanes as the analysis sees them. A lane of one node is not that lane of another: the
+/// shards of a Slurm run, each on its node, have the same lanes. With trials from one host,
+/// a lane is its index; from several, each (host, lane) is a lane of its own, numbered in
+/// that order and named after both.
+struct Places {
+    /// Each session's node.
+    node_of: HashMap<i64, usize>,
+    /// (node, lane index) → lane, with several nodes.
+    ids: Option<BTreeMap<(usize, u32), usize>>,
+    /// What each lane was.
+    names: Vec<Option<String>>,
+}
+
+impl Places {
+    fn of(data: &RunData, laned: &[&TrialRow]) -> Places {
+        let mut hosts: Vec<&str> = Vec::new();
+        let mut node_of = HashMap::new();
+        for s in &data.sessions {
+            // A session that could not read its host name is taken to be on the others'.
+            let host = s
+                .environment
+                .get("hostname")
+                .and_then(|h| h.as_str())
+                .unwrap_or("");
+            let node = hosts.iter().position(|h| *h == host).unwrap_or_else(|| {
+                hosts.push(host);
+                hosts.len() - 1
+            });
+            node_of.insert(s.id, node);
+        }
+        let node = |t: &TrialRow| node_of.get(&t.session_id).copied().unwrap_or(0);
+        let used: BTreeSet<usize> = data
+            .trials
+            .iter()
+            .filter(|t| t.lane.is_some())
+            .map(node)
+            .collect();
+        if used.len() <= 1 {
+            let n = laned.iter().filter_map(|t| t.lane).max().unwrap_or(0) as usize + 1;
+            let mut names = vec![None; n];
+            for t in laned {
+                if let Some(l) = t.lane {
+                    names[l as usize].clone_from(&t.lane_device);
+                }
+            }
+            return Places {
+                node_of,
+                ids: None,
+                names,
+            };
+        }
+        let mut devices: BTreeMap<(&str, u32), Option<&str>> = BTreeMap::new();
+        for t in data.trials.iter() {
+            if let Some(l) = t.lane {
+                let d = devices.entry((hosts[node(t)], l)).or_default();
+                if t.lane_device.is_some() {
+                    *d = t.lane_device.as_deref();
+                }
+            }
+        }
+        let mut ids = BTreeMap::new();
+        let mut names = Vec::new();
+        for (k, ((host, lane), device)) in devices.into_iter().enumerate() {
+            let n = hosts.iter().position(|h| *h == host).unwrap_or(0);
+            ids.insert((n, lane), k);
+            let host = if host.is_empty() {
+                "unknown host"
+            } else {
+                host
+            };
+            names.push(Some(match device {
+                Some(d) => format!("{host}: {d}"),
+                None => format!("{host}: lane {lane}"),
+            }));
+        }
+        Places {
+            node_of,
+            ids: Some(ids),
+            names,
+        }
+    }
+
+    /// The lane `t` ran on and its node.
+    fn at(&self, t: &TrialRow) -> Option<(usize, usize)> {
+        let lane = t.lane?;
+        let node = self.node_of.get(&t.session_id).copied().unwrap_or(0);
+        match &self.ids {
+            None => Some((lane as usize, node)),
+            Some(ids) => Some((*ids.get(&(node, lane))?, node)),
+        }
+    }
+}
+
 fn value_of(t: &TrialRow, metric: &str) -> Option<f64> {
     t.metrics.iter().find(|m| m.name == metric).map(|m| m.value)
 }
@@ -127,13 +220,9 @@ pub fn analyze(
     if laned.is_empty() {
         return None;
     }
-    let n_lanes = laned.iter().filter_map(|t| t.lane).max().unwrap_or(0) as usize + 1;
-    let mut lanes = vec![None; n_lanes];
-    for t in &laned {
-        if let Some(l) = t.lane {
-            lanes[l as usize].clone_from(&t.lane_device);
-        }
-    }
+    let places = Places::of(data, &laned);
+    let lanes = places.names.clone();
+    let n_lanes = lanes.len();
     let included: Vec<&TrialRow> = laned
         .iter()
         .copied()
@@ -158,12 +247,12 @@ pub fn analyze(
             let mut means: BTreeMap<(usize, u32), (String, Vec<f64>)> = BTreeMap::new();
             for (a, c) in group_cells.iter().enumerate() {
                 for t in included.iter().filter(|t| t.cell_key == c.cell.key) {
-                    let (Some(v), Some(l)) = (value_of(t, &metric), t.lane) else {
+                    let (Some(v), Some((l, _))) = (value_of(t, &metric), places.at(t)) else {
                         continue;
                     };
-                    obs.push((a, l as usize, v));
+                    obs.push((a, l, v));
                     means
-                        .entry((a, l))
+                        .entry((a, l as u32))
                         .or_insert_with(|| (c.cell.variant.clone(), Vec::new()))
                         .1
                         .push(v);
@@ -219,7 +308,7 @@ pub fn analyze(
     }
     adjust(&mut groups, settings);
     lane_warnings(&groups, &lanes, settings, warnings);
-    let isolation = isolation(data, cells, settings, warnings);
+    let isolation = isolation(data, &places, cells, settings, warnings);
     Some(LaneAnalysis {
         lanes,
         groups,
@@ -337,6 +426,7 @@ fn lane_warnings(
 
 fn isolation(
     data: &RunData,
+    places: &Places,
     cells: &[CellSummary],
     settings: &Settings,
     warnings: &mut Vec<Warning>,
@@ -357,12 +447,12 @@ fn isolation(
     // Beside busy lanes means beside: a trial of the cell that ran while the other lanes
     // were mostly idle (draining for an alone trial, the run's tail, a resume on one lane)
     // would pull the comparison towards "no interference".
-    let spans = spans_by_lane(data);
+    let spans = spans_by_lane(data, places);
     let (beside, idle): (Vec<&TrialRow>, Vec<&TrialRow>) = data
         .trials
         .iter()
         .filter(|t| t.cell_key == cell_key && super::included(t))
-        .partition(|t| busy_beside(t, &spans));
+        .partition(|t| busy_beside(t, places, &spans));
     let idle = idle.len();
     let mut out = Vec::new();
     // Wall time too: a trial's process (its start, its CUDA context) can be slowed by the
@@ -452,12 +542,13 @@ fn isolation(
     out
 }
 
-/// Each lane's trial spans (seconds since the epoch), from their start and wall time.
-fn spans_by_lane(data: &RunData) -> BTreeMap<u32, Vec<(f64, f64)>> {
-    let mut out: BTreeMap<u32, Vec<(f64, f64)>> = BTreeMap::new();
+/// Each lane's trial spans (seconds since the epoch), from their start and wall time, by
+/// (node, lane).
+fn spans_by_lane(data: &RunData, places: &Places) -> BTreeMap<(usize, usize), Vec<(f64, f64)>> {
+    let mut out: BTreeMap<(usize, usize), Vec<(f64, f64)>> = BTreeMap::new();
     for t in &data.trials {
-        if let (Some(l), Some(span)) = (t.lane, span_of(t)) {
-            out.entry(l).or_default().push(span);
+        if let (Some((lane, node)), Some(span)) = (places.at(t), span_of(t)) {
+            out.entry((node, lane)).or_default().push(span);
         }
     }
     out
@@ -472,17 +563,169 @@ fn span_of(t: &TrialRow) -> Option<(f64, f64)> {
     Some((start, start + t.wall_s?))
 }
 
-/// Whether some other lane ran a trial through at least half of `t`'s span.
-fn busy_beside(t: &TrialRow, spans: &BTreeMap<u32, Vec<(f64, f64)>>) -> bool {
-    let (Some(lane), Some((s, e))) = (t.lane, span_of(t)) else {
+/// Whether some other lane of its node ran a trial through at least half of `t`'s span.
+fn busy_beside(
+    t: &TrialRow,
+    places: &Places,
+    spans: &BTreeMap<(usize, usize), Vec<(f64, f64)>>,
+) -> bool {
+    let (Some((lane, node)), Some((s, e))) = (places.at(t), span_of(t)) else {
         return false;
     };
     if e <= s {
         return false;
     }
-    spans.iter().filter(|(l, _)| **l != lane).any(|(_, v)| {
+    // Another node's lanes are not beside it, however busy.
+    let others = spans.range((node, 0)..(node + 1, 0));
+    others.filter(|((_, l), _)| *l != lane).any(|(_, v)| {
         // A lane runs one trial at a time: its spans do not overlap each other.
         let covered: f64 = v.iter().map(|&(a, b)| (b.min(e) - a.max(s)).max(0.0)).sum();
         covered >= 0.5 * (e - s)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::define::config::ParamValue;
+    use crate::store::{SessionRow, StoredMetric, TrialStatus};
+
+    /// Two nodes (sessions on hosts n1 and n2) with two lanes each; variants a and b, 4
+    /// trials of each on every (node, lane). Lane 1 of n2 is 10% slower; trial spans are
+    /// given per trial as (start second, wall seconds).
+    fn two_nodes(spans: impl Fn(usize, u32, usize) -> (u64, f64)) -> RunData {
+        let session = |id: i64, host: &str| SessionRow {
+            id,
+            started_at: String::new(),
+            ended_at: None,
+            status: "complete".into(),
+            rigor_version: String::new(),
+            command_line: String::new(),
+            environment: serde_json::json!({ "hostname": host }),
+        };
+        let cell = |v: &str| crate::plan::Cell {
+            key: format!("{v}/w"),
+            variant: v.into(),
+            workload: "w".into(),
+            params: BTreeMap::<String, ParamValue>::new(),
+            sweep: BTreeMap::new(),
+        };
+        let mut trials = Vec::new();
+        for (vi, v) in ["a", "b"].iter().enumerate() {
+            for node in 0..2usize {
+                for lane in 0..2u32 {
+                    for k in 0..4usize {
+                        let slow = if node == 1 && lane == 1 { 1.1 } else { 1.0 };
+                        let value = (10.0 + vi as f64) * slow * (1.0 + 0.001 * k as f64);
+                        let (at, wall) = spans(node, lane, k);
+                        let id = trials.len() as i64;
+                        trials.push(TrialRow {
+                            id,
+                            session_id: node as i64 + 1,
+                            cell_key: format!("{v}/w"),
+                            phase: Phase::Measure,
+                            index: (node * 8 + lane as usize * 4 + k) as u32,
+                            seq: id as u64,
+                            attempt: 1,
+                            is_final: true,
+                            status: TrialStatus::Ok,
+                            reason: None,
+                            exit_code: Some(0),
+                            started_at: humantime::format_rfc3339_millis(
+                                std::time::UNIX_EPOCH + std::time::Duration::from_secs(at),
+                            )
+                            .to_string(),
+                            wall_s: Some(wall),
+                            argv: Vec::new(),
+                            stdout_log: None,
+                            stderr_log: None,
+                            notes: Vec::new(),
+                            flags: Vec::new(),
+                            metrics: vec![StoredMetric {
+                                name: "score".into(),
+                                value,
+                                unit: Some("ms".into()),
+                                better: Some("lower".into()),
+                                n_samples: 1,
+                            }],
+                            missing: Vec::new(),
+                            lane: Some(lane),
+                            lane_device: Some(format!("cpus {lane}")),
+                        });
+                    }
+                }
+            }
+        }
+        RunData {
+            run: crate::store::tests::a_run_row(r#"{"baseline":"a","trials":16}"#, 32),
+            sessions: vec![session(1, "n1"), session(2, "n2")],
+            cells: vec![cell("a"), cell("b")],
+            trials,
+        }
+    }
+
+    #[test]
+    fn a_lane_of_one_node_is_not_that_lane_of_another() {
+        let data =
+            two_nodes(|node, lane, k| ((node * 1000 + lane as usize * 100 + k * 10) as u64, 1.0));
+        let a = crate::analyse::analyze(&data);
+        let lanes = a.lanes.as_ref().unwrap();
+        assert_eq!(
+            lanes.lanes,
+            [
+                Some("n1: cpus 0".to_string()),
+                Some("n1: cpus 1".to_string()),
+                Some("n2: cpus 0".to_string()),
+                Some("n2: cpus 1".to_string())
+            ]
+        );
+        let g = &lanes.groups[0];
+        // Lane 1 of n2 alone is 10% slower; pooled with n1's lane 1 it would be diluted.
+        let r = &g.lane_ratio;
+        assert!(r[3].unwrap() > 1.07, "{r:?}");
+        assert!(r[..3].iter().all(|x| x.unwrap() < 0.98), "{r:?}");
+        let warning = a
+            .warnings
+            .iter()
+            .find(|w| w.kind == "lanes-differ")
+            .unwrap();
+        assert!(
+            warning.message.contains("lane 3 (n2: cpus 1)"),
+            "{}",
+            warning.message
+        );
+    }
+
+    #[test]
+    fn another_nodes_lane_is_never_beside() {
+        // Each trial of n1's lane 0 overlaps a trial of n2's lane 1 only, at the same
+        // seconds; n1's lane 1 runs later.
+        let spans = |node: usize, lane: u32, k: usize| match (node, lane) {
+            (0, 0) | (1, 1) => ((k * 10) as u64, 5.0),
+            _ => ((1000 + node * 100 + k * 10) as u64, 5.0),
+        };
+        let data = two_nodes(spans);
+        let places = Places::of(&data, &data.trials.iter().collect::<Vec<_>>());
+        let spans = spans_by_lane(&data, &places);
+        for t in data
+            .trials
+            .iter()
+            .filter(|t| t.session_id == 1 && t.lane == Some(0))
+        {
+            assert!(!busy_beside(t, &places, &spans), "{}", t.id);
+        }
+        // On one node, the same overlap is beside.
+        let mut one = two_nodes(spans_of_one_node);
+        one.sessions[1].environment = serde_json::json!({ "hostname": "n1" });
+        let places = Places::of(&one, &one.trials.iter().collect::<Vec<_>>());
+        assert_eq!(places.names.len(), 2);
+        let spans = spans_by_lane(&one, &places);
+        let t = one.trials.iter().find(|t| t.lane == Some(0)).unwrap();
+        assert!(busy_beside(t, &places, &spans));
+    }
+
+    /// Lane 0 and lane 1 at the same seconds.
+    fn spans_of_one_node(_node: usize, _lane: u32, k: usize) -> (u64, f64) {
+        ((k * 10) as u64, 5.0)
+    }
 }

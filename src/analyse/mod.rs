@@ -867,7 +867,7 @@ fn compare_to_baseline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RunRow, StoredMetric};
+    use crate::store::StoredMetric;
 
     fn metric(name: &str, value: f64, unit: &str) -> StoredMetric {
         StoredMetric {
@@ -892,6 +892,7 @@ mod tests {
             .enumerate()
             .map(|(i, metrics)| TrialRow {
                 id: i as i64,
+                session_id: 1,
                 cell_key: "a/w".into(),
                 phase: Phase::Measure,
                 index: i as u32,
@@ -915,19 +916,7 @@ mod tests {
             })
             .collect();
         RunData {
-            run: RunRow {
-                id: 1,
-                experiment: "e".into(),
-                created_at: String::new(),
-                status: "complete".into(),
-                seed: 0,
-                file_path: String::new(),
-                file_text: String::new(),
-                file_sha256: String::new(),
-                experiment_sha256: String::new(),
-                experiment_json: r#"{"baseline":"a","trials":2}"#.into(),
-                planned_trials: 2,
-            },
+            run: crate::store::tests::a_run_row(r#"{"baseline":"a","trials":2}"#, 2),
             sessions: Vec::new(),
             cells: vec![cell],
             trials,

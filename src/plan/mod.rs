@@ -339,9 +339,15 @@ fn add_isolation(trials: &mut Vec<PlannedTrial>, cell: usize, k: u32, lanes: usi
 /// `index` of cell `c` goes to shard `(index + c) % n`, so every cell's trials spread evenly
 /// over the shards (the nodes they run on) and no shard holds only some variants. Every
 /// shard keeps all warm-up trials: its node needs them as much as any.
+///
+/// With lanes, a cell's trials go in whole blocks (`index / lanes`): each block is a
+/// permutation of the lanes, so every node runs each cell equally often on each of its own
+/// lanes. Trial by trial, a node's lanes would be balanced only across all the nodes, and a
+/// lane of one node is not the same GPU as that lane of another.
 pub fn shard(plan: &mut Plan, i: u32, n: u32) {
+    let block = plan.lanes.max(1) as usize;
     plan.trials.retain(|t| {
-        t.phase == Phase::Warmup || (t.index as usize + t.cell) % n as usize == i as usize
+        t.phase == Phase::Warmup || (t.index as usize / block + t.cell) % n as usize == i as usize
     });
 }
 
@@ -533,5 +539,48 @@ params = {{ size = [1, 2], mode = "x" }}
             e.seed = 8;
             assert_ne!(a.trials, build(&e).trials, "{order}");
         }
+    }
+
+    #[test]
+    fn shards_of_a_lane_plan_keep_each_cell_balanced_on_each_node() {
+        let e = exp("randomized", 8, 1);
+        let full = build_for(&e, 2);
+        let key = |t: &PlannedTrial| (t.cell, t.phase, t.index, t.lane);
+        let mut union = Vec::new();
+        for i in 0..3 {
+            let mut p = full.clone();
+            shard(&mut p, i, 3);
+            assert!(
+                lane_balance(&p).is_none(),
+                "shard {i}: {:?}",
+                lane_balance(&p)
+            );
+            for c in 0..p.cells.len() {
+                let mut on = [0, 0];
+                for t in p
+                    .trials
+                    .iter()
+                    .filter(|t| t.cell == c && t.phase == Phase::Measure)
+                {
+                    on[t.lane.unwrap() as usize] += 1;
+                }
+                assert_eq!(on[0], on[1], "shard {i}, cell {c}");
+            }
+            union.extend(
+                p.trials
+                    .iter()
+                    .filter(|t| t.phase != Phase::Warmup)
+                    .map(key),
+            );
+        }
+        let mut want: Vec<_> = full
+            .trials
+            .iter()
+            .filter(|t| t.phase != Phase::Warmup)
+            .map(key)
+            .collect();
+        union.sort();
+        want.sort();
+        assert_eq!(union, want, "every trial in exactly one shard");
     }
 }

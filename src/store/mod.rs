@@ -216,6 +216,8 @@ pub struct StoredMetric {
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialRow {
     pub id: i64,
+    /// The session that ran it: where (its environment's host) and when.
+    pub session_id: i64,
     pub cell_key: String,
     pub phase: Phase,
     pub index: u32,
@@ -1129,7 +1131,7 @@ impl Store {
             let mut stmt = self.sql(self.conn.prepare(
                 "SELECT id, cell_key, phase, idx, seq, attempt, final, status, reason, exit_code, started_at,
                         wall_s, argv, stdout_log, stdout_offset, stdout_len, stderr_log, stderr_offset, stderr_len, notes,
-                        flags, lane, lane_device
+                        flags, lane, lane_device, session_id
                  FROM trial WHERE run_id = ?1",
             ))?;
             let rows = self.sql(stmt.query_map([run_id], |r| {
@@ -1155,6 +1157,7 @@ impl Store {
                     missing: Vec::new(),
                     lane: r.get::<_, Option<i64>>(21)?.map(|l| l as u32),
                     lane_device: r.get(22)?,
+                    session_id: r.get(23)?,
                 })
             }))?;
             for row in rows {
@@ -1364,6 +1367,23 @@ pub(crate) mod tests {
         let run = a_run(&store);
         let session = a_session(&store, run);
         (dir, path, store, run, session)
+    }
+
+    /// A loaded run's record, for analyses of hand-made trials.
+    pub(crate) fn a_run_row(experiment_json: &str, planned_trials: u64) -> RunRow {
+        RunRow {
+            id: 1,
+            experiment: "e".into(),
+            created_at: String::new(),
+            status: "complete".into(),
+            seed: 0,
+            file_path: String::new(),
+            file_text: String::new(),
+            file_sha256: String::new(),
+            experiment_sha256: String::new(),
+            experiment_json: experiment_json.into(),
+            planned_trials,
+        }
     }
 
     /// A run of one cell (`a/w`) in `store`.

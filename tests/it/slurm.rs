@@ -252,4 +252,59 @@ fn an_experiment_runs_as_a_job_array_and_merges_to_every_trial_once() {
         )
         .unwrap();
     assert_eq!(n, 20);
+    shards_with_lanes_are_balanced_on_each_node(&slurm);
+}
+
+/// Shards run lanes within their node, and each shard runs each of its cells equally often
+/// on each lane: a cell's trials go to the shards in whole blocks of lanes.
+fn shards_with_lanes_are_balanced_on_each_node(slurm: &Slurm) {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        n >= 2,
+        "CPU lanes need 2 CPUs; this machine lets rigor use {n}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(
+        w.join("e.toml"),
+        "[experiment]\nname = \"laned\"\nseed = 3\ntrials = 4\n\
+         lanes = { cpus = [\"0\", \"1\"], isolation = 0 }\n\
+         [[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\n\
+         [[workload]]\nname = \"w\"\nkind = \"command\"\ncommand = \"echo {n}\"\nparams = { n = [1, 2] }\n",
+    )
+    .unwrap();
+    // One shard at a time: shards on one node at once would share its CPUs.
+    let sub = submit(slurm, w, &["--max-parallel", "1"]);
+    assert!(sub.status.success(), "{}", text(&sub));
+    wait_complete(slurm, w, "res");
+    let merge = rigor(slurm, w, &["merge", "res"]);
+    assert!(merge.status.success(), "{}", text(&merge));
+    let db = rusqlite::Connection::open(w.join("res/merged.db")).unwrap();
+    // Per shard (its session) and cell: trials on lane 0 and on lane 1.
+    let mut st = db
+        .prepare(
+            "SELECT session_id, cell_key, sum(lane = 0), sum(lane = 1) FROM trial \
+             WHERE phase = 'measure' AND final = 1 GROUP BY session_id, cell_key",
+        )
+        .unwrap();
+    let rows: Vec<(i64, String, i64, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let total: i64 = rows.iter().map(|r| r.2 + r.3).sum();
+    assert_eq!(total, 16, "4 cells x 4 trials: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.2 == r.3),
+        "unbalanced on a node: {rows:?}"
+    );
+    let report = rigor(slurm, w, &["report", "res", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    // One node: its two lanes, not one per shard.
+    assert_eq!(
+        j["analysis"]["lanes"]["lanes"],
+        serde_json::json!(["cpus 0", "cpus 1"]),
+        "{}",
+        j["analysis"]["lanes"]
+    );
 }
