@@ -81,7 +81,8 @@ class Results:
       `measure`, or `isolation` for the isolation check's trials run alone), index, attempt,
       `final`, `status` (`ok`, `failed`, `timeout`), `reason`, `included` (counts in the
       statistics: a final, successful, measured trial), wall time, notes, validity flags,
-      and with lanes `lane` and `lane_device` (NaN / None without lanes).
+      and with lanes `lane` and `lane_device` (NaN / None without lanes; a lane index is
+      per machine: in a merged Slurm run, join `session_id` to `environment` for the host).
     - `metrics`: one row per trial and metric (derived metrics included), with unit,
       direction, and `included` — exactly the values `rigor report` uses. Read through the
       binary (`rigor report --format csv`), which computes the derived ones.

@@ -126,7 +126,7 @@ impl Places {
         let mut hosts: Vec<&str> = Vec::new();
         let mut node_of = HashMap::new();
         for s in &data.sessions {
-            // A session that could not read its host name is taken to be on the others'.
+            // A session that could not read its host name is on a host of its own, "".
             let host = s
                 .environment
                 .get("hostname")
@@ -139,12 +139,9 @@ impl Places {
             node_of.insert(s.id, node);
         }
         let node = |t: &TrialRow| node_of.get(&t.session_id).copied().unwrap_or(0);
-        let used: BTreeSet<usize> = data
-            .trials
-            .iter()
-            .filter(|t| t.lane.is_some())
-            .map(node)
-            .collect();
+        // The final attempts decide, as they do the lanes' names: a retried attempt alone on
+        // another host adds no lane.
+        let used: BTreeSet<usize> = laned.iter().map(|t| node(t)).collect();
         if used.len() <= 1 {
             let n = laned.iter().filter_map(|t| t.lane).max().unwrap_or(0) as usize + 1;
             let mut names = vec![None; n];
@@ -160,7 +157,7 @@ impl Places {
             };
         }
         let mut devices: BTreeMap<(&str, u32), Option<&str>> = BTreeMap::new();
-        for t in data.trials.iter() {
+        for t in laned {
             if let Some(l) = t.lane {
                 let d = devices.entry((hosts[node(t)], l)).or_default();
                 if t.lane_device.is_some() {
@@ -448,10 +445,19 @@ fn isolation(
     // were mostly idle (draining for an alone trial, the run's tail, a resume on one lane)
     // would pull the comparison towards "no interference".
     let spans = spans_by_lane(data, places);
+    // Only nodes with alone trials: elsewhere "beside" would also compare nodes.
+    let nodes: BTreeSet<usize> = alone
+        .iter()
+        .filter_map(|t| places.at(t).map(|p| p.1))
+        .collect();
     let (beside, idle): (Vec<&TrialRow>, Vec<&TrialRow>) = data
         .trials
         .iter()
-        .filter(|t| t.cell_key == cell_key && super::included(t))
+        .filter(|t| {
+            t.cell_key == cell_key
+                && super::included(t)
+                && places.at(t).is_some_and(|p| nodes.contains(&p.1))
+        })
         .partition(|t| busy_beside(t, places, &spans));
     let idle = idle.len();
     let mut out = Vec::new();
@@ -722,6 +728,29 @@ mod tests {
         let spans = spans_by_lane(&one, &places);
         let t = one.trials.iter().find(|t| t.lane == Some(0)).unwrap();
         assert!(busy_beside(t, &places, &spans));
+    }
+
+    #[test]
+    fn the_isolation_check_compares_within_the_nodes_that_ran_alone_trials() {
+        let mut data = two_nodes(spans_of_one_node);
+        // Alone trials of a/w on n1 only, one per lane, long after the rest.
+        for lane in 0..2u32 {
+            let mut t = data.trials[lane as usize * 4].clone();
+            t.id = 100 + lane as i64;
+            t.phase = Phase::Isolation;
+            t.index = lane;
+            t.started_at = humantime::format_rfc3339_millis(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(5000 + 100 * lane as u64),
+            )
+            .to_string();
+            data.trials.push(t);
+        }
+        let a = crate::analyse::analyze(&data);
+        let iso = &a.lanes.as_ref().unwrap().isolation;
+        let score = iso.iter().find(|i| i.metric == "score").unwrap();
+        assert_eq!(score.n_alone, 2);
+        // a/w's 8 trials on n1, each beside n1's other lane; none of n2's 8.
+        assert_eq!((score.n_beside, score.n_not_beside), (8, 0), "{score:?}");
     }
 
     /// Lane 0 and lane 1 at the same seconds.

@@ -56,5 +56,12 @@ report: rigor report {}",
             record.shards as usize - summary.shards
         );
     }
+    if summary.missing > 0 {
+        eprintln!(
+            "{} measured trial(s) of the plan are in no shard's store yet: the merged store is incomplete; `rigor status {}` shows which shards are still running, and `rigor submit` again runs those that stopped",
+            summary.missing,
+            results.display()
+        );
+    }
     Ok(exit::code(exit::OK))
 }

@@ -337,18 +337,38 @@ fn add_isolation(trials: &mut Vec<PlannedTrial>, cell: usize, k: u32, lanes: usi
 
 /// Keeps shard `i` of `n` (0-based) of a plan's measured trials, in plan order: trial
 /// `index` of cell `c` goes to shard `(index + c) % n`, so every cell's trials spread evenly
-/// over the shards (the nodes they run on) and no shard holds only some variants. Every
-/// shard keeps all warm-up trials: its node needs them as much as any.
+/// over the shards (the nodes they run on). Every shard keeps all warm-up trials: its node
+/// needs them as much as any.
 ///
-/// With lanes, a cell's trials go in whole blocks (`index / lanes`): each block is a
-/// permutation of the lanes, so every node runs each cell equally often on each of its own
-/// lanes. Trial by trial, a node's lanes would be balanced only across all the nodes, and a
-/// lane of one node is not the same GPU as that lane of another.
-pub fn shard(plan: &mut Plan, i: u32, n: u32) {
-    let block = plan.lanes.max(1) as usize;
+/// `block` is the number of lanes the file declares (1 without lanes, and with `gpus =
+/// "all"`, counted on each node: the split must be the same on every node). A cell with at
+/// least one whole block of trials for every shard goes to the shards in whole blocks
+/// (`index / block` for `index`): a block is a permutation of the lanes, so each node runs
+/// the cell equally often on each of its own lanes. A cell with fewer goes trial by trial,
+/// so that it still reaches every node: a cell on only some nodes would compare nodes, not
+/// variants.
+pub fn shard(plan: &mut Plan, i: u32, n: u32, block: u32) {
+    let (block, n) = (block.max(1) as usize, n.max(1) as usize);
+    let mut measured = vec![0usize; plan.cells.len()];
+    for t in plan.trials.iter().filter(|t| t.phase == Phase::Measure) {
+        measured[t.cell] = measured[t.cell].max(t.index as usize + 1);
+    }
     plan.trials.retain(|t| {
-        t.phase == Phase::Warmup || (t.index as usize / block + t.cell) % n as usize == i as usize
+        let unit = if measured[t.cell] / block >= n {
+            t.index as usize / block
+        } else {
+            t.index as usize
+        };
+        t.phase == Phase::Warmup || (unit + t.cell) % n == i as usize
     });
+}
+
+/// What a shard's lane imbalance needs: trials a multiple of lanes × shards.
+pub fn shard_balance_hint(lanes: u32, shards: u32) -> String {
+    format!(
+        "with {shards} shards, a cell is balanced on each node's lanes when its trials are a multiple of {} (lanes × shards)",
+        lanes * shards
+    )
 }
 
 /// A note when some cell does not run equally often on every lane.
@@ -549,7 +569,7 @@ params = {{ size = [1, 2], mode = "x" }}
         let mut union = Vec::new();
         for i in 0..3 {
             let mut p = full.clone();
-            shard(&mut p, i, 3);
+            shard(&mut p, i, 3, 2);
             assert!(
                 lane_balance(&p).is_none(),
                 "shard {i}: {:?}",
@@ -582,5 +602,16 @@ params = {{ size = [1, 2], mode = "x" }}
         union.sort();
         want.sort();
         assert_eq!(union, want, "every trial in exactly one shard");
+
+        // 4 trials are 2 blocks, too few for 3 shards: trial by trial, every cell on
+        // every node.
+        let few = build_for(&exp("randomized", 4, 0), 2);
+        for i in 0..3 {
+            let mut p = few.clone();
+            shard(&mut p, i, 3, 2);
+            for c in 0..p.cells.len() {
+                assert!(p.trials.iter().any(|t| t.cell == c), "shard {i}, cell {c}");
+            }
+        }
     }
 }

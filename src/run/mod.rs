@@ -1156,7 +1156,8 @@ pub fn run(
         if exp.adaptive.is_some() {
             return Err(RunError::ShardAdaptive);
         }
-        plan::shard(&mut plan, i, n);
+        let declared = exp.lanes.as_ref().and_then(|l| l.declared()).unwrap_or(1);
+        plan::shard(&mut plan, i, n, declared as u32);
     }
     let sources = Sources::open(&exp.telemetry);
     if exp.gate.is_some()
@@ -1282,7 +1283,13 @@ pub fn run(
         }
     }
     if let Some(note) = plan::lane_balance(&plan) {
-        progress.note(&note);
+        match opts.shard {
+            Some((_, n)) if n > 1 => progress.note(&format!(
+                "{note}; {}",
+                plan::shard_balance_hint(plan.lanes, n)
+            )),
+            _ => progress.note(&note),
+        }
     }
     progress.begin(plan.trials.len(), done);
     let extractors: HashMap<&String, Extractor<'_>> = exp

@@ -1521,6 +1521,8 @@ pub struct MergeSummary {
     /// Attempts already present under the same (cell, phase, index, attempt): the same
     /// warm-up run by several shards, or a shard merged twice.
     pub duplicates: usize,
+    /// Measured trials the file plans (`trials` per cell) that no shard has finished.
+    pub missing: u64,
 }
 
 /// Merges the latest run of every shard store into `out` (created): one run, every session,
@@ -1539,6 +1541,7 @@ pub fn merge(
         shards: 0,
         attempts: 0,
         duplicates: 0,
+        missing: 0,
     };
     let mut run_id: Option<i64> = dest.last_run_id()?;
     let mut sha: Option<String> = match run_id {
@@ -1644,7 +1647,40 @@ pub fn merge(
             path: out.to_path_buf(),
             error: e,
         };
-        if summary.shards < expected {
+        // Shards are sliced from one plan: together they must hold each cell's measured
+        // trials. What none of them has is counted, never left to be noticed.
+        let json: String = dest
+            .conn
+            .query_row(
+                "SELECT experiment_json FROM run WHERE id = ?1",
+                [rid],
+                |r| r.get(0),
+            )
+            .map_err(at)?;
+        let per_cell = serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|e| e["trials"].as_u64());
+        if let Some(per_cell) = per_cell {
+            let mut stmt = dest
+                .conn
+                .prepare(
+                    "SELECT (SELECT count(DISTINCT t.idx) FROM trial t
+                             WHERE t.run_id = c.run_id AND t.cell_key = c.key
+                               AND t.phase = 'measure' AND t.final = 1 AND t.idx < ?2)
+                     FROM cell c WHERE c.run_id = ?1",
+                )
+                .map_err(at)?;
+            let done: Vec<i64> = stmt
+                .query_map(params![rid, per_cell as i64], |r| r.get(0))
+                .map_err(at)?
+                .collect::<Result<_, _>>()
+                .map_err(at)?;
+            summary.missing = done
+                .iter()
+                .map(|&d| per_cell.saturating_sub(d.max(0) as u64))
+                .sum();
+        }
+        if summary.shards < expected || summary.missing > 0 {
             dest.conn
                 .execute("UPDATE run SET status = 'incomplete' WHERE id = ?1", [rid])
                 .map_err(at)?;

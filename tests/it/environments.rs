@@ -320,7 +320,6 @@ command = "/bin/sh -c 'exit 3'"
             "none",
         ],
     );
-    let _ = podman(&["rmi", "-f", &image]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(retry.status.code(), Some(1), "{}", text(&retry));
     let names: Vec<String> = argvs(&d.join("retry.db"))
@@ -336,6 +335,8 @@ command = "/bin/sh -c 'exit 3'"
     assert_eq!(distinct.len(), 4, "{names:?}");
     let left = podman(&["ps", "-a", "--format", "{{.Names}}"]);
     let left = String::from_utf8_lossy(&left.stdout);
+    // Before the image goes: `rmi -f` would remove its containers too.
+    let _ = podman(&["rmi", "-f", &image]);
     for n in &names {
         assert!(!left.lines().any(|l| l == n), "{n} left behind: {left}");
     }
