@@ -56,7 +56,14 @@ report: rigor report {}",
             record.shards as usize - summary.shards
         );
     }
-    if summary.missing > 0 {
+    if summary.missing > 0 && summary.complete == record.shards as usize {
+        // Every shard finished its slice, and the slices do not cover the plan: they were
+        // cut differently (shards run by different rigor versions).
+        eprintln!(
+            "{} measured trial(s) of the plan are in no shard's store although every shard finished: the shards' slices differ (were they run by different rigor versions?); `rigor run FILE --shard I/{} --store SHARD` on each shard's store runs what its slice lacks",
+            summary.missing, record.shards
+        );
+    } else if summary.missing > 0 {
         eprintln!(
             "{} measured trial(s) of the plan are in no shard's store yet: the merged store is incomplete; `rigor status {}` shows which shards are still running, and `rigor submit` again runs those that stopped",
             summary.missing,

@@ -354,7 +354,9 @@ pub fn shard(plan: &mut Plan, i: u32, n: u32, block: u32) {
         measured[t.cell] = measured[t.cell].max(t.index as usize + 1);
     }
     plan.trials.retain(|t| {
-        let unit = if measured[t.cell] / block >= n {
+        // Alone trials always in whole blocks: a node's alone trials then cover its lanes
+        // alike, so a slower lane cannot pass for interference.
+        let unit = if t.phase == Phase::Isolation || measured[t.cell] / block >= n {
             t.index as usize / block
         } else {
             t.index as usize
@@ -604,14 +606,33 @@ params = {{ size = [1, 2], mode = "x" }}
         assert_eq!(union, want, "every trial in exactly one shard");
 
         // 4 trials are 2 blocks, too few for 3 shards: trial by trial, every cell on
-        // every node.
-        let few = build_for(&exp("randomized", 4, 0), 2);
+        // every node; the alone trials of the isolation check still in whole blocks.
+        let mut e = exp("randomized", 4, 0);
+        e.lanes = Some(crate::define::config::Lanes {
+            devices: crate::define::config::LaneDevices::Cpus(vec!["0".into(), "1".into()]),
+            numa: false,
+            isolation: 2,
+        });
+        let few = build_for(&e, 2);
+        let mut alone = 0;
         for i in 0..3 {
             let mut p = few.clone();
             shard(&mut p, i, 3, 2);
             for c in 0..p.cells.len() {
                 assert!(p.trials.iter().any(|t| t.cell == c), "shard {i}, cell {c}");
             }
+            let lanes: Vec<u32> = p
+                .trials
+                .iter()
+                .filter(|t| t.phase == Phase::Isolation)
+                .map(|t| t.lane.unwrap())
+                .collect();
+            assert!(
+                lanes.is_empty() || lanes.len() == 2 && lanes[0] != lanes[1],
+                "{lanes:?}"
+            );
+            alone += lanes.len();
         }
+        assert_eq!(alone, 2);
     }
 }

@@ -1156,8 +1156,8 @@ pub fn run(
         if exp.adaptive.is_some() {
             return Err(RunError::ShardAdaptive);
         }
-        let declared = exp.lanes.as_ref().and_then(|l| l.declared()).unwrap_or(1);
-        plan::shard(&mut plan, i, n, declared as u32);
+        let declared = exp.lanes.as_ref().and_then(|l| l.declared());
+        plan::shard(&mut plan, i, n, declared.unwrap_or(1) as u32);
     }
     let sources = Sources::open(&exp.telemetry);
     if exp.gate.is_some()
@@ -1283,10 +1283,14 @@ pub fn run(
         }
     }
     if let Some(note) = plan::lane_balance(&plan) {
-        match opts.shard {
-            Some((_, n)) if n > 1 => progress.note(&format!(
+        let declared = exp.lanes.as_ref().and_then(|l| l.declared());
+        match (opts.shard, declared) {
+            (Some((_, n)), Some(_)) if n > 1 => progress.note(&format!(
                 "{note}; {}",
                 plan::shard_balance_hint(plan.lanes, n)
+            )),
+            (Some((_, n)), None) if n > 1 => progress.note(&format!(
+                "{note}; with `gpus = \"all\"` each node counts its own lanes, so shards go trial by trial and a node's lanes are balanced only by chance: name the GPUs (`gpus = [0, 1]`) to balance them"
             )),
             _ => progress.note(&note),
         }

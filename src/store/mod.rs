@@ -1523,6 +1523,8 @@ pub struct MergeSummary {
     pub duplicates: usize,
     /// Measured trials the file plans (`trials` per cell) that no shard has finished.
     pub missing: u64,
+    /// Shards whose run is complete.
+    pub complete: usize,
 }
 
 /// Merges the latest run of every shard store into `out` (created): one run, every session,
@@ -1542,6 +1544,7 @@ pub fn merge(
         attempts: 0,
         duplicates: 0,
         missing: 0,
+        complete: 0,
     };
     let mut run_id: Option<i64> = dest.last_run_id()?;
     let mut sha: Option<String> = match run_id {
@@ -1635,6 +1638,7 @@ pub fn merge(
             )?;
             tx.commit()?;
             summary.shards += 1;
+            summary.complete += usize::from(run.status == "complete");
             summary.attempts += (after - before) as usize;
             summary.duplicates += (offered - (after - before)) as usize;
             Ok(())

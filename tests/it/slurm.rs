@@ -260,6 +260,32 @@ fn an_experiment_runs_as_a_job_array_and_merges_to_every_trial_once() {
         )
         .unwrap();
     assert_eq!(n, 20);
+    assert!(
+        !text(&merge).contains("no shard's store"),
+        "{}",
+        text(&merge)
+    );
+    // Every shard finished, yet a planned trial is in none (as when two rigor versions cut
+    // the slices differently): said, not merged as complete.
+    let shard0 = rusqlite::Connection::open(w.join("res/shard-0-of-3.db")).unwrap();
+    // Its metrics and series stay behind, orphaned: only the trial row matters here.
+    shard0.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    let gone = shard0
+        .execute(
+            "DELETE FROM trial WHERE id = (SELECT min(id) FROM trial WHERE phase = 'measure')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(gone, 1);
+    drop(shard0);
+    let short = rigor(&slurm, w, &["merge", "res"]);
+    assert!(
+        text(&short).contains(
+            "1 measured trial(s) of the plan are in no shard's store although every shard finished"
+        ),
+        "{}",
+        text(&short)
+    );
     shards_with_lanes_are_balanced_on_each_node(&slurm);
 }
 
