@@ -5,24 +5,11 @@
 Prints a markdown table: reading, median and p99 microseconds per call over N calls."""
 import ctypes, statistics, sys, time
 
+from nvml_ctypes import dev, field_values, nvml
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-nvml = ctypes.CDLL("libnvidia-ml.so.1")
-assert nvml.nvmlInit_v2() == 0
-dev = ctypes.c_void_p()
-assert nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev)) == 0
-
-
-class FieldValue(ctypes.Structure):
-    _fields_ = [("fieldId", ctypes.c_uint), ("scopeId", ctypes.c_uint),
-                ("timestamp", ctypes.c_longlong), ("latencyUsec", ctypes.c_longlong),
-                ("valueType", ctypes.c_int), ("nvmlReturn", ctypes.c_int),
-                ("value", ctypes.c_ulonglong)]
-
-
 def fields(ids):
-    arr = (FieldValue * len(ids))()
-    for i, f in enumerate(ids):
-        arr[i].fieldId = f
+    arr = field_values(ids)
     def call():
         r = nvml.nvmlDeviceGetFieldValues(dev, len(ids), arr)
         return r if r else max((a.nvmlReturn for a in arr), default=0)

@@ -10,26 +10,14 @@ Prints, per copy size and direction, the median and range of (counter delta / by
 copied) read right after the copy's synchronize, and again 30 ms later; and, for a steady
 stream of copies, how often back-to-back reads see the counter move and NVML's own
 timestamp of each value (how fresh what it returns is)."""
-import ctypes, statistics, sys, time
+import statistics, sys, time
 
 import torch
 
+from nvml_ctypes import dev, field_values, nvml
+
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-nvml = ctypes.CDLL("libnvidia-ml.so.1")
-assert nvml.nvmlInit_v2() == 0
-dev = ctypes.c_void_p()
-assert nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev)) == 0
-
-
-class FieldValue(ctypes.Structure):
-    _fields_ = [("fieldId", ctypes.c_uint), ("scopeId", ctypes.c_uint),
-                ("timestamp", ctypes.c_longlong), ("latencyUsec", ctypes.c_longlong),
-                ("valueType", ctypes.c_int), ("nvmlReturn", ctypes.c_int),
-                ("value", ctypes.c_ulonglong)]
-
-
-arr = (FieldValue * 2)()
-arr[0].fieldId, arr[1].fieldId = 197, 198
+arr = field_values([197, 198])
 
 
 def read():

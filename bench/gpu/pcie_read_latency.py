@@ -4,26 +4,13 @@ runner meets it: back to back, right after a process exits, after a 1 ms pause, 
 after the power fields are read (as at a trial's end). Straight through libnvidia-ml:
     python3 bench/gpu/pcie_read_latency.py [N]
 Prints median and p90 microseconds per read in each situation."""
-import ctypes, os, statistics, subprocess, sys, time
+import os, statistics, subprocess, sys, time
+
+from nvml_ctypes import dev, field_values, nvml
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-nvml = ctypes.CDLL("libnvidia-ml.so.1")
-assert nvml.nvmlInit_v2() == 0
-dev = ctypes.c_void_p()
-assert nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev)) == 0
-
-
-class FieldValue(ctypes.Structure):
-    _fields_ = [("fieldId", ctypes.c_uint), ("scopeId", ctypes.c_uint),
-                ("timestamp", ctypes.c_longlong), ("latencyUsec", ctypes.c_longlong),
-                ("valueType", ctypes.c_int), ("nvmlReturn", ctypes.c_int),
-                ("value", ctypes.c_ulonglong)]
-
-
 def batch(ids):
-    arr = (FieldValue * len(ids))()
-    for i, f in enumerate(ids):
-        arr[i].fieldId = f
+    arr = field_values(ids)
     return lambda: nvml.nvmlDeviceGetFieldValues(dev, len(ids), arr)
 
 

@@ -138,59 +138,59 @@ impl Places {
             });
             node_of.insert(s.id, node);
         }
-        let node = |t: &TrialRow| node_of.get(&t.session_id).copied().unwrap_or(0);
+        let mut places = Places {
+            node_of,
+            ids: None,
+            names: Vec::new(),
+        };
         // The final attempts decide, as they do the lanes' names: a retried attempt alone on
         // another host adds no lane.
-        let used: BTreeSet<usize> = laned.iter().map(|t| node(t)).collect();
+        let used: BTreeSet<usize> = laned.iter().map(|t| places.node(t)).collect();
         if used.len() <= 1 {
             let n = laned.iter().filter_map(|t| t.lane).max().unwrap_or(0) as usize + 1;
-            let mut names = vec![None; n];
+            places.names = vec![None; n];
             for t in laned {
                 if let Some(l) = t.lane {
-                    names[l as usize].clone_from(&t.lane_device);
+                    places.names[l as usize].clone_from(&t.lane_device);
                 }
             }
-            return Places {
-                node_of,
-                ids: None,
-                names,
-            };
+            return places;
         }
-        let mut devices: BTreeMap<(&str, u32), Option<&str>> = BTreeMap::new();
+        // Numbered by node (in the sessions' order), then lane.
+        let mut devices: BTreeMap<(usize, u32), Option<&str>> = BTreeMap::new();
         for t in laned {
             if let Some(l) = t.lane {
-                let d = devices.entry((hosts[node(t)], l)).or_default();
+                let d = devices.entry((places.node(t), l)).or_default();
                 if t.lane_device.is_some() {
                     *d = t.lane_device.as_deref();
                 }
             }
         }
         let mut ids = BTreeMap::new();
-        let mut names = Vec::new();
-        for (k, ((host, lane), device)) in devices.into_iter().enumerate() {
-            let n = hosts.iter().position(|h| *h == host).unwrap_or(0);
-            ids.insert((n, lane), k);
-            let host = if host.is_empty() {
-                "unknown host"
-            } else {
-                host
+        for (k, ((node, lane), device)) in devices.into_iter().enumerate() {
+            ids.insert((node, lane), k);
+            let host = match hosts[node] {
+                "" => "unknown host",
+                h => h,
             };
-            names.push(Some(match device {
+            places.names.push(Some(match device {
                 Some(d) => format!("{host}: {d}"),
                 None => format!("{host}: lane {lane}"),
             }));
         }
-        Places {
-            node_of,
-            ids: Some(ids),
-            names,
-        }
+        places.ids = Some(ids);
+        places
+    }
+
+    /// The node of the session that ran `t` (the first, should its session be unknown).
+    fn node(&self, t: &TrialRow) -> usize {
+        self.node_of.get(&t.session_id).copied().unwrap_or(0)
     }
 
     /// The lane `t` ran on and its node.
     fn at(&self, t: &TrialRow) -> Option<(usize, usize)> {
         let lane = t.lane?;
-        let node = self.node_of.get(&t.session_id).copied().unwrap_or(0);
+        let node = self.node(t);
         match &self.ids {
             None => Some((lane as usize, node)),
             Some(ids) => Some((*ids.get(&(node, lane))?, node)),

@@ -365,12 +365,17 @@ pub fn shard(plan: &mut Plan, i: u32, n: u32, block: u32) {
     });
 }
 
-/// What a shard's lane imbalance needs: trials a multiple of lanes × shards.
-pub fn shard_balance_hint(lanes: u32, shards: u32) -> String {
-    format!(
-        "with {shards} shards, a cell is balanced on each node's lanes when its trials are a multiple of {} (lanes × shards)",
-        lanes * shards
-    )
+/// What balances a shard's lanes: trials a multiple of lanes × shards, when the file
+/// declares the lanes (`declared`); with `gpus = "all"` no count does (see [`shard`]).
+pub fn shard_balance_hint(lanes: u32, shards: u32, declared: bool) -> String {
+    if declared {
+        format!(
+            "with {shards} shards, a cell is balanced on each node's lanes when its trials are a multiple of {} (lanes × shards)",
+            lanes * shards
+        )
+    } else {
+        "with `gpus = \"all\"` each node counts its own lanes, so shards go trial by trial and a node's lanes are balanced only by chance: name the GPUs (`gpus = [0, 1]`) to balance them".into()
+    }
 }
 
 /// A note when some cell does not run equally often on every lane.

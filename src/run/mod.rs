@@ -1152,11 +1152,12 @@ pub fn run(
     let exp = &src.experiment;
     let lanes = lanes::resolve(exp).map_err(|e| RunError::Lanes(e.0))?;
     let mut plan: Plan = plan::build_for(exp, lanes.len().max(1));
+    // Lanes the file names, the same on every node (`gpus = "all"` is counted on each).
+    let declared = exp.lanes.as_ref().and_then(|l| l.declared());
     if let Some((i, n)) = opts.shard {
         if exp.adaptive.is_some() {
             return Err(RunError::ShardAdaptive);
         }
-        let declared = exp.lanes.as_ref().and_then(|l| l.declared());
         plan::shard(&mut plan, i, n, declared.unwrap_or(1) as u32);
     }
     let sources = Sources::open(&exp.telemetry);
@@ -1283,14 +1284,10 @@ pub fn run(
         }
     }
     if let Some(note) = plan::lane_balance(&plan) {
-        let declared = exp.lanes.as_ref().and_then(|l| l.declared());
-        match (opts.shard, declared) {
-            (Some((_, n)), Some(_)) if n > 1 => progress.note(&format!(
+        match opts.shard {
+            Some((_, n)) if n > 1 => progress.note(&format!(
                 "{note}; {}",
-                plan::shard_balance_hint(plan.lanes, n)
-            )),
-            (Some((_, n)), None) if n > 1 => progress.note(&format!(
-                "{note}; with `gpus = \"all\"` each node counts its own lanes, so shards go trial by trial and a node's lanes are balanced only by chance: name the GPUs (`gpus = [0, 1]`) to balance them"
+                plan::shard_balance_hint(plan.lanes, n, declared.is_some())
             )),
             _ => progress.note(&note),
         }

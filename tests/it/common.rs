@@ -42,6 +42,16 @@ pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
 
 /// The path of a system tool a test needs. Absent, the test fails (never skips) saying
 /// which Debian package has it and the one command that installs all the tests need.
+/// CPU lanes need two CPUs (CI machines and the README's have them): a machine with one
+/// fails here with the reason, not somewhere obscure.
+pub fn require_two_cpus() {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        n >= 2,
+        "CPU lanes need 2 CPUs; this machine lets rigor use {n}"
+    );
+}
+
 pub fn require(tool: &str, package: &str) -> std::path::PathBuf {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)

@@ -284,10 +284,10 @@ command = "/bin/sh -c 'test -f /marker.json && echo \"{{\\\"metric\\\": \\\"insi
         ),
     )
     .unwrap();
-    let out = rigor_in(
-        d,
-        &["run", "e.toml", "--store", "r.db", "--progress", "none"],
-    );
+    let run = |file: &str, store: &str| {
+        rigor_in(d, &["run", file, "--store", store, "--progress", "none"])
+    };
+    let out = run("e.toml", "r.db");
     // Every attempt gets a container of its own, retries included: the runner reuses a
     // cell's command between trials only when it does not change.
     std::fs::write(
@@ -309,17 +309,7 @@ command = "/bin/sh -c 'exit 3'"
         ),
     )
     .unwrap();
-    let retry = rigor_in(
-        d,
-        &[
-            "run",
-            "retry.toml",
-            "--store",
-            "retry.db",
-            "--progress",
-            "none",
-        ],
-    );
+    let retry = run("retry.toml", "retry.db");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(retry.status.code(), Some(1), "{}", text(&retry));
     let names: Vec<String> = argvs(&d.join("retry.db"))

@@ -16,14 +16,9 @@ fn rigor(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A directory for a test of two CPU lanes, which need two CPUs (CI machines and the
-/// README's have them): a machine with one fails here with the reason, not somewhere obscure.
+/// A directory for a test of two CPU lanes.
 fn lane_dir() -> tempfile::TempDir {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert!(
-        n >= 2,
-        "CPU lanes need 2 CPUs; this machine lets rigor use {n}"
-    );
+    crate::common::require_two_cpus();
     tempfile::tempdir().unwrap()
 }
 

@@ -293,11 +293,7 @@ fn an_experiment_runs_as_a_job_array_and_merges_to_every_trial_once() {
 /// on each lane: a cell's trials (6: a block of 2 lanes for each of 3 shards) go to the
 /// shards in whole blocks of lanes.
 fn shards_with_lanes_are_balanced_on_each_node(slurm: &Slurm) {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert!(
-        n >= 2,
-        "CPU lanes need 2 CPUs; this machine lets rigor use {n}"
-    );
+    crate::common::require_two_cpus();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(
